@@ -1,0 +1,208 @@
+/**
+ * The least-busy policy's bookkeeping, free of sockets so it can be tested on
+ * its own: which workers are ready and how busy each is, which requests each
+ * holds, and the bounded queue of requests waiting for a worker.
+ *
+ * A worker announces `credits` (how many requests it takes at once); a
+ * dispatched request takes a credit, its reply gives it back. `pick()` chooses
+ * the worker with the lowest share of its credits in use, rotating among
+ * equals so that idle workers share the load.
+ */
+
+export interface Pending {
+  /** The client's message as the frontend received it: `[identity..., "", body...]`. */
+  readonly frames: Buffer[];
+  /** Already retried once after a worker died. */
+  retried: boolean;
+  /** When the device received it (ms, performance.now()). */
+  readonly receivedAt: number;
+}
+
+export interface Held extends Pending {
+  readonly id: number;
+  readonly worker: WorkerSlot;
+  readonly sentAt: number;
+}
+
+export class WorkerSlot {
+  readonly key: string;
+  readonly id: Buffer;
+  credits: number;
+  inFlight = 0;
+  served = 0;
+  readonly joinedAt: number;
+  /** Ids of requests this worker holds. */
+  readonly held = new Set<number>();
+  /** Ids of requests answered for it with a timeout: a late reply returns the credit and is dropped. */
+  readonly abandoned = new Set<number>();
+  /** A worker retired by the device (timed out) gets no more requests. */
+  retired = false;
+
+  constructor(id: Buffer, credits: number, now: number) {
+    this.id = id;
+    this.key = id.toString('latin1');
+    this.credits = credits;
+    this.joinedAt = now;
+  }
+
+  get available(): boolean {
+    return !this.retired && this.inFlight < this.credits;
+  }
+}
+
+export class Balancer {
+  readonly workers = new Map<string, WorkerSlot>();
+  readonly held = new Map<number, Held>();
+  private ring: WorkerSlot[] = [];
+  private next = 0;
+  private nextId = 1;
+  private queue: (Pending | undefined)[] = [];
+  private head = 0;
+  readonly maxQueued: number;
+
+  constructor(maxQueued: number) {
+    this.maxQueued = maxQueued;
+  }
+
+  get queued(): number {
+    return this.queue.length - this.head;
+  }
+
+  get inFlight(): number {
+    return this.held.size;
+  }
+
+  /** A worker said READY (again): (re)sets its credits. */
+  join(id: Buffer, credits: number, now: number): WorkerSlot {
+    const key = id.toString('latin1');
+    let w = this.workers.get(key);
+    if (w === undefined) {
+      w = new WorkerSlot(id, credits, now);
+      this.workers.set(key, w);
+      this.ring = [...this.workers.values()];
+    } else {
+      w.credits = credits;
+      w.retired = false;
+    }
+    return w;
+  }
+
+  /** A worker left or died: forget it, and hand back the requests it held. */
+  leave(key: string): Held[] {
+    const w = this.workers.get(key);
+    if (w === undefined) return [];
+    this.workers.delete(key);
+    this.ring = [...this.workers.values()];
+    const orphans: Held[] = [];
+    for (const id of w.held) {
+      const h = this.held.get(id);
+      if (h !== undefined) {
+        this.held.delete(id);
+        orphans.push(h);
+      }
+    }
+    w.held.clear();
+    w.inFlight = 0;
+    return orphans;
+  }
+
+  /** The worker with the lowest share of its credits in use, or undefined when all are full. */
+  pick(): WorkerSlot | undefined {
+    const ring = this.ring;
+    const n = ring.length;
+    let best: WorkerSlot | undefined;
+    let bestLoad = Infinity;
+    let bestIndex = 0;
+    for (let i = 0; i < n; i++) {
+      const index = (this.next + i) % n;
+      const w = ring[index];
+      if (w === undefined || !w.available) continue;
+      const load = w.inFlight / w.credits;
+      if (load < bestLoad) {
+        best = w;
+        bestLoad = load;
+        bestIndex = index;
+        if (load === 0) break;
+      }
+    }
+    if (best !== undefined) this.next = (bestIndex + 1) % n;
+    return best;
+  }
+
+  /** Records that `pending` goes to `worker`; returns the request id to put on the wire. */
+  dispatch(worker: WorkerSlot, pending: Pending, now: number): Held {
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0xffff_fffe ? 1 : this.nextId + 1;
+    const held: Held = { frames: pending.frames, retried: pending.retried, receivedAt: pending.receivedAt, id, worker, sentAt: now };
+    this.held.set(id, held);
+    worker.held.add(id);
+    worker.inFlight++;
+    return held;
+  }
+
+  /**
+   * A reply for request `id` came from the worker `key`. Returns the request,
+   * or undefined when it is unknown or was already answered (a late reply:
+   * its credit comes back, the reply is to be dropped).
+   */
+  complete(key: string, id: number): Held | undefined {
+    const h = this.held.get(id);
+    if (h !== undefined && h.worker.key === key) {
+      this.held.delete(id);
+      h.worker.held.delete(id);
+      h.worker.inFlight--;
+      h.worker.served++;
+      return h;
+    }
+    const w = this.workers.get(key);
+    if (w !== undefined && w.abandoned.delete(id)) w.inFlight--;
+    return undefined;
+  }
+
+  /**
+   * Requests dispatched before `deadline` (in dispatch order, oldest first):
+   * removed and returned so they can be answered with a timeout. Their
+   * workers keep the credit until a late reply comes back.
+   */
+  expire(deadline: number): Held[] {
+    const out: Held[] = [];
+    for (const h of this.held.values()) {
+      if (h.sentAt > deadline) break;
+      this.held.delete(h.id);
+      h.worker.held.delete(h.id);
+      h.worker.abandoned.add(h.id);
+      out.push(h);
+    }
+    return out;
+  }
+
+  /** Queues a request for the next free worker; false when the queue is full. */
+  enqueue(p: Pending, front = false): boolean {
+    if (!front && this.queued >= this.maxQueued) return false;
+    if (front) {
+      if (this.head > 0) this.queue[--this.head] = p;
+      else this.queue.unshift(p);
+    } else {
+      this.queue.push(p);
+    }
+    return true;
+  }
+
+  dequeue(): Pending | undefined {
+    if (this.head >= this.queue.length) return undefined;
+    const p = this.queue[this.head];
+    this.queue[this.head++] = undefined;
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    return p;
+  }
+
+  /** Empties the queue, returning what waited. */
+  drainQueue(): Pending[] {
+    const out: Pending[] = [];
+    for (let p = this.dequeue(); p !== undefined; p = this.dequeue()) out.push(p);
+    return out;
+  }
+}

@@ -1,0 +1,217 @@
+#!/usr/bin/env node
+/**
+ * zqueue's command line: `zqueue device | server | client | serve`.
+ * Defaults reproduce the pyzmq tutorial's queue device (ports 5559/5560).
+ * A user error prints one line on stderr and exits 2 (usage) or 1 (run time).
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { randomInt } from 'node:crypto';
+import { ZqueueError, ErrorCode } from './errors.js';
+import { Device } from './device.js';
+import { Server, seedHandler } from './server.js';
+import { Client } from './client.js';
+import { ENGINES, POLICIES, type Engine, type Policy } from './options.js';
+
+class UsageError extends Error {}
+
+const HELP: Record<string, string> = {
+  main: `Usage: zqueue <command> [options]
+
+Commands:
+  device   run a queue device (ROUTER frontend, backend for servers), as the seed's queue_device.py
+  server   run a server that answers "World from server <id>", as the seed's queue_server.py
+  client   send requests and print the replies, as the seed's queue_client.py
+  serve    run a device and server workers on worker threads, with a handler module
+
+Run "zqueue <command> --help" for a command's options.`,
+  device: `Usage: zqueue device [options]
+
+  --frontend ENDPOINT   bind the clients' side here        (default tcp://*:5559)
+  --backend ENDPOINT    bind the servers' side here        (default tcp://*:5560)
+  --engine native|js    libzmq's proxy, or the counting JS loop (default js)
+  --policy round-robin|least-busy   how requests are spread (default round-robin; least-busy needs zqueue servers)
+  --max-queued N        least-busy: requests that may wait for a server (default 10000)
+  --handler-timeout MS  least-busy: answer "timeout" after this long (default 30000)
+  --stats-on-exit       print the device's statistics when it stops
+  -h, --help`,
+  server: `Usage: zqueue server [options]
+
+  --connect ENDPOINT    the device's backend                (default tcp://localhost:5560)
+  --bind ENDPOINT       bind here instead of connecting
+  --delay MS            wait this long before replying      (default 1000, as the seed)
+  --concurrency N       requests handled at once            (default 1)
+  --quiet               do not print each request
+  -h, --help`,
+  client: `Usage: zqueue client [options]
+
+  --connect ENDPOINT    the device's frontend               (default tcp://localhost:5559)
+  --requests N          how many requests to make           (default 9, as the seed)
+  --timeout MS          wait this long for each reply       (default 2500)
+  --retries N           resend this many times on a timeout (default 3)
+  --message TEXT        the request (default "Hello from <id>")
+  -h, --help`,
+};
+
+type Values = Record<string, string | boolean | undefined>;
+
+function parse(command: string, argv: string[], options: ParseArgsConfig['options']): Values {
+  try {
+    const { values } = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false });
+    return values;
+  } catch (err) {
+    throw new UsageError(`zqueue ${command}: ${(err instanceof Error ? err.message : String(err)).split('\n')[0] ?? ''}`);
+  }
+}
+
+function num(values: Values, name: string, fallback: number, min = 0): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isInteger(n) || n < min) {
+    throw new UsageError(`--${name} must be an integer ≥ ${min}, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+function str(values: Values, name: string, fallback: string): string {
+  const raw = values[name];
+  return typeof raw === 'string' ? raw : fallback;
+}
+
+function choice<T extends string>(values: Values, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = str(values, name, fallback);
+  if (!(allowed as readonly string[]).includes(raw)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got ${JSON.stringify(raw)}`);
+  return raw as T;
+}
+
+/** Resolves on the first SIGINT or SIGTERM, and removes its listeners. */
+function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(signal);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
+async function device(argv: string[]): Promise<void> {
+  const v = parse('device', argv, {
+    frontend: { type: 'string' },
+    backend: { type: 'string' },
+    engine: { type: 'string' },
+    policy: { type: 'string' },
+    'max-queued': { type: 'string' },
+    'handler-timeout': { type: 'string' },
+    'stats-on-exit': { type: 'boolean' },
+  });
+  if (v.help === true) return void console.log(HELP.device);
+  const dev = new Device({
+    frontend: str(v, 'frontend', 'tcp://*:5559'),
+    backend: str(v, 'backend', 'tcp://*:5560'),
+    engine: choice<Engine>(v, 'engine', ENGINES, 'js'),
+    policy: choice<Policy>(v, 'policy', POLICIES, 'round-robin'),
+    maxQueued: num(v, 'max-queued', 10_000),
+    handlerTimeoutMs: num(v, 'handler-timeout', 30_000),
+  });
+  const signal = untilSignal();
+  await dev.start();
+  console.error(`zqueue device (${dev.engine}, ${dev.options.policy}): frontend ${dev.frontendEndpoint}, backend ${dev.backendEndpoint}`);
+  const got = await signal;
+  await dev.close();
+  console.error(`zqueue device: ${got}, closed`);
+  if (v['stats-on-exit'] === true) console.error(JSON.stringify(dev.stats()));
+}
+
+async function server(argv: string[]): Promise<void> {
+  const v = parse('server', argv, {
+    connect: { type: 'string' },
+    bind: { type: 'string' },
+    delay: { type: 'string' },
+    concurrency: { type: 'string' },
+    quiet: { type: 'boolean' },
+  });
+  if (v.help === true) return void console.log(HELP.server);
+  if (v.bind !== undefined && v.connect !== undefined) throw new UsageError('--connect and --bind cannot be used together');
+  const bind = typeof v.bind === 'string';
+  const log = v.quiet === true ? () => {} : (line: string) => console.log(line);
+  const srv = new Server(seedHandler(num(v, 'delay', 1000), randomInt(1, 10005), log), {
+    endpoint: bind ? str(v, 'bind', '') : str(v, 'connect', 'tcp://localhost:5560'),
+    bind,
+    concurrency: num(v, 'concurrency', 1, 1),
+  });
+  const signal = untilSignal();
+  await srv.start();
+  await signal;
+  await srv.close();
+}
+
+async function client(argv: string[]): Promise<void> {
+  const v = parse('client', argv, {
+    connect: { type: 'string' },
+    requests: { type: 'string' },
+    timeout: { type: 'string' },
+    retries: { type: 'string' },
+    message: { type: 'string' },
+  });
+  if (v.help === true) return void console.log(HELP.client);
+  const requests = num(v, 'requests', 9);
+  const message = str(v, 'message', `Hello from ${randomInt(1, 10005)}`);
+  const c = new Client({
+    endpoint: str(v, 'connect', 'tcp://localhost:5559'),
+    timeoutMs: num(v, 'timeout', 2500, 1),
+    retries: num(v, 'retries', 3),
+  });
+  const stop = new AbortController();
+  const onSignal = (): void => {
+    stop.abort();
+    c.close();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    console.log('Connecting to server...');
+    for (let i = 1; i <= requests && !stop.signal.aborted; i++) {
+      console.log(`Sending request  ${i} ...`);
+      const reply = await c.request(message);
+      console.log(`Received reply  ${i} [ ${reply.map((f) => f.toString()).join(' ')} ]`);
+    }
+  } catch (err) {
+    if (!(stop.signal.aborted && err instanceof ZqueueError && err.code === ErrorCode.Closed)) throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    c.close();
+  }
+}
+
+const commands: Record<string, (argv: string[]) => Promise<void>> = { device, server, client };
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    console.log(HELP.main);
+    return command === undefined ? 2 : 0;
+  }
+  const run = commands[command];
+  try {
+    if (run === undefined) throw new UsageError(`zqueue: unknown command "${command}" (try zqueue --help)`);
+    await run(rest);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(err.message);
+      return 2;
+    }
+    if (err instanceof ZqueueError) {
+      console.error(`zqueue ${command}: ${err.message}`);
+      return err.code === ErrorCode.InvalidOption || err.code === ErrorCode.InvalidEndpoint ? 2 : 1;
+    }
+    console.error(`zqueue ${command}: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

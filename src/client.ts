@@ -1,0 +1,137 @@
+/**
+ * A client that always ends a request with a reply or a definite error, the
+ * zguide's Lazy Pirate way: it waits `timeoutMs` for each reply; on a
+ * timeout it closes its REQ socket (dropping whatever might still arrive for
+ * the old request), opens a new one and resends, up to `retries` times.
+ *
+ * Error replies from a zqueue device or server (see protocol.ts) reject with
+ * a ZqueueError whose code tells which: busy, closing, handler, timeout...
+ * They are definite answers and are not retried.
+ */
+import './context.js';
+import * as zmq from 'zeromq';
+import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from './errors.js';
+import { resolveClientOptions, integer, type ClientOptions, type ResolvedClientOptions } from './options.js';
+import { parseErrorReply } from './protocol.js';
+
+export type RequestBody = string | Buffer | readonly (string | Buffer)[];
+
+export interface RequestOptions {
+  timeoutMs?: number;
+  retries?: number;
+}
+
+export interface ClientStats {
+  readonly requests: number;
+  readonly replies: number;
+  readonly retries: number;
+  readonly failures: number;
+}
+
+export class Client {
+  readonly options: ResolvedClientOptions;
+  private socket: zmq.Request | undefined;
+  private chain: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private requests = 0;
+  private replies = 0;
+  private retryCount = 0;
+  private failures = 0;
+
+  constructor(options: ClientOptions = {}) {
+    this.options = resolveClientOptions(options);
+  }
+
+  stats(): ClientStats {
+    return { requests: this.requests, replies: this.replies, retries: this.retryCount, failures: this.failures };
+  }
+
+  /**
+   * Sends one request and resolves with the reply's frames. Calls made while
+   * a request is outstanding wait their turn (a REQ socket holds one request).
+   */
+  request(body: RequestBody, options: RequestOptions = {}): Promise<Buffer[]> {
+    const timeoutMs = options.timeoutMs ?? this.options.timeoutMs;
+    const retries = options.retries ?? this.options.retries;
+    let frames: Buffer[];
+    try {
+      integer('timeoutMs', timeoutMs, 1, 2 ** 31 - 1);
+      integer('retries', retries, 0, 1_000);
+      frames = toFrames(body);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    const run = this.chain.then(() => this.attempt(frames, timeoutMs, retries));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Closes the socket; a request in progress rejects with ERR_ZQ_CLOSED. Idempotent. */
+  close(): void {
+    this.closed = true;
+    this.socket?.close();
+    this.socket = undefined;
+  }
+
+  private open(timeoutMs: number): zmq.Request {
+    const socket = new zmq.Request({ linger: 0, receiveTimeout: timeoutMs, sendTimeout: timeoutMs });
+    socket.connect(this.options.endpoint);
+    return socket;
+  }
+
+  private async attempt(frames: Buffer[], timeoutMs: number, retries: number): Promise<Buffer[]> {
+    this.requests++;
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      if (this.closed) throw new ZqueueError(ErrorCode.Closed, 'client closed');
+      if (attempt > 0) this.retryCount++;
+      const socket = (this.socket ??= this.open(timeoutMs));
+      socket.receiveTimeout = timeoutMs;
+      socket.sendTimeout = timeoutMs;
+      let reply: Buffer[];
+      try {
+        await socket.send(frames);
+        reply = await socket.receive();
+      } catch (err) {
+        if (this.closed || isSocketClosedError(err)) {
+          this.failures++;
+          throw new ZqueueError(ErrorCode.Closed, 'client closed while waiting for a reply', { cause: err });
+        }
+        if (zmqCode(err) !== 'EAGAIN') {
+          this.failures++;
+          throw err;
+        }
+        // No reply in time: this socket may still get the old reply, so it goes.
+        socket.close();
+        this.socket = undefined;
+        continue;
+      }
+      const wire = parseErrorReply(reply);
+      if (wire !== undefined) {
+        this.failures++;
+        throw new ZqueueError(wire.code, `${wire.kind}: ${wire.message}`);
+      }
+      this.replies++;
+      return reply;
+    }
+    this.failures++;
+    const attempts = retries + 1;
+    throw new ZqueueError(
+      retries === 0 ? ErrorCode.Timeout : ErrorCode.RetriesExhausted,
+      `no reply from ${this.options.endpoint} after ${attempts} attempt${attempts === 1 ? '' : 's'} of ${timeoutMs} ms`,
+    );
+  }
+}
+
+function toFrames(body: RequestBody): Buffer[] {
+  if (typeof body === 'string') return [Buffer.from(body)];
+  if (Buffer.isBuffer(body)) return [body];
+  if (Array.isArray(body) && body.length > 0) {
+    return body.map((part: string | Buffer) => (typeof part === 'string' ? Buffer.from(part) : part));
+  }
+  throw new ZqueueError(ErrorCode.InvalidOption, 'a request body must be a string, a Buffer or a non-empty array of them');
+}
+
+/** Creates a client (its socket opens on the first request). */
+export function createClient(options: ClientOptions = {}): Client {
+  return new Client(options);
+}

@@ -1,0 +1,98 @@
+/**
+ * Endpoint strings, checked before they reach libzmq so that a typo gets a
+ * clear message instead of a bare EINVAL.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { ErrorCode, ZqueueError } from './errors.js';
+
+export type Transport = 'tcp' | 'ipc' | 'inproc';
+export type EndpointRole = 'bind' | 'connect';
+
+export interface Endpoint {
+  readonly transport: Transport;
+  /** The endpoint as libzmq takes it. */
+  readonly url: string;
+  /** tcp only. */
+  readonly host?: string;
+  /** tcp only; `*` (bind to any free port) is kept as 0. */
+  readonly port?: number;
+  /** ipc only: the socket file's path. */
+  readonly path?: string;
+  /** inproc only. */
+  readonly name?: string;
+}
+
+const TCP = /^tcp:\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.*-]+):(\d+|\*)$/;
+
+function bad(endpoint: string, why: string): ZqueueError {
+  return new ZqueueError(ErrorCode.InvalidEndpoint, `invalid endpoint ${JSON.stringify(endpoint)}: ${why}`);
+}
+
+/**
+ * Parses and checks an endpoint for binding or connecting. Throws a
+ * ZqueueError with code ERR_ZQ_INVALID_ENDPOINT naming what is wrong.
+ */
+export function parseEndpoint(endpoint: string, role: EndpointRole): Endpoint {
+  if (typeof endpoint !== 'string' || endpoint.length === 0) {
+    throw bad(String(endpoint), 'expected tcp://HOST:PORT, ipc://PATH or inproc://NAME');
+  }
+  const sep = endpoint.indexOf('://');
+  if (sep < 0) throw bad(endpoint, 'expected tcp://HOST:PORT, ipc://PATH or inproc://NAME');
+  const scheme = endpoint.slice(0, sep);
+  const rest = endpoint.slice(sep + 3);
+  switch (scheme) {
+    case 'tcp': {
+      const m = TCP.exec(endpoint);
+      if (!m) throw bad(endpoint, 'tcp endpoints are tcp://HOST:PORT (HOST may be * to bind on all interfaces)');
+      const host = m[1] ?? '';
+      const portText = m[2] ?? '';
+      if (role === 'connect' && (host === '*' || portText === '*')) {
+        throw bad(endpoint, 'a connect endpoint needs a real host and port, not *');
+      }
+      const port = portText === '*' ? 0 : Number(portText);
+      if (portText !== '*' && (!Number.isInteger(port) || port < 1 || port > 65535)) {
+        throw bad(endpoint, 'the port must be between 1 and 65535');
+      }
+      return { transport: 'tcp', url: endpoint, host, port };
+    }
+    case 'ipc': {
+      if (rest.length === 0) throw bad(endpoint, 'ipc endpoints are ipc://PATH');
+      if (role === 'bind' && !rest.startsWith('@')) {
+        const dir = dirname(resolve(rest));
+        if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+          throw bad(endpoint, `the folder ${dir} does not exist`);
+        }
+      }
+      return { transport: 'ipc', url: endpoint, path: rest };
+    }
+    case 'inproc': {
+      if (rest.length === 0) throw bad(endpoint, 'inproc endpoints are inproc://NAME');
+      return { transport: 'inproc', url: endpoint, name: rest };
+    }
+    default:
+      throw bad(endpoint, `unknown transport "${scheme}" (use tcp, ipc or inproc)`);
+  }
+}
+
+/** The endpoint a peer on this host connects to, for an endpoint bound here. */
+export function connectUrlFor(bound: string): string {
+  const ep = parseEndpoint(bound, 'bind');
+  if (ep.transport !== 'tcp') return ep.url;
+  const host = ep.host === '*' || ep.host === '0.0.0.0' ? '127.0.0.1' : ep.host === '[::]' ? '[::1]' : ep.host;
+  return `tcp://${host ?? '127.0.0.1'}:${ep.port ?? 0}`;
+}
+
+let unique = 0;
+
+/**
+ * Expands the backend shorthands: `inproc` and `ipc` become a private
+ * endpoint for this process; anything else must be a full endpoint.
+ */
+export function resolveBackend(spec: string): string {
+  const n = `${process.pid}-${++unique}-${Date.now().toString(36)}`;
+  if (spec === 'inproc') return `inproc://zqueue-backend-${n}`;
+  if (spec === 'ipc') return `ipc://${join(tmpdir(), `zqueue-backend-${n}.sock`)}`;
+  return spec;
+}

@@ -1,0 +1,20 @@
+export { Device, createDevice, type DeviceStats, type DeviceState, type SideStats, type WorkerStats } from './device.js';
+export { Server, createServer, seedHandler, type ServerStats } from './server.js';
+export { Client, createClient, type RequestBody, type RequestOptions, type ClientStats } from './client.js';
+export { ZqueueError, ErrorCode, isZqueueError } from './errors.js';
+export { parseEndpoint, connectUrlFor, resolveBackend, type Endpoint, type Transport } from './endpoints.js';
+export {
+  resolveDeviceOptions,
+  resolveServerOptions,
+  resolveClientOptions,
+  deviceDefaults,
+  serverDefaults,
+  clientDefaults,
+  type DeviceOptions,
+  type ServerOptions,
+  type ClientOptions,
+  type Engine,
+  type Policy,
+  type Handler,
+} from './options.js';
+export { ERROR_PREFIX, ErrorKind, errorFrame, parseErrorReply, type Reply, type WireError } from './protocol.js';

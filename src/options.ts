@@ -1,0 +1,188 @@
+/**
+ * Every option zqueue takes: its type, its default and its check, in one
+ * place. Each `resolveX` returns a complete, frozen options object or throws a
+ * ZqueueError (ERR_ZQ_INVALID_OPTION / ERR_ZQ_INVALID_ENDPOINT) naming the option.
+ */
+import { invalidOption } from './errors.js';
+import { parseEndpoint, type EndpointRole } from './endpoints.js';
+import type { Reply } from './protocol.js';
+
+export type Engine = 'native' | 'js';
+export type Policy = 'round-robin' | 'least-busy';
+export type OnWorkerDeath = 'retry' | 'fail';
+export type Handler = (request: Buffer[]) => Reply | Promise<Reply>;
+
+export const ENGINES: readonly Engine[] = ['native', 'js'];
+export const POLICIES: readonly Policy[] = ['round-robin', 'least-busy'];
+
+// ---------------------------------------------------------------- device
+
+export interface DeviceOptions {
+  /** ROUTER endpoint facing clients; bound. Default `tcp://*:5559`, as the seed. */
+  frontend?: string;
+  /** Endpoint facing servers; bound. Default `tcp://*:5560`, as the seed. */
+  backend?: string;
+  /** `native`: libzmq's proxy on a thread of its own; `js`: a counting loop on the main thread. Default `js`. */
+  engine?: Engine;
+  /** `round-robin` (a DEALER backend, the seed's) or `least-busy` (workers announce READY). Default `round-robin`. */
+  policy?: Policy;
+  /** Listen backlog of tcp/ipc sockets (libzmq's default is 100). Default 4096. */
+  backlog?: number;
+  /** Largest inbound message from a client, in bytes; a peer that sends more is disconnected. -1: no limit. Default 16 MiB. */
+  maxMessageSize?: number;
+  /** least-busy: requests that may wait for a free worker; past it clients get a `busy` error. Default 10000. */
+  maxQueued?: number;
+  /** least-busy: a request held by a worker longer than this gets a `timeout` error. 0: never. Default 30000. */
+  handlerTimeoutMs?: number;
+  /** least-busy: what happens to the requests a dead worker held: `retry` once elsewhere, or `fail`. Default `retry`. */
+  onWorkerDeath?: OnWorkerDeath;
+  /** Send/receive high-water mark of the device's sockets, in messages. Default 10000. */
+  highWaterMark?: number;
+  /** `close()` waits this long for in-flight requests before dropping them. Default 2000. */
+  closeTimeoutMs?: number;
+}
+
+export type ResolvedDeviceOptions = Readonly<Required<DeviceOptions>>;
+
+export const deviceDefaults: ResolvedDeviceOptions = Object.freeze({
+  frontend: 'tcp://*:5559',
+  backend: 'tcp://*:5560',
+  engine: 'js',
+  policy: 'round-robin',
+  backlog: 4096,
+  maxMessageSize: 16 * 1024 * 1024,
+  maxQueued: 10_000,
+  handlerTimeoutMs: 30_000,
+  onWorkerDeath: 'retry',
+  highWaterMark: 10_000,
+  closeTimeoutMs: 2_000,
+});
+
+export function resolveDeviceOptions(input: DeviceOptions = {}): ResolvedDeviceOptions {
+  checkKnown('device', input, deviceDefaults);
+  const o = { ...deviceDefaults, ...defined(input) };
+  endpoint('frontend', o.frontend, 'bind');
+  endpoint('backend', o.backend, 'bind');
+  oneOf('engine', o.engine, ENGINES);
+  oneOf('policy', o.policy, POLICIES);
+  if (o.engine === 'native' && o.policy !== 'round-robin') {
+    throw invalidOption('policy', '"round-robin" with engine "native" (libzmq\'s proxy cannot balance by readiness)', o.policy);
+  }
+  integer('backlog', o.backlog, 1, 1_000_000);
+  integer('maxMessageSize', o.maxMessageSize, -1, 2 ** 31 - 1);
+  integer('maxQueued', o.maxQueued, 0, 10_000_000);
+  integer('handlerTimeoutMs', o.handlerTimeoutMs, 0, 2 ** 31 - 1);
+  oneOf('onWorkerDeath', o.onWorkerDeath, ['retry', 'fail'] as const);
+  integer('highWaterMark', o.highWaterMark, 0, 10_000_000);
+  integer('closeTimeoutMs', o.closeTimeoutMs, 0, 2 ** 31 - 1);
+  return Object.freeze(o);
+}
+
+// ---------------------------------------------------------------- server
+
+export interface ServerOptions {
+  /** Where the server's socket goes. Default `tcp://localhost:5560`, the seed's device backend. */
+  endpoint?: string;
+  /** Bind instead of connect. Default false. */
+  bind?: boolean;
+  /** Requests handled at once (for async handlers). Default 1, as a REP server. */
+  concurrency?: number;
+  /** Tell a least-busy device when this server is ready (harmless to other devices). Default true. */
+  announce?: boolean;
+  /** The socket's routing id, so a device can name this server. Default: libzmq's. */
+  routingId?: string;
+  /** `close()` waits this long for running handlers. Default 2000. */
+  closeTimeoutMs?: number;
+}
+
+export type ResolvedServerOptions = Readonly<Required<Omit<ServerOptions, 'routingId'>>> & { readonly routingId?: string };
+
+export const serverDefaults = Object.freeze({
+  endpoint: 'tcp://localhost:5560',
+  bind: false,
+  concurrency: 1,
+  announce: true,
+  closeTimeoutMs: 2_000,
+});
+
+export function resolveServerOptions(input: ServerOptions = {}): ResolvedServerOptions {
+  checkKnown('server', input, { ...serverDefaults, routingId: '' });
+  const o = { ...serverDefaults, ...defined(input) };
+  endpoint('endpoint', o.endpoint, o.bind ? 'bind' : 'connect');
+  boolean('bind', o.bind);
+  integer('concurrency', o.concurrency, 1, 100_000);
+  boolean('announce', o.announce);
+  integer('closeTimeoutMs', o.closeTimeoutMs, 0, 2 ** 31 - 1);
+  if (o.routingId !== undefined && (typeof o.routingId !== 'string' || o.routingId.length === 0 || o.routingId.length > 255)) {
+    throw invalidOption('routingId', 'a string of 1 to 255 characters', o.routingId);
+  }
+  return Object.freeze(o);
+}
+
+// ---------------------------------------------------------------- client
+
+export interface ClientOptions {
+  /** The device's frontend. Default `tcp://localhost:5559`, as the seed. */
+  endpoint?: string;
+  /** How long one attempt waits for its reply, in ms. Default 2500 (the zguide's Lazy Pirate). */
+  timeoutMs?: number;
+  /** Attempts after the first, each on a fresh socket. Default 3. */
+  retries?: number;
+}
+
+export type ResolvedClientOptions = Readonly<Required<ClientOptions>>;
+
+export const clientDefaults: ResolvedClientOptions = Object.freeze({
+  endpoint: 'tcp://localhost:5559',
+  timeoutMs: 2_500,
+  retries: 3,
+});
+
+export function resolveClientOptions(input: ClientOptions = {}): ResolvedClientOptions {
+  checkKnown('client', input, clientDefaults);
+  const o = { ...clientDefaults, ...defined(input) };
+  endpoint('endpoint', o.endpoint, 'connect');
+  integer('timeoutMs', o.timeoutMs, 1, 2 ** 31 - 1);
+  integer('retries', o.retries, 0, 1_000);
+  return Object.freeze(o);
+}
+
+// ---------------------------------------------------------------- validators
+
+export function integer(name: string, value: unknown, min: number, max: number): asserts value is number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalidOption(name, `an integer from ${min} to ${max}`, value);
+  }
+}
+
+export function boolean(name: string, value: unknown): asserts value is boolean {
+  if (typeof value !== 'boolean') throw invalidOption(name, 'true or false', value);
+}
+
+export function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): asserts value is T {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw invalidOption(name, `one of ${allowed.map((a) => `"${a}"`).join(', ')}`, value);
+  }
+}
+
+export function endpoint(name: string, value: unknown, role: EndpointRole): asserts value is string {
+  if (typeof value !== 'string') throw invalidOption(name, 'an endpoint string', value);
+  parseEndpoint(value, role);
+}
+
+/** Rejects option names that are not known: a typo must not pass silently. */
+export function checkKnown(what: string, input: object, known: object): void {
+  if (typeof input !== 'object' || input === null) throw invalidOption(what, 'an options object', input);
+  for (const key of Object.keys(input)) {
+    if (!Object.hasOwn(known, key)) throw invalidOption(key, `a known ${what} option (${Object.keys(known).join(', ')})`, key);
+  }
+}
+
+/** Drops undefined fields so that they fall back to the defaults. */
+export function defined<T extends object>(input: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(input)) {
+    if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  }
+  return out;
+}

@@ -1,0 +1,86 @@
+/**
+ * What travels on the wire beyond the seed's plain request/reply.
+ *
+ * Requests and replies keep the REQ/REP envelope: `[identity..., "", body...]`.
+ *
+ * Error replies are a single frame of UTF-8 text, so that a plain REQ client
+ * (the seed's Python one) can read them as it reads any reply:
+ *
+ *     ZQ-ERROR <kind>: <message>
+ *
+ * `kind` is one of ErrorKind. Replies that start with `ZQ-ERROR ` are reserved
+ * for zqueue; the zqueue client turns them into a ZqueueError.
+ *
+ * Worker control messages (worker -> device) start with an empty frame, which
+ * no reply envelope does (an envelope starts with a peer identity):
+ *
+ *     ["", "READY", "<credits>"]   the worker takes up to <credits> requests at once
+ *     ["", "BYE"]                  the worker is leaving; send it nothing more
+ *
+ * A device that does not know them (the seed's, or a round-robin zqueue
+ * device) passes them to its ROUTER frontend, which drops them as unroutable.
+ */
+import { ErrorCode } from './errors.js';
+
+export const ERROR_PREFIX = 'ZQ-ERROR ';
+const ERROR_PREFIX_BYTES = Buffer.from(ERROR_PREFIX);
+
+export const ErrorKind = {
+  busy: ErrorCode.Busy,
+  closing: ErrorCode.Closing,
+  handler: ErrorCode.Handler,
+  timeout: ErrorCode.HandlerTimeout,
+  'worker-died': ErrorCode.WorkerDied,
+  'bad-request': ErrorCode.BadRequest,
+} as const;
+export type ErrorKind = keyof typeof ErrorKind;
+
+export const EMPTY = Buffer.alloc(0);
+export const READY = Buffer.from('READY');
+export const BYE = Buffer.from('BYE');
+
+export function errorFrame(kind: ErrorKind, message: string): Buffer {
+  return Buffer.from(`${ERROR_PREFIX}${kind}: ${message}`);
+}
+
+export interface WireError {
+  readonly kind: ErrorKind;
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+
+/** Parses an error reply; undefined when the frames are an ordinary reply. */
+export function parseErrorReply(frames: readonly Buffer[]): WireError | undefined {
+  const first = frames[0];
+  if (frames.length !== 1 || first === undefined || first.length < ERROR_PREFIX_BYTES.length) return undefined;
+  if (first.compare(ERROR_PREFIX_BYTES, 0, ERROR_PREFIX_BYTES.length, 0, ERROR_PREFIX_BYTES.length) !== 0) {
+    return undefined;
+  }
+  const text = first.toString('utf8', ERROR_PREFIX_BYTES.length);
+  const colon = text.indexOf(':');
+  const kind = (colon < 0 ? text : text.slice(0, colon)) as ErrorKind;
+  if (!Object.hasOwn(ErrorKind, kind)) return undefined;
+  return { kind, code: ErrorKind[kind], message: colon < 0 ? '' : text.slice(colon + 1).trimStart() };
+}
+
+/**
+ * Index of the empty delimiter that ends the envelope, or -1 when there is
+ * none (a malformed request). The envelope must hold at least one identity.
+ */
+export function delimiterIndex(frames: readonly Buffer[]): number {
+  for (let i = 1; i < frames.length; i++) {
+    if (frames[i]?.length === 0) return i;
+  }
+  return -1;
+}
+
+export type Reply = string | Buffer | readonly (string | Buffer)[];
+
+export function replyFrames(reply: Reply): Buffer[] {
+  if (typeof reply === 'string') return [Buffer.from(reply)];
+  if (Buffer.isBuffer(reply)) return [reply];
+  if (Array.isArray(reply)) {
+    return reply.map((part: string | Buffer) => (typeof part === 'string' ? Buffer.from(part) : part));
+  }
+  throw new TypeError('a reply must be a string, a Buffer or an array of them');
+}

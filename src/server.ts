@@ -1,0 +1,222 @@
+/**
+ * A server: runs a handler for each request that reaches its socket and sends
+ * the reply back along the request's envelope.
+ *
+ * It uses a DEALER socket and handles the envelope itself, which makes it a
+ * REP server to any device (the seed's included) while letting it hold up to
+ * `concurrency` requests at once. It announces READY (see protocol.ts) so a
+ * least-busy device can balance on it; other devices drop that message.
+ *
+ * Whatever a request looks like, the server lives on: a message without an
+ * envelope delimiter is counted and dropped (there is nowhere to reply), a
+ * handler that throws or rejects produces a `handler` error reply.
+ */
+import './context.js';
+import { randomInt } from 'node:crypto';
+import * as zmq from 'zeromq';
+import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from './errors.js';
+import { resolveServerOptions, type Handler, type ServerOptions, type ResolvedServerOptions } from './options.js';
+import { BYE, EMPTY, READY, delimiterIndex, errorFrame, replyFrames } from './protocol.js';
+import { Writer } from './writer.js';
+
+export interface ServerStats {
+  readonly received: number;
+  readonly answered: number;
+  readonly handlerErrors: number;
+  readonly malformed: number;
+  readonly running: number;
+}
+
+export type ServerState = 'new' | 'running' | 'closing' | 'closed';
+
+export class Server {
+  readonly options: ResolvedServerOptions;
+  private readonly handler: Handler;
+  private socket?: zmq.Dealer;
+  private writer?: Writer;
+  private state: ServerState = 'new';
+  private loop?: Promise<void>;
+  private closing?: Promise<void>;
+  private running = 0;
+  private isConnected = false;
+  private slotFree: (() => void) | undefined;
+  private idle: (() => void) | undefined;
+  private received = 0;
+  private answered = 0;
+  private handlerErrors = 0;
+  private malformed = 0;
+  /** Called when a send fails for a reason other than shutdown. */
+  onError: (err: unknown) => void = () => {};
+
+  constructor(handler: Handler, options: ServerOptions = {}) {
+    if (typeof handler !== 'function') {
+      throw new ZqueueError(ErrorCode.InvalidOption, 'option "handler" must be a function (request: Buffer[]) => reply');
+    }
+    this.handler = handler;
+    this.options = resolveServerOptions(options);
+  }
+
+  get endpoint(): string {
+    return this.socket?.lastEndpoint ?? this.options.endpoint;
+  }
+
+  async start(): Promise<this> {
+    if (this.state !== 'new') throw new ZqueueError(ErrorCode.Closed, 'server already started');
+    const o = this.options;
+    const socket = new zmq.Dealer({
+      linger: 500,
+      ...(o.routingId !== undefined ? { routingId: o.routingId } : {}),
+    });
+    this.socket = socket;
+    if (!o.bind && !o.endpoint.startsWith('inproc://')) {
+      // Subscribe before connecting, or the first connect event can be missed.
+      socket.events.on('connect', () => {
+        this.isConnected = true;
+      });
+    }
+    try {
+      if (o.bind) await socket.bind(o.endpoint);
+      else socket.connect(o.endpoint);
+    } catch (err) {
+      socket.close();
+      this.state = 'closed';
+      const code = zmqCode(err);
+      throw new ZqueueError(
+        code === 'EADDRINUSE' ? ErrorCode.AddressInUse : ErrorCode.Bind,
+        `cannot ${o.bind ? 'bind' : 'connect'} server to ${o.endpoint}: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+    }
+    this.writer = new Writer(socket, (err) => {
+      if (!isSocketClosedError(err)) this.onError(err);
+    });
+    this.state = 'running';
+    if (o.announce) void this.writer.send([EMPTY, READY, Buffer.from(String(o.concurrency))]);
+    this.loop = this.serve(socket);
+    return this;
+  }
+
+  /**
+   * Resolves once the socket has connected to its endpoint (tcp/ipc), at once
+   * for inproc or a bound server.
+   */
+  connected(): Promise<void> {
+    const socket = this.socket;
+    if (socket === undefined || this.options.bind || this.options.endpoint.startsWith('inproc://') || this.isConnected) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const on = (): void => {
+        socket.events.off('connect', on);
+        resolve();
+      };
+      socket.events.on('connect', on);
+    });
+  }
+
+  stats(): ServerStats {
+    return {
+      received: this.received,
+      answered: this.answered,
+      handlerErrors: this.handlerErrors,
+      malformed: this.malformed,
+      running: this.running,
+    };
+  }
+
+  /**
+   * Stops taking requests, waits up to `timeoutMs` for running handlers, says
+   * BYE to the device (so it sends the requests still queued here elsewhere),
+   * then closes the socket. Idempotent; never rejects.
+   */
+  close(timeoutMs = this.options.closeTimeoutMs): Promise<void> {
+    this.closing ??= this.shutdown(timeoutMs);
+    return this.closing;
+  }
+
+  private async shutdown(timeoutMs: number): Promise<void> {
+    if (this.state === 'new' || this.state === 'closed') {
+      this.state = 'closed';
+      return;
+    }
+    this.state = 'closing';
+    this.slotFree?.();
+    if (this.running > 0 && timeoutMs > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        this.idle = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.idle = undefined;
+    }
+    if (this.options.announce && this.writer !== undefined) await this.writer.send([EMPTY, BYE]);
+    this.socket?.close();
+    await this.loop;
+    this.state = 'closed';
+  }
+
+  private async serve(socket: zmq.Dealer): Promise<void> {
+    const concurrency = this.options.concurrency;
+    try {
+      for (;;) {
+        if (this.running >= concurrency) {
+          await new Promise<void>((resolve) => {
+            this.slotFree = resolve;
+          });
+          this.slotFree = undefined;
+        }
+        if (this.state !== 'running') return;
+        const frames = await socket.receive();
+        if (this.state !== 'running') return;
+        this.received++;
+        const d = delimiterIndex(frames);
+        if (d < 0) {
+          this.malformed++;
+          continue;
+        }
+        this.running++;
+        const done = this.handle(frames.slice(0, d + 1), frames.slice(d + 1));
+        if (concurrency === 1) await done;
+        else void done;
+      }
+    } catch (err) {
+      if (this.state === 'running' && !isSocketClosedError(err)) this.onError(err);
+    }
+  }
+
+  private async handle(envelope: Buffer[], body: Buffer[]): Promise<void> {
+    let reply: Buffer[];
+    try {
+      const result = this.handler(body);
+      reply = replyFrames(isPromiseLike(result) ? await result : result);
+    } catch (err) {
+      this.handlerErrors++;
+      reply = [errorFrame('handler', err instanceof Error ? err.message : String(err))];
+    }
+    this.answered++;
+    if (this.writer !== undefined) await this.writer.send([...envelope, ...reply]);
+    this.running--;
+    this.slotFree?.();
+    if (this.running === 0) this.idle?.();
+  }
+}
+
+function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+/** Creates and starts a server. */
+export async function createServer(handler: Handler, options: ServerOptions = {}): Promise<Server> {
+  return new Server(handler, options).start();
+}
+
+/** The seed's server: prints each request, waits `delayMs`, answers "World from server <id>". */
+export function seedHandler(delayMs: number, id = randomInt(1, 10005), log: (line: string) => void = console.log): Handler {
+  return async (request) => {
+    log(`Received request:  ${request.map((f) => f.toString()).join(' ')}`);
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+    return `World from server ${id}`;
+  };
+}

@@ -1,0 +1,46 @@
+/**
+ * zeromq.js allows one send in flight per socket (a second one fails with
+ * EBUSY). A Writer lets several producers share a socket: sends go out in
+ * order, one at a time, and a failed send is reported, never thrown.
+ */
+import type * as zmq from 'zeromq';
+
+export class Writer {
+  private tail: Promise<void> = Promise.resolve();
+  private pending = 0;
+
+  constructor(
+    private readonly socket: zmq.Writable,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  /** Messages accepted but not yet handed to libzmq. */
+  get backlog(): number {
+    return this.pending;
+  }
+
+  /** Queues a message; the promise settles once libzmq has it (it never rejects). */
+  send(frames: Buffer[]): Promise<void> {
+    this.pending++;
+    this.tail =
+      this.pending === 1
+        ? this.socket.send(frames).then(this.done, this.fail)
+        : this.tail.then(() => this.socket.send(frames)).then(this.done, this.fail);
+    return this.tail;
+  }
+
+  private readonly done = (): void => {
+    this.pending--;
+  };
+
+  private readonly fail = (err: unknown): void => {
+    this.pending--;
+    this.onError(err);
+  };
+}
+
+export function size(frames: readonly Buffer[]): number {
+  let n = 0;
+  for (const f of frames) n += f.length;
+  return n;
+}

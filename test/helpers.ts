@@ -1,0 +1,137 @@
+/** Shared test helpers: endpoints per transport, spawning the CLI and the Python fixtures. */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Transport } from '../src/endpoints.js';
+
+export const TRANSPORTS: readonly Transport[] = ['tcp', 'ipc', 'inproc'];
+
+/** The repository root (tests run from dist/test). */
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+export const FIXTURES = join(ROOT, 'test', 'fixtures');
+export const PYTHON = '/usr/bin/python3';
+
+let counter = 0;
+const dirs: string[] = [];
+
+/** A bind endpoint for `transport` that nothing else uses. tcp binds port `*` on loopback. */
+export function endpointFor(transport: Transport, label: string): string {
+  counter++;
+  switch (transport) {
+    case 'tcp':
+      return 'tcp://127.0.0.1:*';
+    case 'ipc': {
+      const dir = mkdtempSync(join(tmpdir(), 'zqueue-test-'));
+      dirs.push(dir);
+      return `ipc://${join(dir, `${label}.sock`)}`;
+    }
+    case 'inproc':
+      return `inproc://test-${label}-${process.pid}-${counter}`;
+  }
+}
+
+export function removeTempDirs(): void {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+/** A free tcp port on 127.0.0.1 (for processes that cannot bind port `*` and report it). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Whether Debian's pyzmq is importable by /usr/bin/python3. */
+export function pyzmqMissing(): string | false {
+  const r = spawnSync(PYTHON, ['-c', 'import zmq'], { encoding: 'utf8' });
+  if (r.status === 0) return false;
+  const why = `pyzmq is not installed for ${PYTHON} (apt-get install python3-zmq)`;
+  // Under CI these tests must run: a missing pyzmq is a broken CI, not a skip.
+  if (process.env.CI === 'true') throw new Error(`${why}; CI must install it`);
+  return why;
+}
+
+export interface Spawned {
+  readonly child: ChildProcess;
+  readonly stdout: () => string;
+  readonly stderr: () => string;
+  /** Resolves with the exit code (or the signal's name). */
+  readonly exited: Promise<number | string>;
+  /** Resolves once stdout or stderr has contained `text`. */
+  waitFor(text: string): Promise<void>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export function run(command: string, args: readonly string[]): Spawned {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  const waiters: { text: string; resolve: () => void }[] = [];
+  const check = (): void => {
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      const w = waiters[i];
+      if (w !== undefined && (out.includes(w.text) || err.includes(w.text))) {
+        waiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+  };
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+    check();
+  });
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+    check();
+  });
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? -1));
+  });
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    waitFor(text: string) {
+      if (out.includes(text) || err.includes(text)) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        waiters.push({ text, resolve });
+        void exited.then((code) => reject(new Error(`${command} exited (${code}) before printing ${JSON.stringify(text)}\nstdout: ${out}\nstderr: ${err}`)));
+      });
+    },
+    kill(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    },
+  };
+}
+
+export function cli(args: readonly string[]): Spawned {
+  return run(process.execPath, [CLI, ...args]);
+}
+
+export function python(script: string, args: readonly string[]): Spawned {
+  return run(PYTHON, ['-u', join(FIXTURES, script), ...args]);
+}
+
+/** Rejects after `ms` with `what`: a bound on a test's waiting, not a pause. */
+export async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, limit]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
