@@ -11,6 +11,7 @@ import { Device } from './device.js';
 import { Server, seedHandler } from './server.js';
 import { Client } from './client.js';
 import { ENGINES, POLICIES, type Engine, type Policy } from './options.js';
+import { Broker, brokerDefaults } from './broker.js';
 
 class UsageError extends Error {}
 
@@ -41,6 +42,18 @@ Run "zqueue <command> --help" for a command's options.`,
   --delay MS            wait this long before replying      (default 1000, as the seed)
   --concurrency N       requests handled at once            (default 1)
   --quiet               do not print each request
+  -h, --help`,
+  serve: `Usage: zqueue serve --handler FILE [options]
+
+  --handler FILE        module whose default export is (request: Buffer[]) => reply   (required)
+  --threads N           server worker threads               (default: available cores, ${brokerDefaults.threads} here)
+  --frontend ENDPOINT   bind the clients' side here         (default tcp://*:5559)
+  --backend inproc|ipc|ENDPOINT   how workers join the device (default inproc; an endpoint lets remote servers join)
+  --policy least-busy|round-robin (default least-busy)
+  --concurrency K       requests one worker holds at once    (default 1)
+  --max-queued N        requests that may wait; past it clients get "busy" (default 10000)
+  --handler-timeout MS  answer "timeout" and replace the worker after this long (default 30000)
+  --on-worker-death retry|fail    what happens to a dead worker's requests (default retry)
   -h, --help`,
   client: `Usage: zqueue client [options]
 
@@ -187,7 +200,40 @@ async function client(argv: string[]): Promise<void> {
   }
 }
 
-const commands: Record<string, (argv: string[]) => Promise<void>> = { device, server, client };
+async function serve(argv: string[]): Promise<void> {
+  const v = parse('serve', argv, {
+    handler: { type: 'string' },
+    threads: { type: 'string' },
+    frontend: { type: 'string' },
+    backend: { type: 'string' },
+    policy: { type: 'string' },
+    concurrency: { type: 'string' },
+    'max-queued': { type: 'string' },
+    'handler-timeout': { type: 'string' },
+    'on-worker-death': { type: 'string' },
+  });
+  if (v.help === true) return void console.log(HELP.serve);
+  if (typeof v.handler !== 'string') throw new UsageError('zqueue serve: --handler FILE is required');
+  const signal = untilSignal();
+  const broker = await Broker.create({
+    handler: v.handler,
+    threads: num(v, 'threads', brokerDefaults.threads, 1),
+    frontend: str(v, 'frontend', brokerDefaults.frontend),
+    backend: str(v, 'backend', brokerDefaults.backend),
+    policy: choice<Policy>(v, 'policy', POLICIES, 'least-busy'),
+    concurrency: num(v, 'concurrency', 1, 1),
+    maxQueued: num(v, 'max-queued', brokerDefaults.maxQueued),
+    handlerTimeoutMs: num(v, 'handler-timeout', brokerDefaults.handlerTimeoutMs),
+    onWorkerDeath: choice(v, 'on-worker-death', ['retry', 'fail'] as const, 'retry'),
+  });
+  const o = broker.options;
+  console.error(`zqueue serve: ${o.threads} workers (${o.policy}) running ${o.handler}; frontend ${broker.frontendEndpoint}, backend ${broker.backendEndpoint}`);
+  const got = await signal;
+  await broker.close();
+  console.error(`zqueue serve: ${got}, closed`);
+}
+
+const commands: Record<string, (argv: string[]) => Promise<void>> = { device, server, client, serve };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -19,7 +19,7 @@ import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from './errors.j
 import { resolveDeviceOptions, type DeviceOptions, type Engine, type Policy, type ResolvedDeviceOptions } from './options.js';
 import { BYE, EMPTY, READY, delimiterIndex, errorFrame, type ErrorKind } from './protocol.js';
 import { Balancer, type Held, type Pending } from './balancer.js';
-import { Writer, size } from './writer.js';
+import { Writer, size, watchEvents } from './writer.js';
 
 export type DeviceState = 'new' | 'starting' | 'running' | 'paused' | 'closing' | 'closed';
 
@@ -95,12 +95,14 @@ export class Device extends EventEmitter<DeviceEvents> {
   private loops: Promise<void>[] = [];
   private gate: { promise: Promise<void>; open: () => void } | undefined;
   private closing?: Promise<void>;
+  private draining?: Promise<void>;
   private drained: (() => void) | undefined;
   private sweep?: NodeJS.Timeout;
   private frontWriter?: Writer;
   private backWriter?: Writer;
   private readonly balancer: Balancer;
   private readonly peers = { frontend: 0, backend: 0 };
+  private readonly watchers: Promise<void>[] = [];
   private stoppedAt = 0;
   private boundFrontend = '';
   private boundBackend = '';
@@ -153,6 +155,7 @@ export class Device extends EventEmitter<DeviceEvents> {
     } catch (err) {
       frontend.close();
       backend.close();
+      await Promise.all(this.watchers);
       this.state = 'closed';
       throw err;
     }
@@ -255,9 +258,35 @@ export class Device extends EventEmitter<DeviceEvents> {
     return this.closing;
   }
 
+  /**
+   * The first half of close(): stops intake, answers queued requests with
+   * `closing` and waits up to `timeoutMs` for in-flight ones, leaving the
+   * sockets open (so servers can still say goodbye). Idempotent.
+   */
+  drain(timeoutMs = this.options.closeTimeoutMs): Promise<void> {
+    this.draining ??= this.stopIntake(timeoutMs);
+    return this.draining;
+  }
+
+  private async stopIntake(timeoutMs: number): Promise<void> {
+    if (this.state === 'new' || this.state === 'starting' || this.proxy !== undefined) return;
+    if (this.state !== 'paused') this.gate = deferred();
+    this.state = 'closing';
+    for (const p of this.balancer.drainQueue()) this.reject(p.frames, 'closing', 'the device is shutting down');
+    if (this.inFlight > 0 && timeoutMs > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        this.drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.drained = undefined;
+    }
+  }
+
   private async shutdown(timeoutMs: number): Promise<void> {
-    const wasStarted = this.state !== 'new' && this.state !== 'closed';
-    if (!wasStarted) {
+    if (this.state === 'new' || this.state === 'closed') {
       this.state = 'closed';
       return;
     }
@@ -268,20 +297,7 @@ export class Device extends EventEmitter<DeviceEvents> {
       this.proxy.terminate();
       await Promise.allSettled(this.loops);
     } else {
-      const wasPaused = this.state === 'paused';
-      this.state = 'closing';
-      if (!wasPaused) this.gate = deferred();
-      for (const p of this.balancer.drainQueue()) this.reject(p.frames, 'closing', 'the device is shutting down');
-      if (this.inFlight > 0 && timeoutMs > 0) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, timeoutMs);
-          this.drained = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        this.drained = undefined;
-      }
+      await this.drain(timeoutMs);
       if (this.sweep !== undefined) clearInterval(this.sweep);
     }
     this.frontend?.close();
@@ -290,6 +306,7 @@ export class Device extends EventEmitter<DeviceEvents> {
     this.gate = undefined;
     gate?.open();
     await Promise.allSettled(this.loops);
+    await Promise.all(this.watchers);
     this.stoppedAt = performance.now();
     this.state = 'closed';
   }
@@ -310,12 +327,12 @@ export class Device extends EventEmitter<DeviceEvents> {
 
   private observe(socket: zmq.Socket, side: Side, endpoint: string): void {
     if (endpoint.startsWith('inproc://')) return;
-    socket.events.on('accept', () => {
-      this.emit('peer', side, ++this.peers[side]);
-    });
-    socket.events.on('disconnect', () => {
-      this.emit('peer', side, --this.peers[side]);
-    });
+    this.watchers.push(
+      watchEvents(socket, (event) => {
+        if (event.type === 'accept') this.emit('peer', side, ++this.peers[side]);
+        else if (event.type === 'disconnect') this.emit('peer', side, --this.peers[side]);
+      }),
+    );
   }
 
   // ------------------------------------------------------------ js engine, round-robin
@@ -463,7 +480,9 @@ export class Device extends EventEmitter<DeviceEvents> {
 
   private orphaned(h: Held): void {
     this.workerDied++;
-    if (this.options.onWorkerDeath === 'retry' && !h.retried && this.state !== 'closed') {
+    if (this.stopping) {
+      this.reject(h.frames, 'closing', 'the device is shutting down');
+    } else if (this.options.onWorkerDeath === 'retry' && !h.retried) {
       this.retried++;
       this.balancer.enqueue({ frames: h.frames, retried: true, receivedAt: h.receivedAt }, true);
     } else {

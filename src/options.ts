@@ -91,6 +91,8 @@ export interface ServerOptions {
   announce?: boolean;
   /** The socket's routing id, so a device can name this server. Default: libzmq's. */
   routingId?: string;
+  /** A handler still running after this long gets a `timeout` error reply (the handler is abandoned). 0: never. Default 0. */
+  handlerTimeoutMs?: number;
   /** `close()` waits this long for running handlers. Default 2000. */
   closeTimeoutMs?: number;
 }
@@ -102,6 +104,7 @@ export const serverDefaults = Object.freeze({
   bind: false,
   concurrency: 1,
   announce: true,
+  handlerTimeoutMs: 0,
   closeTimeoutMs: 2_000,
 });
 
@@ -112,6 +115,7 @@ export function resolveServerOptions(input: ServerOptions = {}): ResolvedServerO
   boolean('bind', o.bind);
   integer('concurrency', o.concurrency, 1, 100_000);
   boolean('announce', o.announce);
+  integer('handlerTimeoutMs', o.handlerTimeoutMs, 0, 2 ** 31 - 1);
   integer('closeTimeoutMs', o.closeTimeoutMs, 0, 2 ** 31 - 1);
   if (o.routingId !== undefined && (typeof o.routingId !== 'string' || o.routingId.length === 0 || o.routingId.length > 255)) {
     throw invalidOption('routingId', 'a string of 1 to 255 characters', o.routingId);

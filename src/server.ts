@@ -17,13 +17,14 @@ import * as zmq from 'zeromq';
 import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from './errors.js';
 import { resolveServerOptions, type Handler, type ServerOptions, type ResolvedServerOptions } from './options.js';
 import { BYE, EMPTY, READY, delimiterIndex, errorFrame, replyFrames } from './protocol.js';
-import { Writer } from './writer.js';
+import { Writer, watchEvents } from './writer.js';
 
 export interface ServerStats {
   readonly received: number;
   readonly answered: number;
   readonly handlerErrors: number;
   readonly malformed: number;
+  readonly handlerTimeouts: number;
   readonly running: number;
 }
 
@@ -39,12 +40,17 @@ export class Server {
   private closing?: Promise<void>;
   private running = 0;
   private isConnected = false;
+  private watcher: Promise<void> | undefined;
+  private onConnect: (() => void) | undefined;
   private slotFree: (() => void) | undefined;
   private idle: (() => void) | undefined;
   private received = 0;
   private answered = 0;
   private handlerErrors = 0;
   private malformed = 0;
+  private handlerTimeouts = 0;
+  /** Called after a handler ran past handlerTimeoutMs and its client got a `timeout` reply. */
+  onHandlerTimeout: () => void = () => {};
   /** Called when a send fails for a reason other than shutdown. */
   onError: (err: unknown) => void = () => {};
 
@@ -70,8 +76,11 @@ export class Server {
     this.socket = socket;
     if (!o.bind && !o.endpoint.startsWith('inproc://')) {
       // Subscribe before connecting, or the first connect event can be missed.
-      socket.events.on('connect', () => {
-        this.isConnected = true;
+      this.watcher = watchEvents(socket, (event) => {
+        if (event.type === 'connect') {
+          this.isConnected = true;
+          this.onConnect?.();
+        }
       });
     }
     try {
@@ -79,6 +88,7 @@ export class Server {
       else socket.connect(o.endpoint);
     } catch (err) {
       socket.close();
+      await this.watcher;
       this.state = 'closed';
       const code = zmqCode(err);
       throw new ZqueueError(
@@ -88,7 +98,7 @@ export class Server {
       );
     }
     this.writer = new Writer(socket, (err) => {
-      if (!isSocketClosedError(err)) this.onError(err);
+      if (!isSocketClosedError(err) && this.state === 'running') this.onError(err);
     });
     this.state = 'running';
     if (o.announce) void this.writer.send([EMPTY, READY, Buffer.from(String(o.concurrency))]);
@@ -106,11 +116,11 @@ export class Server {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const on = (): void => {
-        socket.events.off('connect', on);
+      const previous = this.onConnect;
+      this.onConnect = () => {
+        previous?.();
         resolve();
       };
-      socket.events.on('connect', on);
     });
   }
 
@@ -120,6 +130,7 @@ export class Server {
       answered: this.answered,
       handlerErrors: this.handlerErrors,
       malformed: this.malformed,
+      handlerTimeouts: this.handlerTimeouts,
       running: this.running,
     };
   }
@@ -151,9 +162,13 @@ export class Server {
       });
       this.idle = undefined;
     }
+    // From here on a send must not wait for a device that may be gone:
+    // libzmq fails it at once (EAGAIN) instead of blocking until a peer comes.
+    if (this.socket !== undefined) this.socket.sendTimeout = 0;
     if (this.options.announce && this.writer !== undefined) await this.writer.send([EMPTY, BYE]);
     this.socket?.close();
     await this.loop;
+    await this.watcher;
     this.state = 'closed';
   }
 
@@ -188,20 +203,52 @@ export class Server {
 
   private async handle(envelope: Buffer[], body: Buffer[]): Promise<void> {
     let reply: Buffer[];
+    let timedOut = false;
     try {
       const result = this.handler(body);
-      reply = replyFrames(isPromiseLike(result) ? await result : result);
+      reply = replyFrames(isPromiseLike(result) ? await this.bounded(result) : result);
     } catch (err) {
-      this.handlerErrors++;
-      reply = [errorFrame('handler', err instanceof Error ? err.message : String(err))];
+      if (err === TIMED_OUT) {
+        timedOut = true;
+        this.handlerTimeouts++;
+        reply = [errorFrame('timeout', `the handler ran past ${this.options.handlerTimeoutMs} ms`)];
+      } else {
+        this.handlerErrors++;
+        reply = [errorFrame('handler', err instanceof Error ? err.message : String(err))];
+      }
     }
     this.answered++;
     if (this.writer !== undefined) await this.writer.send([...envelope, ...reply]);
     this.running--;
     this.slotFree?.();
     if (this.running === 0) this.idle?.();
+    if (timedOut) this.onHandlerTimeout();
+  }
+
+  /** Races an async handler against handlerTimeoutMs. */
+  private bounded<T>(result: Promise<T>): Promise<T> {
+    const ms = this.options.handlerTimeoutMs;
+    if (ms === 0) return result;
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([
+      result,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(TIMED_OUT), ms);
+      }),
+    ]).finally(() => clearTimeout(timer));
+  }
+
+  /**
+   * Closes the socket at once, dropping whatever is queued: for a thread or
+   * process about to exit, where an open zeromq.js socket would abort it.
+   */
+  destroy(): void {
+    this.state = 'closed';
+    this.socket?.close();
   }
 }
+
+const TIMED_OUT = new Error('handler timed out');
 
 function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';

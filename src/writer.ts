@@ -44,3 +44,20 @@ export function size(frames: readonly Buffer[]): number {
   for (const f of frames) n += f.length;
   return n;
 }
+
+/**
+ * Calls `onEvent` for each event of the socket's observer, until the socket
+ * closes (the observer then closes by itself; closing it first can wedge
+ * libzmq's I/O thread). The promise settles once the observer is closed:
+ * a thread must wait for it before it ends, since an open observer at thread
+ * exit takes the whole process down (zeromq.js#411). It reads the observer
+ * itself rather than use its emitter mode, whose internal loop leaves an
+ * unhandled rejection behind when the socket closes.
+ */
+export async function watchEvents(socket: zmq.Socket, onEvent: (event: zmq.Event) => void): Promise<void> {
+  try {
+    for await (const event of socket.events) onEvent(event);
+  } catch {
+    // The observer or its socket closed.
+  }
+}

@@ -135,3 +135,20 @@ export async function within<T>(ms: number, what: string, promise: Promise<T>): 
     clearTimeout(timer);
   }
 }
+
+export const HANDLERS = join(ROOT, 'test', 'fixtures', 'handlers');
+export const EXAMPLES = join(ROOT, 'examples');
+
+/** A fresh empty folder, removed by removeTempDirs(). */
+export function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'zqueue-test-'));
+  dirs.push(dir);
+  return dir;
+}
+
+/** The p-th percentile (0..100) of `values`, nearest rank. */
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank] ?? NaN;
+}

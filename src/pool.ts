@@ -1,0 +1,185 @@
+/**
+ * The main thread's side of the server workers: N slots, each running one
+ * worker (a long piscina task) that connects to the device's backend. A
+ * worker that dies is replaced and the device is told, so the requests it
+ * held are retried or answered; a worker stuck past the handler timeout is
+ * asked to stop, and terminated if it does not.
+ */
+import { MessageChannel } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { ErrorCode, ZqueueError } from './errors.js';
+import type { FromWorker, ToWorker, WorkerReport, WorkerTask } from './worker.js';
+
+export interface PoolOptions {
+  readonly threads: number;
+  readonly endpoint: string;
+  readonly handlerPath: string;
+  readonly concurrency: number;
+  readonly handlerTimeoutMs: number;
+  /** How long a retired worker gets to stop by itself before it is terminated. */
+  readonly stopGraceMs: number;
+}
+
+export interface PoolEvents {
+  /** A worker left: its requests need another home. */
+  readonly onWorkerLeft: (routingId: string) => void;
+}
+
+export interface SlotStats {
+  readonly slot: number;
+  readonly routingId: string;
+  readonly generation: number;
+  readonly restarts: number;
+  readonly state: 'starting' | 'ready' | 'stopping' | 'stopped';
+}
+
+interface Slot {
+  readonly slot: number;
+  generation: number;
+  restarts: number;
+  routingId: string;
+  state: SlotStats['state'];
+  port?: import('node:worker_threads').MessagePort;
+  abort?: AbortController;
+  task?: Promise<void>;
+  killTimer?: NodeJS.Timeout;
+  /** The handler failed to load in this slot: a replacement would fail the same way. */
+  loadError?: ZqueueError;
+}
+
+export class WorkerPool {
+  private readonly piscina: Piscina<WorkerTask, WorkerReport>;
+  private readonly slots: Slot[] = [];
+  private closing = false;
+  private readonly reports: WorkerReport[] = [];
+
+  constructor(
+    private readonly options: PoolOptions,
+    private readonly events: PoolEvents,
+  ) {
+    this.piscina = new Piscina<WorkerTask, WorkerReport>({
+      filename: new URL('./worker.js', import.meta.url).href,
+      minThreads: options.threads,
+      maxThreads: options.threads,
+      concurrentTasksPerWorker: 1,
+      idleTimeout: Infinity,
+      // Workers spend their life in one task; never block one on Atomics.wait.
+      atomics: 'disabled',
+      maxQueue: Infinity,
+    });
+  }
+
+  /** Starts every worker; rejects (after stopping the others) if the handler cannot load. */
+  async start(): Promise<void> {
+    const starts: Promise<void>[] = [];
+    for (let i = 0; i < this.options.threads; i++) {
+      const slot: Slot = { slot: i, generation: 0, restarts: 0, routingId: '', state: 'starting' };
+      this.slots.push(slot);
+      starts.push(this.launch(slot));
+    }
+    const results = await Promise.allSettled(starts);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) {
+      await this.close(0);
+      throw failed.reason;
+    }
+  }
+
+  stats(): SlotStats[] {
+    return this.slots.map((s) => ({ slot: s.slot, routingId: s.routingId, generation: s.generation, restarts: s.restarts, state: s.state }));
+  }
+
+  /** Statistics of the workers that have stopped (one per generation). */
+  stoppedReports(): readonly WorkerReport[] {
+    return this.reports;
+  }
+
+  /** Retires the worker with this routing id (it held a request past the timeout) and starts a replacement. */
+  retire(routingId: string): void {
+    const slot = this.slots.find((s) => s.routingId === routingId);
+    if (slot === undefined || slot.state === 'stopping' || slot.state === 'stopped') return;
+    this.stopSlot(slot, 0);
+  }
+
+  /** Asks every worker to stop (waiting up to timeoutMs for running handlers), then ends the threads. */
+  async close(timeoutMs: number): Promise<void> {
+    this.closing = true;
+    for (const slot of this.slots) this.stopSlot(slot, timeoutMs);
+    await Promise.allSettled(this.slots.flatMap((s) => (s.task === undefined ? [] : [s.task])));
+    for (const slot of this.slots) clearTimeout(slot.killTimer);
+    // Every socket is closed now; the threads can end.
+    await this.piscina.close({ force: true });
+  }
+
+  private stopSlot(slot: Slot, timeoutMs: number): void {
+    if (slot.port === undefined || slot.state === 'stopped') return;
+    if (slot.state !== 'stopping') {
+      slot.state = 'stopping';
+      slot.port.postMessage({ type: 'stop', timeoutMs } satisfies ToWorker);
+    }
+    // A worker stuck in synchronous code cannot hear "stop": end its thread.
+    // Its socket is not mid-receive then, which is what makes this safe.
+    clearTimeout(slot.killTimer);
+    const abort = slot.abort;
+    slot.killTimer = setTimeout(() => abort?.abort(), timeoutMs + this.options.stopGraceMs);
+  }
+
+  private launch(slot: Slot): Promise<void> {
+    slot.generation++;
+    slot.routingId = `zq-w${slot.slot}-${slot.generation}`;
+    slot.state = 'starting';
+    const { port1, port2 } = new MessageChannel();
+    const abort = new AbortController();
+    slot.port = port1;
+    slot.abort = abort;
+    const routingId = slot.routingId;
+    let ready!: () => void;
+    let loadFailed!: (err: Error) => void;
+    const started = new Promise<void>((resolve, reject) => {
+      ready = resolve;
+      loadFailed = reject;
+    });
+    port1.on('message', (msg: FromWorker) => {
+      if (msg.type === 'ready') {
+        if (slot.routingId === routingId && slot.state === 'starting') slot.state = 'ready';
+        ready();
+      } else if (msg.type === 'load-error') {
+        slot.loadError = new ZqueueError(ErrorCode.HandlerLoad, msg.message);
+        loadFailed(slot.loadError);
+      } else if (msg.type === 'timeout') {
+        // the worker retires itself; its end is handled below
+      }
+    });
+    const task: WorkerTask = {
+      routingId,
+      endpoint: this.options.endpoint,
+      handlerPath: this.options.handlerPath,
+      concurrency: this.options.concurrency,
+      handlerTimeoutMs: this.options.handlerTimeoutMs,
+      port: port2,
+    };
+    slot.task = this.piscina
+      .run(task, { transferList: [port2], signal: abort.signal })
+      .then(
+        (report) => {
+          this.reports.push(report);
+        },
+        (err: unknown) => {
+          loadFailed(err instanceof ZqueueError ? err : new ZqueueError(ErrorCode.WorkerDied, `worker ${routingId} died: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+        },
+      )
+      .finally(() => {
+        clearTimeout(slot.killTimer);
+        port1.close();
+        if (slot.routingId !== routingId) return;
+        slot.state = 'stopped';
+        this.events.onWorkerLeft(routingId);
+        if (!this.closing && slot.loadError === undefined) {
+          slot.restarts++;
+          // Replace it; a replacement that fails to start is retried by its own end.
+          this.launch(slot).catch(() => {});
+        }
+      });
+    return started;
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * A server worker, run on a worker thread as one long piscina task: it loads
+ * the handler module, serves requests on a DEALER socket connected to the
+ * device's backend, and returns its statistics when told to stop.
+ *
+ * zeromq.js aborts the whole process if a thread ends with a socket open
+ * (zeromq.js#411), so every way out of this thread closes the socket first:
+ * a stop message, `process.exit()` in a handler, an uncaught error.
+ */
+import './context.js';
+import { pathToFileURL } from 'node:url';
+import type { MessagePort } from 'node:worker_threads';
+import { Server, type ServerStats } from './server.js';
+import type { Handler } from './options.js';
+
+export interface WorkerTask {
+  readonly routingId: string;
+  readonly endpoint: string;
+  /** Absolute path of the handler module. */
+  readonly handlerPath: string;
+  readonly concurrency: number;
+  readonly handlerTimeoutMs: number;
+  readonly port: MessagePort;
+}
+
+/** Main thread -> worker. */
+export type ToWorker = { readonly type: 'stop'; readonly timeoutMs: number };
+
+/** Worker -> main thread. */
+export type FromWorker =
+  | { readonly type: 'ready' }
+  | { readonly type: 'load-error'; readonly message: string }
+  | { readonly type: 'timeout' };
+
+export interface WorkerReport extends ServerStats {
+  readonly routingId: string;
+}
+
+const open = new Set<Server>();
+// A handler's process.exit() ends this thread (not the process): close first.
+process.on('exit', () => {
+  for (const server of open) server.destroy();
+});
+
+export async function loadHandler(path: string): Promise<Handler> {
+  let mod: unknown;
+  try {
+    mod = await import(pathToFileURL(path).href);
+  } catch (err) {
+    throw new Error(`cannot load handler ${path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  const handler = (mod as { default?: unknown }).default;
+  if (typeof handler !== 'function') {
+    throw new Error(`handler ${path} has no default export function (export default (request) => reply)`);
+  }
+  return handler as Handler;
+}
+
+export default async function runWorker(task: WorkerTask): Promise<WorkerReport> {
+  const { port } = task;
+  const post = (msg: FromWorker): void => port.postMessage(msg);
+  let handler: Handler;
+  try {
+    handler = await loadHandler(task.handlerPath);
+  } catch (err) {
+    post({ type: 'load-error', message: err instanceof Error ? err.message : String(err) });
+    port.close();
+    throw err;
+  }
+  const server = new Server(handler, {
+    endpoint: task.endpoint,
+    routingId: task.routingId,
+    concurrency: task.concurrency,
+    handlerTimeoutMs: task.handlerTimeoutMs,
+  });
+  open.add(server);
+  let stop!: (timeoutMs: number) => void;
+  const stopped = new Promise<number>((resolve) => (stop = resolve));
+  port.on('message', (msg: ToWorker) => {
+    if (msg.type === 'stop') stop(msg.timeoutMs);
+  });
+  // An async handler that ran past its timeout may still be running: this
+  // worker retires (its client already has a `timeout` reply) and is replaced.
+  server.onHandlerTimeout = () => {
+    post({ type: 'timeout' });
+    stop(0);
+  };
+  try {
+    await server.start();
+    post({ type: 'ready' });
+    const timeoutMs = await stopped;
+    await server.close(timeoutMs);
+  } finally {
+    server.destroy();
+    open.delete(server);
+    port.close();
+  }
+  return { routingId: task.routingId, ...server.stats() };
+}
