@@ -93,6 +93,13 @@ export interface ServerOptions {
   routingId?: string;
   /** A handler still running after this long gets a `timeout` error reply (the handler is abandoned). 0: never. Default 0. */
   handlerTimeoutMs?: number;
+  /**
+   * Watch the socket's connection events (for `connected()`). Default true.
+   * Worker threads turn it off: libzmq's observer is a socket of its own that
+   * closes some time after the server's, and a thread that ends (a handler's
+   * `process.exit()`) with it still open aborts the whole process.
+   */
+  observe?: boolean;
   /** `close()` waits this long for running handlers. Default 2000. */
   closeTimeoutMs?: number;
 }
@@ -105,6 +112,7 @@ export const serverDefaults = Object.freeze({
   concurrency: 1,
   announce: true,
   handlerTimeoutMs: 0,
+  observe: true,
   closeTimeoutMs: 2_000,
 });
 
@@ -116,6 +124,7 @@ export function resolveServerOptions(input: ServerOptions = {}): ResolvedServerO
   integer('concurrency', o.concurrency, 1, 100_000);
   boolean('announce', o.announce);
   integer('handlerTimeoutMs', o.handlerTimeoutMs, 0, 2 ** 31 - 1);
+  boolean('observe', o.observe);
   integer('closeTimeoutMs', o.closeTimeoutMs, 0, 2 ** 31 - 1);
   if (o.routingId !== undefined && (typeof o.routingId !== 'string' || o.routingId.length === 0 || o.routingId.length > 255)) {
     throw invalidOption('routingId', 'a string of 1 to 255 characters', o.routingId);

@@ -8,7 +8,7 @@
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { ErrorCode, ZqueueError } from './errors.js';
-import type { FromWorker, ToWorker, WorkerReport, WorkerTask } from './worker.js';
+import type { FromWorker, ToWorker, WorkerReport, WorkerResult, WorkerTask } from './worker.js';
 
 export interface PoolOptions {
   readonly threads: number;
@@ -48,7 +48,7 @@ interface Slot {
 }
 
 export class WorkerPool {
-  private readonly piscina: Piscina<WorkerTask, WorkerReport>;
+  private readonly piscina: Piscina<WorkerTask, WorkerResult>;
   private readonly slots: Slot[] = [];
   private closing = false;
   private readonly reports: WorkerReport[] = [];
@@ -57,7 +57,7 @@ export class WorkerPool {
     private readonly options: PoolOptions,
     private readonly events: PoolEvents,
   ) {
-    this.piscina = new Piscina<WorkerTask, WorkerReport>({
+    this.piscina = new Piscina<WorkerTask, WorkerResult>({
       filename: new URL('./worker.js', import.meta.url).href,
       minThreads: options.threads,
       maxThreads: options.threads,
@@ -143,9 +143,6 @@ export class WorkerPool {
       if (msg.type === 'ready') {
         if (slot.routingId === routingId && slot.state === 'starting') slot.state = 'ready';
         ready();
-      } else if (msg.type === 'load-error') {
-        slot.loadError = new ZqueueError(ErrorCode.HandlerLoad, msg.message);
-        loadFailed(slot.loadError);
       } else if (msg.type === 'timeout') {
         // the worker retires itself; its end is handled below
       }
@@ -161,10 +158,21 @@ export class WorkerPool {
     slot.task = this.piscina
       .run(task, { transferList: [port2], signal: abort.signal })
       .then(
-        (report) => {
-          this.reports.push(report);
+        (result) => {
+          if (result.type === 'load-error') {
+            slot.loadError = new ZqueueError(ErrorCode.HandlerLoad, result.message);
+            loadFailed(slot.loadError);
+            return;
+          }
+          // A worker that stopped by itself said BYE on its socket, after its
+          // last replies: the device learns of its leaving in order from that.
+          this.reports.push(result.report);
         },
         (err: unknown) => {
+          // It died: whatever it held must go elsewhere. A reply it sent just
+          // before dying may still be on its way; the device drops it when it
+          // comes, so the client gets one answer (the request may run twice).
+          this.events.onWorkerLeft(routingId);
           loadFailed(err instanceof ZqueueError ? err : new ZqueueError(ErrorCode.WorkerDied, `worker ${routingId} died: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
         },
       )
@@ -173,7 +181,6 @@ export class WorkerPool {
         port1.close();
         if (slot.routingId !== routingId) return;
         slot.state = 'stopped';
-        this.events.onWorkerLeft(routingId);
         if (!this.closing && slot.loadError === undefined) {
           slot.restarts++;
           // Replace it; a replacement that fails to start is retried by its own end.

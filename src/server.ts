@@ -74,7 +74,7 @@ export class Server {
       ...(o.routingId !== undefined ? { routingId: o.routingId } : {}),
     });
     this.socket = socket;
-    if (!o.bind && !o.endpoint.startsWith('inproc://')) {
+    if (o.observe && !o.bind && !o.endpoint.startsWith('inproc://')) {
       // Subscribe before connecting, or the first connect event can be missed.
       this.watcher = watchEvents(socket, (event) => {
         if (event.type === 'connect') {
@@ -108,11 +108,11 @@ export class Server {
 
   /**
    * Resolves once the socket has connected to its endpoint (tcp/ipc), at once
-   * for inproc or a bound server.
+   * for inproc, a bound server, or one with `observe: false`.
    */
   connected(): Promise<void> {
     const socket = this.socket;
-    if (socket === undefined || this.options.bind || this.options.endpoint.startsWith('inproc://') || this.isConnected) {
+    if (socket === undefined || !this.options.observe || this.options.bind || this.options.endpoint.startsWith('inproc://') || this.isConnected) {
       return Promise.resolve();
     }
     return new Promise((resolve) => {

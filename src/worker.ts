@@ -26,15 +26,17 @@ export interface WorkerTask {
 /** Main thread -> worker. */
 export type ToWorker = { readonly type: 'stop'; readonly timeoutMs: number };
 
-/** Worker -> main thread. */
-export type FromWorker =
-  | { readonly type: 'ready' }
-  | { readonly type: 'load-error'; readonly message: string }
-  | { readonly type: 'timeout' };
+/** Worker -> main thread, while it runs. */
+export type FromWorker = { readonly type: 'ready' } | { readonly type: 'timeout' };
 
 export interface WorkerReport extends ServerStats {
   readonly routingId: string;
 }
+
+/** How a worker's task ends when it ends by itself. */
+export type WorkerResult =
+  | { readonly type: 'stopped'; readonly report: WorkerReport }
+  | { readonly type: 'load-error'; readonly message: string };
 
 const open = new Set<Server>();
 // A handler's process.exit() ends this thread (not the process): close first.
@@ -56,22 +58,22 @@ export async function loadHandler(path: string): Promise<Handler> {
   return handler as Handler;
 }
 
-export default async function runWorker(task: WorkerTask): Promise<WorkerReport> {
+export default async function runWorker(task: WorkerTask): Promise<WorkerResult> {
   const { port } = task;
   const post = (msg: FromWorker): void => port.postMessage(msg);
   let handler: Handler;
   try {
     handler = await loadHandler(task.handlerPath);
   } catch (err) {
-    post({ type: 'load-error', message: err instanceof Error ? err.message : String(err) });
     port.close();
-    throw err;
+    return { type: 'load-error', message: err instanceof Error ? err.message : String(err) };
   }
   const server = new Server(handler, {
     endpoint: task.endpoint,
     routingId: task.routingId,
     concurrency: task.concurrency,
     handlerTimeoutMs: task.handlerTimeoutMs,
+    observe: false,
   });
   open.add(server);
   let stop!: (timeoutMs: number) => void;
@@ -95,5 +97,5 @@ export default async function runWorker(task: WorkerTask): Promise<WorkerReport>
     open.delete(server);
     port.close();
   }
-  return { routingId: task.routingId, ...server.stats() };
+  return { type: 'stopped', report: { routingId: task.routingId, ...server.stats() } };
 }

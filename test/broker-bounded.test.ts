@@ -1,0 +1,117 @@
+/** Bounded intake and an orderly close: busy past maxQueued, closing for what waits at shutdown. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { createBroker } from '../src/broker.js';
+import { Client } from '../src/client.js';
+import { connectUrlFor } from '../src/endpoints.js';
+import { ErrorCode, isZqueueError } from '../src/errors.js';
+import { HANDLERS, cli, freePort, within } from './helpers.js';
+
+type Outcome = { kind: 'reply' } | { kind: 'error'; code: string };
+
+async function outcome(p: Promise<Buffer[]>): Promise<Outcome> {
+  try {
+    await p;
+    return { kind: 'reply' };
+  } catch (err) {
+    if (isZqueueError(err)) return { kind: 'error', code: err.code };
+    throw err;
+  }
+}
+
+for (const backend of ['inproc', 'ipc'] as const) {
+  describe(`broker limits (${backend} backend)`, () => {
+    it('past maxQueued, requests get an immediate busy error; the accepted ones are all answered', async () => {
+      const broker = await createBroker({ handler: join(HANDLERS, 'behave.js'), threads: 1, frontend: 'tcp://127.0.0.1:*', backend, maxQueued: 5 });
+      const clients = Array.from({ length: 30 }, () => new Client({ endpoint: connectUrlFor(broker.frontendEndpoint), timeoutMs: 20_000, retries: 0 }));
+      try {
+        const order: string[] = [];
+        const results = await Promise.all(
+          clients.map(async (c) => {
+            const o = await outcome(c.request(['sleep', '100']));
+            order.push(o.kind === 'reply' ? 'reply' : o.code);
+            return o;
+          }),
+        );
+        const replies = results.filter((r) => r.kind === 'reply').length;
+        const busy = results.filter((r) => r.kind === 'error' && r.code === ErrorCode.Busy).length;
+        assert.equal(replies + busy, 30, JSON.stringify(results));
+        assert.ok(replies >= 6, `at least one running and five queued were served: ${replies}`);
+        assert.ok(busy >= 15, `the excess was refused: ${busy}`);
+        // Busy answers do not wait for the queue: they all come before the last reply.
+        assert.ok(order.lastIndexOf(ErrorCode.Busy) < order.lastIndexOf('reply'), order.join(' '));
+        const s = broker.stats().device;
+        assert.ok(s.engine === 'js');
+        if (s.engine === 'js') {
+          assert.equal(s.rejected.busy, busy);
+          assert.equal(s.queued, 0);
+          assert.equal(s.answered, replies);
+        }
+      } finally {
+        for (const c of clients) c.close();
+        await broker.close();
+      }
+    });
+
+    it('close() lets the in-flight request finish and answers the queued ones with closing', async () => {
+      const broker = await createBroker({ handler: join(HANDLERS, 'behave.js'), threads: 1, frontend: 'tcp://127.0.0.1:*', backend });
+      const clients = Array.from({ length: 5 }, () => new Client({ endpoint: connectUrlFor(broker.frontendEndpoint), timeoutMs: 20_000, retries: 0 }));
+      try {
+        const first = outcome(clients[0]?.request(['sleep', '300']) ?? Promise.reject(new Error('no client')));
+        // Wait until the first is running and the rest are queued behind it.
+        const rest = clients.slice(1).map((c) => outcome(c.request(['sleep', '300'])));
+        await within(5000, 'four requests queue', (async () => {
+          for (;;) {
+            const s = broker.stats().device;
+            if (s.engine === 'js' && s.queued === 4 && s.inFlight === 1) return;
+            await new Promise((r) => setImmediate(r));
+          }
+        })());
+        await broker.close({ timeoutMs: 5000 });
+        assert.deepEqual(await first, { kind: 'reply' });
+        assert.deepEqual(await Promise.all(rest), Array(4).fill({ kind: 'error', code: ErrorCode.Closing }));
+        await broker.close(); // idempotent
+      } finally {
+        for (const c of clients) c.close();
+      }
+    });
+  });
+}
+
+describe('zqueue serve', () => {
+  it('SIGTERM under load closes cleanly and exits 0', async () => {
+    const port = await freePort();
+    const serve = cli(['serve', '--handler', join(HANDLERS, 'behave.js'), '--threads', '2', '--frontend', `tcp://127.0.0.1:${port}`]);
+    const clients = Array.from({ length: 20 }, () => new Client({ endpoint: `tcp://127.0.0.1:${port}`, timeoutMs: 2000, retries: 0 }));
+    let replies = 0;
+    let stop = false;
+    try {
+      await within(10_000, 'serve starts', serve.waitFor('zqueue serve: 2 workers'));
+      let enough!: () => void;
+      const busy = new Promise<void>((r) => (enough = r));
+      const loops = clients.map(async (c) => {
+        while (!stop) {
+          try {
+            await c.request(['sleep', '2']);
+            if (++replies === 100) enough();
+          } catch {
+            return;
+          }
+        }
+      });
+      await within(10_000, '100 replies', busy);
+      serve.kill('SIGTERM');
+      assert.equal(await within(5000, 'serve exits', serve.exited), 0, serve.stderr());
+      assert.match(serve.stderr(), /zqueue serve: SIGTERM, closed/);
+      stop = true;
+      for (const c of clients) c.close();
+      await Promise.all(loops);
+    } finally {
+      stop = true;
+      for (const c of clients) c.close();
+      serve.kill('SIGKILL');
+      await serve.exited;
+    }
+  });
+});
