@@ -1,0 +1,72 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Balancer } from '../src/balancer.js';
+
+const id = (s: string): Buffer => Buffer.from(s);
+const req = (n: number) => ({ frames: [id(`c${n}`), Buffer.alloc(0), id(`r${n}`)], retried: false, receivedAt: 0 });
+
+describe('balancer (least-busy bookkeeping)', () => {
+  it('picks the worker with the lowest share of credits in use, rotating among equals', () => {
+    const b = new Balancer(10);
+    const a = b.join(id('a'), 2, 0);
+    const c = b.join(id('c'), 2, 0);
+    const first = b.pick();
+    assert.ok(first);
+    b.dispatch(first, req(1), 0);
+    const second = b.pick();
+    assert.notEqual(second, first, 'the idle one comes next');
+    assert.ok(second);
+    b.dispatch(second, req(2), 0);
+    assert.equal(a.inFlight + c.inFlight, 2);
+    b.dispatch(b.pick() ?? a, req(3), 0);
+    b.dispatch(b.pick() ?? a, req(4), 0);
+    assert.equal(b.pick(), undefined, 'all credits in use');
+  });
+
+  it('a reply gives the credit back; a late reply to an expired request does too, once', () => {
+    const b = new Balancer(10);
+    const w = b.join(id('w'), 1, 0);
+    const h1 = b.dispatch(w, req(1), 0);
+    assert.equal(b.complete('w', h1.id)?.id, h1.id);
+    assert.equal(w.inFlight, 0);
+    const h2 = b.dispatch(w, req(2), 10);
+    assert.deepEqual(b.expire(5), [], 'not yet due');
+    assert.deepEqual(b.expire(10).map((h) => h.id), [h2.id]);
+    assert.equal(w.inFlight, 1, 'the worker still runs it');
+    assert.equal(b.complete('w', h2.id), undefined, 'the late reply is not delivered');
+    assert.equal(w.inFlight, 0, 'but its credit returns');
+    assert.equal(b.complete('w', h2.id), undefined);
+    assert.equal(w.inFlight, 0, 'only once');
+  });
+
+  it('a worker that leaves hands back what it held', () => {
+    const b = new Balancer(10);
+    const w = b.join(id('w'), 3, 0);
+    b.dispatch(w, req(1), 0);
+    b.dispatch(w, req(2), 0);
+    const orphans = b.leave('w');
+    assert.deepEqual(orphans.map((h) => h.frames[2]?.toString()), ['r1', 'r2']);
+    assert.equal(b.inFlight, 0);
+    assert.equal(b.pick(), undefined);
+    assert.deepEqual(b.leave('w'), []);
+  });
+
+  it('the queue is bounded, FIFO, and takes retries at the front past the bound', () => {
+    const b = new Balancer(2);
+    assert.ok(b.enqueue(req(1)));
+    assert.ok(b.enqueue(req(2)));
+    assert.equal(b.enqueue(req(3)), false);
+    assert.ok(b.enqueue({ ...req(0), retried: true }, true));
+    assert.deepEqual([b.dequeue(), b.dequeue(), b.dequeue(), b.dequeue()].map((p) => p?.frames[2]?.toString()), ['r0', 'r1', 'r2', undefined]);
+    assert.equal(b.queued, 0);
+  });
+
+  it('a retired worker gets nothing more until it says READY again', () => {
+    const b = new Balancer(10);
+    const w = b.join(id('w'), 1, 0);
+    w.retired = true;
+    assert.equal(b.pick(), undefined);
+    b.join(id('w'), 1, 0);
+    assert.equal(b.pick(), w);
+  });
+});

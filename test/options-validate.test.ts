@@ -1,0 +1,43 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { clientDefaults, deviceDefaults, resolveClientOptions, resolveDeviceOptions, resolveServerOptions } from '../src/options.js';
+import { resolveBrokerOptions } from '../src/broker.js';
+import { ErrorCode } from '../src/errors.js';
+
+describe('options', () => {
+  it('defaults reproduce the seed: 5559 for clients, 5560 for servers', () => {
+    assert.equal(deviceDefaults.frontend, 'tcp://*:5559');
+    assert.equal(deviceDefaults.backend, 'tcp://*:5560');
+    assert.equal(clientDefaults.endpoint, 'tcp://localhost:5559');
+    assert.equal(resolveServerOptions().endpoint, 'tcp://localhost:5560');
+    assert.ok(Object.isFrozen(resolveDeviceOptions()));
+  });
+
+  it('undefined fields fall back to their defaults', () => {
+    assert.equal(resolveClientOptions({ timeoutMs: undefined } as never).timeoutMs, clientDefaults.timeoutMs);
+  });
+
+  const bad: [string, () => unknown, RegExp][] = [
+    ['an unknown option', () => resolveDeviceOptions({ frontnd: 'x' } as never), /option "frontnd" must be a known device option/],
+    ['a wrong engine', () => resolveDeviceOptions({ engine: 'turbo' as never }), /option "engine" must be one of "native", "js", got "turbo"/],
+    ['least-busy with native', () => resolveDeviceOptions({ engine: 'native', policy: 'least-busy' }), /option "policy" must be "round-robin" with engine "native"/],
+    ['a fractional backlog', () => resolveDeviceOptions({ backlog: 1.5 }), /option "backlog" must be an integer from 1 to 1000000, got 1.5/],
+    ['a negative maxQueued', () => resolveDeviceOptions({ maxQueued: -1 }), /option "maxQueued"/],
+    ['a string timeout', () => resolveClientOptions({ timeoutMs: '100' as never }), /option "timeoutMs" must be an integer from 1 to .*, got "100"/],
+    ['zero concurrency', () => resolveServerOptions({ concurrency: 0 }), /option "concurrency"/],
+    ['a non-boolean bind', () => resolveServerOptions({ bind: 'yes' as never }), /option "bind" must be true or false/],
+    ['a broker without a handler', () => resolveBrokerOptions({} as never), /option "handler" must be the path of a handler module/],
+    ['zero threads', () => resolveBrokerOptions({ handler: 'h.js', threads: 0 }), /option "threads"/],
+  ];
+  for (const [what, call, message] of bad) {
+    it(`refuses ${what}, naming the option`, () => {
+      assert.throws(call, { code: ErrorCode.InvalidOption, message });
+    });
+  }
+
+  it('refuses a malformed endpoint option with the endpoint code', () => {
+    assert.throws(() => resolveDeviceOptions({ frontend: 'tcp://host' }), { code: ErrorCode.InvalidEndpoint });
+    assert.throws(() => resolveServerOptions({ endpoint: 'tcp://*:1' }), { code: ErrorCode.InvalidEndpoint });
+    assert.doesNotThrow(() => resolveServerOptions({ endpoint: 'tcp://*:1', bind: true }));
+  });
+});
