@@ -75,6 +75,8 @@ export type Side = 'frontend' | 'backend';
 export interface DeviceEvents {
   /** A tcp/ipc peer connected to or left a side; `count` is how many are connected now. */
   peer: [side: Side, count: number];
+  /** least-busy: a worker said READY; `count` workers are known now. */
+  worker: [count: number];
   /** least-busy: a worker held a request past handlerTimeoutMs and was retired. */
   'worker-timeout': [workerId: string];
   /** A socket loop failed for a reason other than shutdown. */
@@ -325,6 +327,20 @@ export class Device extends EventEmitter<DeviceEvents> {
     });
   }
 
+  /** least-busy: waits until at least `count` workers have said READY. */
+  waitForWorkers(count: number): Promise<void> {
+    if (this.balancer.workers.size >= count) return Promise.resolve();
+    return new Promise((resolve) => {
+      const on = (n: number): void => {
+        if (n >= count) {
+          this.off('worker', on);
+          resolve();
+        }
+      };
+      this.on('worker', on);
+    });
+  }
+
   private observe(socket: zmq.Socket, side: Side, endpoint: string): void {
     if (endpoint.startsWith('inproc://')) return;
     this.watchers.push(
@@ -453,6 +469,7 @@ export class Device extends EventEmitter<DeviceEvents> {
     if (verb.equals(READY)) {
       const credits = Number(frames[3]?.toString() ?? '1');
       this.balancer.join(workerId, Number.isInteger(credits) && credits > 0 ? credits : 1, performance.now());
+      this.emit('worker', this.balancer.workers.size);
       this.dispatchQueued();
     } else if (verb.equals(BYE)) {
       this.workerLeft(workerId);

@@ -83,7 +83,7 @@ export function resolveDeviceOptions(input: DeviceOptions = {}): ResolvedDeviceO
 export interface ServerOptions {
   /** Where the server's socket goes. Default `tcp://localhost:5560`, the seed's device backend. */
   endpoint?: string;
-  /** Bind instead of connect. Default false. */
+  /** Bind instead of connect (clients then come straight to this server; it does not announce READY). Default false. */
   bind?: boolean;
   /** Requests handled at once (for async handlers). Default 1, as a REP server. */
   concurrency?: number;

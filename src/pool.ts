@@ -12,7 +12,9 @@ import type { FromWorker, ToWorker, WorkerReport, WorkerResult, WorkerTask } fro
 
 export interface PoolOptions {
   readonly threads: number;
+  /** The device's backend to connect to; with `bind`, the endpoint each worker binds (made unique per worker for ipc and inproc). */
   readonly endpoint: string;
+  readonly bind?: boolean;
   readonly handlerPath: string;
   readonly concurrency: number;
   readonly handlerTimeoutMs: number;
@@ -31,6 +33,10 @@ export interface SlotStats {
   readonly generation: number;
   readonly restarts: number;
   readonly state: 'starting' | 'ready' | 'stopping' | 'stopped';
+  /** Where the worker's socket is (bound or connected). */
+  readonly endpoint: string;
+  /** The worker thread's kernel thread id, where known. */
+  readonly tid: number | undefined;
 }
 
 interface Slot {
@@ -39,6 +45,8 @@ interface Slot {
   restarts: number;
   routingId: string;
   state: SlotStats['state'];
+  endpoint: string;
+  tid: number | undefined;
   port?: import('node:worker_threads').MessagePort;
   abort?: AbortController;
   task?: Promise<void>;
@@ -73,7 +81,7 @@ export class WorkerPool {
   async start(): Promise<void> {
     const starts: Promise<void>[] = [];
     for (let i = 0; i < this.options.threads; i++) {
-      const slot: Slot = { slot: i, generation: 0, restarts: 0, routingId: '', state: 'starting' };
+      const slot: Slot = { slot: i, generation: 0, restarts: 0, routingId: '', state: 'starting', endpoint: '', tid: undefined };
       this.slots.push(slot);
       starts.push(this.launch(slot));
     }
@@ -86,7 +94,15 @@ export class WorkerPool {
   }
 
   stats(): SlotStats[] {
-    return this.slots.map((s) => ({ slot: s.slot, routingId: s.routingId, generation: s.generation, restarts: s.restarts, state: s.state }));
+    return this.slots.map((s) => ({
+      slot: s.slot,
+      routingId: s.routingId,
+      generation: s.generation,
+      restarts: s.restarts,
+      state: s.state,
+      endpoint: s.endpoint,
+      tid: s.tid,
+    }));
   }
 
   /** Statistics of the workers that have stopped (one per generation). */
@@ -124,6 +140,12 @@ export class WorkerPool {
     slot.killTimer = setTimeout(() => abort?.abort(), timeoutMs + this.options.stopGraceMs);
   }
 
+  private endpointFor(slot: number): string {
+    const ep = this.options.endpoint;
+    if (this.options.bind !== true || ep.startsWith('tcp://')) return ep;
+    return ep.startsWith('ipc://') ? `${ep}.${slot}` : `${ep}-${slot}`;
+  }
+
   private launch(slot: Slot): Promise<void> {
     slot.generation++;
     slot.routingId = `zq-w${slot.slot}-${slot.generation}`;
@@ -141,7 +163,11 @@ export class WorkerPool {
     });
     port1.on('message', (msg: FromWorker) => {
       if (msg.type === 'ready') {
-        if (slot.routingId === routingId && slot.state === 'starting') slot.state = 'ready';
+        if (slot.routingId === routingId && slot.state === 'starting') {
+          slot.state = 'ready';
+          slot.endpoint = msg.endpoint;
+          slot.tid = msg.tid;
+        }
         ready();
       } else if (msg.type === 'timeout') {
         // the worker retires itself; its end is handled below
@@ -149,7 +175,8 @@ export class WorkerPool {
     });
     const task: WorkerTask = {
       routingId,
-      endpoint: this.options.endpoint,
+      endpoint: this.endpointFor(slot.slot),
+      bind: this.options.bind ?? false,
       handlerPath: this.options.handlerPath,
       concurrency: this.options.concurrency,
       handlerTimeoutMs: this.options.handlerTimeoutMs,

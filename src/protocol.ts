@@ -65,10 +65,12 @@ export function parseErrorReply(frames: readonly Buffer[]): WireError | undefine
 
 /**
  * Index of the empty delimiter that ends the envelope, or -1 when there is
- * none (a malformed request). The envelope must hold at least one identity.
+ * none (a malformed request). At a ROUTER the envelope holds at least one
+ * identity (`minIdentities` 1, the default); a server reached straight from a
+ * REQ client sees the delimiter first (`minIdentities` 0).
  */
-export function delimiterIndex(frames: readonly Buffer[]): number {
-  for (let i = 1; i < frames.length; i++) {
+export function delimiterIndex(frames: readonly Buffer[], minIdentities = 1): number {
+  for (let i = minIdentities; i < frames.length; i++) {
     if (frames[i]?.length === 0) return i;
   }
   return -1;

@@ -2,8 +2,9 @@
  * A server: runs a handler for each request that reaches its socket and sends
  * the reply back along the request's envelope.
  *
- * It uses a DEALER socket and handles the envelope itself, which makes it a
- * REP server to any device (the seed's included) while letting it hold up to
+ * It uses a DEALER socket (a ROUTER when bound, for clients that come
+ * straight to it) and handles the envelope itself, which makes it a REP
+ * server to any device (the seed's included) while letting it hold up to
  * `concurrency` requests at once. It announces READY (see protocol.ts) so a
  * least-busy device can balance on it; other devices drop that message.
  *
@@ -33,7 +34,7 @@ export type ServerState = 'new' | 'running' | 'closing' | 'closed';
 export class Server {
   readonly options: ResolvedServerOptions;
   private readonly handler: Handler;
-  private socket?: zmq.Dealer;
+  private socket?: zmq.Dealer | zmq.Router;
   private writer?: Writer;
   private state: ServerState = 'new';
   private loop?: Promise<void>;
@@ -62,6 +63,11 @@ export class Server {
     this.options = resolveServerOptions(options);
   }
 
+  /** READY and BYE go to a device this server connects to; a bound server has none. */
+  private get announces(): boolean {
+    return this.options.announce && !this.options.bind;
+  }
+
   get endpoint(): string {
     return this.socket?.lastEndpoint ?? this.options.endpoint;
   }
@@ -69,10 +75,10 @@ export class Server {
   async start(): Promise<this> {
     if (this.state !== 'new') throw new ZqueueError(ErrorCode.Closed, 'server already started');
     const o = this.options;
-    const socket = new zmq.Dealer({
-      linger: 500,
-      ...(o.routingId !== undefined ? { routingId: o.routingId } : {}),
-    });
+    const socketOptions = { linger: 500, ...(o.routingId !== undefined ? { routingId: o.routingId } : {}) };
+    // Connecting to a device: a DEALER. Bound, for clients to reach directly:
+    // a ROUTER, since REQ clients talk to REP and ROUTER peers only.
+    const socket = o.bind ? new zmq.Router(socketOptions) : new zmq.Dealer(socketOptions);
     this.socket = socket;
     if (o.observe && !o.bind && !o.endpoint.startsWith('inproc://')) {
       // Subscribe before connecting, or the first connect event can be missed.
@@ -101,7 +107,7 @@ export class Server {
       if (!isSocketClosedError(err) && this.state === 'running') this.onError(err);
     });
     this.state = 'running';
-    if (o.announce) void this.writer.send([EMPTY, READY, Buffer.from(String(o.concurrency))]);
+    if (this.announces) void this.writer.send([EMPTY, READY, Buffer.from(String(o.concurrency))]);
     this.loop = this.serve(socket);
     return this;
   }
@@ -165,14 +171,14 @@ export class Server {
     // From here on a send must not wait for a device that may be gone:
     // libzmq fails it at once (EAGAIN) instead of blocking until a peer comes.
     if (this.socket !== undefined) this.socket.sendTimeout = 0;
-    if (this.options.announce && this.writer !== undefined) await this.writer.send([EMPTY, BYE]);
+    if (this.announces && this.writer !== undefined) await this.writer.send([EMPTY, BYE]);
     this.socket?.close();
     await this.loop;
     await this.watcher;
     this.state = 'closed';
   }
 
-  private async serve(socket: zmq.Dealer): Promise<void> {
+  private async serve(socket: zmq.Dealer | zmq.Router): Promise<void> {
     const concurrency = this.options.concurrency;
     try {
       for (;;) {
@@ -186,7 +192,7 @@ export class Server {
         const frames = await socket.receive();
         if (this.state !== 'running') return;
         this.received++;
-        const d = delimiterIndex(frames);
+        const d = delimiterIndex(frames, 0);
         if (d < 0) {
           this.malformed++;
           continue;

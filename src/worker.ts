@@ -8,6 +8,7 @@
  * a stop message, `process.exit()` in a handler, an uncaught error.
  */
 import './context.js';
+import { readlinkSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import type { MessagePort } from 'node:worker_threads';
 import { Server, type ServerStats } from './server.js';
@@ -16,6 +17,8 @@ import type { Handler } from './options.js';
 export interface WorkerTask {
   readonly routingId: string;
   readonly endpoint: string;
+  /** Bind the endpoint instead of connecting to it (servers reached directly, without a device). */
+  readonly bind: boolean;
   /** Absolute path of the handler module. */
   readonly handlerPath: string;
   readonly concurrency: number;
@@ -27,7 +30,9 @@ export interface WorkerTask {
 export type ToWorker = { readonly type: 'stop'; readonly timeoutMs: number };
 
 /** Worker -> main thread, while it runs. */
-export type FromWorker = { readonly type: 'ready' } | { readonly type: 'timeout' };
+export type FromWorker =
+  | { readonly type: 'ready'; readonly endpoint: string; readonly tid: number | undefined }
+  | { readonly type: 'timeout' };
 
 export interface WorkerReport extends ServerStats {
   readonly routingId: string;
@@ -43,6 +48,16 @@ const open = new Set<Server>();
 process.on('exit', () => {
   for (const server of open) server.destroy();
 });
+
+/** This thread's id in the kernel (for per-thread CPU accounting), where /proc tells it. */
+export function osThreadId(): number | undefined {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isInteger(tid) ? tid : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export async function loadHandler(path: string): Promise<Handler> {
   let mod: unknown;
@@ -70,6 +85,9 @@ export default async function runWorker(task: WorkerTask): Promise<WorkerResult>
   }
   const server = new Server(handler, {
     endpoint: task.endpoint,
+    bind: task.bind,
+    // A bound worker is reached by clients directly: no device to say READY to.
+    announce: !task.bind,
     routingId: task.routingId,
     concurrency: task.concurrency,
     handlerTimeoutMs: task.handlerTimeoutMs,
@@ -89,7 +107,7 @@ export default async function runWorker(task: WorkerTask): Promise<WorkerResult>
   };
   try {
     await server.start();
-    post({ type: 'ready' });
+    post({ type: 'ready', endpoint: server.endpoint, tid: osThreadId() });
     const timeoutMs = await stopped;
     await server.close(timeoutMs);
   } finally {

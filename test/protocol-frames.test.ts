@@ -25,6 +25,7 @@ describe('wire protocol', () => {
     assert.equal(delimiterIndex([e, x]), -1);
     assert.equal(delimiterIndex([x, x]), -1);
     assert.equal(delimiterIndex([]), -1);
+    assert.equal(delimiterIndex([e, x], 0), 0, 'a server reached straight from a REQ');
   });
 
   it('turns handler results into frames and refuses anything else', () => {

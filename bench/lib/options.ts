@@ -1,0 +1,125 @@
+/** The bench's options: defaults, presets and checks in one place. */
+import { parseArgs } from 'node:util';
+import { BENCH_TRANSPORTS, MODES, type BenchTransport, type Mode } from './topology.js';
+
+export type Scenario = 'throughput' | 'scaling' | 'micro';
+export const SCENARIOS: readonly Scenario[] = ['throughput', 'scaling', 'micro'];
+
+export interface BenchOptions {
+  readonly preset: 'default' | 'quick' | 'full';
+  readonly scenarios: readonly Scenario[];
+  readonly transports: readonly BenchTransport[];
+  readonly modes: readonly Mode[];
+  readonly clients: readonly number[];
+  readonly sizes: readonly number[];
+  readonly durationMs: number;
+  readonly repeats: number;
+  readonly servers: number;
+  readonly clientsPerGenerator: number;
+  readonly warmupTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly outDir: string;
+  /** Print the results JSON on stdout (progress and tables go to stderr). */
+  readonly json: boolean;
+  /** Write results/ files. */
+  readonly write: boolean;
+  readonly handler?: string;
+}
+
+const PRESETS = {
+  default: { clients: [1, 10, 100, 1000, 5000], sizes: [16], durationMs: 1000, repeats: 2, scenarios: SCENARIOS },
+  quick: { clients: [10, 100], sizes: [16], durationMs: 300, repeats: 1, scenarios: ['throughput'] as Scenario[] },
+  full: { clients: [1, 10, 100, 1000, 5000, 10_000], sizes: [16, 1024, 65_536], durationMs: 2000, repeats: 3, scenarios: SCENARIOS },
+} as const;
+
+export const HELP = `Usage: npm run bench -- [options]
+
+  --quick                 a short run (≤ 60 s): all transports and modes, 10 and 100 clients, 0.3 s a cell
+  --full                  everything: up to 10000 clients, 16 B, 1 KiB and 64 KiB, 3 repeats
+  --transport LIST        tcp,ipc,inproc,tcp-inproc        (default: all)
+  --engine LIST           direct,native,js,least-busy     (default: all; "direct" is no device)
+  --clients LIST          e.g. 1,10,100,1000,5000 (up to 10000)
+  --size LIST             message bytes, e.g. 16,1024,65536 (default 16)
+  --duration MS           measured time per cell and repeat (default 1000)
+  --repeats N             interleaved repeats per cell      (default 2)
+  --servers N             server worker threads             (default 2)
+  --scenario LIST         throughput,scaling,micro          (default: all; --quick: throughput)
+  --out DIR               where results go                  (default results)
+  --json                  print the results JSON on stdout
+  --no-write              do not write files
+  -h, --help`;
+
+export class BenchUsageError extends Error {}
+
+function list<T extends string>(name: string, raw: string, allowed: readonly T[]): T[] {
+  const items = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  for (const i of items) if (!(allowed as readonly string[]).includes(i)) throw new BenchUsageError(`--${name}: "${i}" is not one of ${allowed.join(', ')}`);
+  if (items.length === 0) throw new BenchUsageError(`--${name} needs at least one value`);
+  return items as T[];
+}
+
+function ints(name: string, raw: string, min: number, max: number): number[] {
+  const items = raw.split(',').map((s) => s.trim());
+  return items.map((s) => int(name, s, min, max));
+}
+
+function int(name: string, raw: string, min: number, max: number): number {
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isInteger(n) || n < min || n > max) throw new BenchUsageError(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        quick: { type: 'boolean' },
+        full: { type: 'boolean' },
+        transport: { type: 'string' },
+        engine: { type: 'string' },
+        clients: { type: 'string' },
+        size: { type: 'string' },
+        duration: { type: 'string' },
+        repeats: { type: 'string' },
+        servers: { type: 'string' },
+        scenario: { type: 'string' },
+        out: { type: 'string' },
+        json: { type: 'boolean' },
+        'no-write': { type: 'boolean' },
+        handler: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (err) {
+    throw new BenchUsageError((err instanceof Error ? err.message : String(err)).split('\n')[0] ?? 'bad arguments');
+  }
+  if (values.help === true) return 'help';
+  if (values.quick === true && values.full === true) throw new BenchUsageError('--quick and --full cannot be used together');
+  const preset = values.quick === true ? 'quick' : values.full === true ? 'full' : 'default';
+  const p = PRESETS[preset];
+  const s = (k: string): string | undefined => (typeof values[k] === 'string' ? values[k] : undefined);
+  const handler = s('handler');
+  const clients = s('clients') !== undefined ? ints('clients', s('clients') ?? '', 1, 10_000) : [...p.clients];
+  return {
+    preset,
+    scenarios: s('scenario') !== undefined ? list('scenario', s('scenario') ?? '', SCENARIOS) : [...p.scenarios],
+    transports: s('transport') !== undefined ? list('transport', s('transport') ?? '', BENCH_TRANSPORTS) : [...BENCH_TRANSPORTS],
+    modes: s('engine') !== undefined ? list('engine', s('engine') ?? '', MODES) : [...MODES],
+    clients,
+    sizes: s('size') !== undefined ? ints('size', s('size') ?? '', 1, 16 * 1024 * 1024) : [...p.sizes],
+    durationMs: s('duration') !== undefined ? int('duration', s('duration') ?? '', 50, 600_000) : p.durationMs,
+    repeats: s('repeats') !== undefined ? int('repeats', s('repeats') ?? '', 1, 100) : p.repeats,
+    servers: s('servers') !== undefined ? int('servers', s('servers') ?? '', 1, 256) : 2,
+    clientsPerGenerator: 2500,
+    warmupTimeoutMs: 60_000,
+    requestTimeoutMs: 10_000,
+    outDir: s('out') ?? 'results',
+    json: values.json === true,
+    write: values['no-write'] !== true,
+    ...(handler !== undefined ? { handler } : {}),
+  };
+}

@@ -1,0 +1,118 @@
+/** Turns results into tables for people: the terminal, results/latest.md, a CI step summary. */
+import type { CellResult, MicroResult, RunResult, ScalingPoint } from './results.js';
+import type { BenchTransport, Mode } from './topology.js';
+
+type Row = readonly string[];
+
+export function table(head: Row, rows: readonly Row[]): string {
+  const out = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`];
+  for (const r of rows) out.push(`| ${r.join(' | ')} |`);
+  return out.join('\n');
+}
+
+const fmt = (n: number): string => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(n >= 10 ? 1 : 2));
+const ratio = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined || b === 0 ? '–' : `${(a / b).toFixed(2)}×`);
+
+export function cellRows(cells: readonly CellResult[]): Row[] {
+  return cells.map((c) => {
+    if (c.status === 'failed') return [c.transport, c.mode, String(c.clients), String(c.size_bytes), `FAILED: ${c.error}`, '', '', '', '', '', '', ''];
+    const s = c.summary;
+    return [
+      c.transport,
+      c.mode,
+      String(c.clients),
+      String(c.size_bytes),
+      fmt(s.throughput_rps),
+      fmt(s.latency.p50_us),
+      fmt(s.latency.p90_us),
+      fmt(s.latency.p99_us),
+      fmt(s.latency.p99_9_us),
+      fmt(s.latency.max_us),
+      c.mode === 'direct' ? '–' : fmt(s.device_us_per_req),
+      s.errors + s.timeouts === 0 ? '0' : `**${s.errors} errors, ${s.timeouts} timeouts**`,
+    ];
+  });
+}
+
+export const CELL_HEAD: Row = ['transport', 'mode', 'clients', 'bytes', 'req/s', 'p50 µs', 'p90 µs', 'p99 µs', 'p99.9 µs', 'max µs', 'device CPU µs/req', 'errors'];
+
+function throughputOf(cells: readonly CellResult[], t: BenchTransport, m: Mode, clients: number, size: number): number | undefined {
+  const c = cells.find((x) => x.transport === t && x.mode === m && x.clients === clients && x.size_bytes === size);
+  return c?.status === 'ok' ? c.summary.throughput_rps : undefined;
+}
+
+function p99Of(cells: readonly CellResult[], t: BenchTransport, m: Mode, clients: number, size: number): number | undefined {
+  const c = cells.find((x) => x.transport === t && x.mode === m && x.clients === clients && x.size_bytes === size);
+  return c?.status === 'ok' ? c.summary.latency.p99_us : undefined;
+}
+
+/** Throughput ratios measured side by side in this run. */
+export function ratioTables(cells: readonly CellResult[]): string {
+  const transports = [...new Set(cells.map((c) => c.transport))];
+  const modes = [...new Set(cells.map((c) => c.mode))];
+  const clients = [...new Set(cells.map((c) => c.clients))];
+  const sizes = [...new Set(cells.map((c) => c.size_bytes))];
+  const device: Row[] = [];
+  for (const t of transports) {
+    const directT: BenchTransport = t === 'tcp-inproc' ? 'tcp' : t;
+    for (const n of clients) {
+      for (const sz of sizes) {
+        const d = throughputOf(cells, directT, 'direct', n, sz);
+        const nat = throughputOf(cells, t, 'native', n, sz);
+        const js = throughputOf(cells, t, 'js', n, sz);
+        const lb = throughputOf(cells, t, 'least-busy', n, sz);
+        device.push([t, String(n), String(sz), ratio(nat, d), ratio(js, d), ratio(lb, d), ratio(js, nat), ratio(lb, nat), ratio(p99Of(cells, t, 'least-busy', n, sz), p99Of(cells, t, 'native', n, sz))]);
+      }
+    }
+  }
+  const transport: Row[] = [];
+  for (const m of modes) {
+    for (const n of clients) {
+      for (const sz of sizes) {
+        const tcp = throughputOf(cells, 'tcp', m, n, sz);
+        transport.push([m, String(n), String(sz), ratio(throughputOf(cells, 'ipc', m, n, sz), tcp), ratio(throughputOf(cells, 'inproc', m, n, sz), tcp), ratio(throughputOf(cells, 'tcp-inproc', m, n, sz), tcp)]);
+      }
+    }
+  }
+  return [
+    '### The device against its limit (throughput ratios; tcp-inproc against tcp direct)',
+    '',
+    table(['transport', 'clients', 'bytes', 'native/direct', 'js/direct', 'least-busy/direct', 'js/native', 'least-busy/native', 'p99 least-busy/native'], device),
+    '',
+    '### Transports against tcp (throughput ratios)',
+    '',
+    table(['mode', 'clients', 'bytes', 'ipc/tcp', 'inproc/tcp', 'tcp-inproc/tcp'], transport),
+  ].join('\n');
+}
+
+export function scalingTable(points: readonly ScalingPoint[]): string {
+  return table(
+    ['threads', 'req/s', 'ratio to 1 thread', 'p99 µs', 'errors'],
+    points.map((p) => [String(p.threads), fmt(p.throughput_rps), `${p.ratio_to_1.toFixed(2)}×`, fmt(p.p99_us), String(p.errors)]),
+  );
+}
+
+export function microTable(results: readonly MicroResult[]): string {
+  return table(
+    ['benchmark', 'ops/s', 'mean µs', 'p99 µs', '± rme', 'samples'],
+    results.map((m) => [m.name, fmt(m.ops_per_s), m.mean_us.toFixed(2), m.p99_us.toFixed(2), `${m.rme_pct.toFixed(2)} %`, String(m.samples)]),
+  );
+}
+
+export function markdown(r: RunResult): string {
+  const e = r.environment;
+  const parts = [
+    `# zqueue bench: ${r.run.id}`,
+    '',
+    `${e.cpu_count} × ${e.cpu_model}, ${(e.memory_bytes / 2 ** 30).toFixed(0)} GiB, ${e.platform}; Node ${e.node}, zeromq.js ${e.zeromq_js}, libzmq ${e.libzmq}; git ${e.git_sha}; ${(r.run.duration_ms / 1000).toFixed(0)} s.`,
+    '',
+    'Figures are medians over interleaved repeats (throughput) and merged HDR histograms (latency). Machines here are shared and noisy: compare the ratios, measured side by side in this run, not absolute numbers across runs.',
+    '',
+  ];
+  if (r.cells.length > 0) parts.push('## Cells', '', table(CELL_HEAD, cellRows(r.cells)), '', ratioTables(r.cells), '');
+  if (r.scaling !== undefined) parts.push('## CPU-bound handler across worker threads', '', scalingTable(r.scaling), '');
+  if (r.micro !== undefined) parts.push('## Micro-benchmarks (tinybench)', '', microTable(r.micro), '');
+  const failed = r.cells.filter((c) => c.status === 'failed' || c.summary.errors + c.summary.timeouts > 0);
+  if (failed.length > 0) parts.push(`**${failed.length} cell(s) failed or saw errors; see the table.**`, '');
+  return parts.join('\n');
+}

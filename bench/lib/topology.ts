@@ -1,0 +1,100 @@
+/**
+ * What a bench cell measures: clients -> (device | nothing) -> server workers.
+ * A topology is set up for one run of a cell and torn down after it.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Device, type DeviceStats } from '../../src/device.js';
+import { WorkerPool } from '../../src/pool.js';
+import { connectUrlFor } from '../../src/endpoints.js';
+import type { Transport } from '../../src/endpoints.js';
+
+/** tcp, ipc and inproc on both sides, and the production shape: tcp to clients, inproc to workers. */
+export type BenchTransport = Transport | 'tcp-inproc';
+export const BENCH_TRANSPORTS: readonly BenchTransport[] = ['tcp', 'ipc', 'inproc', 'tcp-inproc'];
+
+/** `direct`: clients straight to the servers, no device: the limit the device is compared with. */
+export type Mode = 'direct' | 'native' | 'js' | 'least-busy';
+export const MODES: readonly Mode[] = ['direct', 'native', 'js', 'least-busy'];
+
+export const ECHO = fileURLToPath(new URL('../../../examples/echo.js', import.meta.url));
+
+export interface Topology {
+  /** What the clients connect to (one endpoint per server when direct). */
+  readonly clientEndpoints: readonly string[];
+  readonly serverTids: readonly (number | undefined)[];
+  deviceStats(): DeviceStats | undefined;
+  close(): Promise<void>;
+}
+
+let n = 0;
+
+function sides(transport: BenchTransport, dir: string): { front: Transport; back: Transport; endpoint: (t: Transport, label: string) => string } {
+  n++;
+  const endpoint = (t: Transport, label: string): string =>
+    t === 'tcp' ? 'tcp://127.0.0.1:*' : t === 'ipc' ? `ipc://${join(dir, `${label}-${n}.sock`)}` : `inproc://zq-bench-${label}-${process.pid}-${n}`;
+  if (transport === 'tcp-inproc') return { front: 'tcp', back: 'inproc', endpoint };
+  return { front: transport, back: transport, endpoint };
+}
+
+export interface TopologyOptions {
+  readonly transport: BenchTransport;
+  readonly mode: Mode;
+  readonly servers: number;
+  readonly handler?: string;
+  /** Backlog and queue sized for the client count. */
+  readonly clients: number;
+}
+
+export async function setUp(o: TopologyOptions): Promise<Topology> {
+  const dir = mkdtempSync(join(tmpdir(), 'zq-bench-'));
+  const { front, back, endpoint } = sides(o.transport, dir);
+  const handlerPath = o.handler ?? ECHO;
+  const poolOptions = { threads: o.servers, handlerPath, concurrency: 1, handlerTimeoutMs: 0, stopGraceMs: 2000 };
+  if (o.mode === 'direct') {
+    const pool = new WorkerPool({ ...poolOptions, endpoint: endpoint(front, 'server'), bind: true }, { onWorkerLeft: () => {} });
+    await pool.start();
+    const slots = pool.stats();
+    return {
+      clientEndpoints: slots.map((s) => connectUrlFor(s.endpoint)),
+      serverTids: slots.map((s) => s.tid),
+      deviceStats: () => undefined,
+      close: async () => {
+        await pool.close(0);
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+  const device = await new Device({
+    frontend: endpoint(front, 'front'),
+    backend: endpoint(back, 'back'),
+    engine: o.mode === 'native' ? 'native' : 'js',
+    policy: o.mode === 'least-busy' ? 'least-busy' : 'round-robin',
+    maxQueued: Math.max(10_000, o.clients * 2),
+    handlerTimeoutMs: 0,
+  }).start();
+  const pool = new WorkerPool({ ...poolOptions, endpoint: connectUrlFor(device.backendEndpoint) }, { onWorkerLeft: (id) => device.workerLeft(id) });
+  try {
+    await pool.start();
+    if (back !== 'inproc') await device.waitForPeers('backend', o.servers);
+    if (o.mode === 'least-busy') await device.waitForWorkers(o.servers);
+  } catch (err) {
+    await pool.close(0);
+    await device.close(0);
+    throw err;
+  }
+  const slots = pool.stats();
+  return {
+    clientEndpoints: [connectUrlFor(device.frontendEndpoint)],
+    serverTids: slots.map((s) => s.tid),
+    deviceStats: () => device.stats(),
+    close: async () => {
+      await device.drain(0);
+      await pool.close(0);
+      await device.close(0);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,131 @@
+/**
+ * Scenario: tinybench micro-benchmarks, each with its error margin.
+ * - One request/reply round trip through each transport and engine (and
+ *   direct), with client, device and server all on the main thread: the
+ *   fixed cost of a hop, free of load-generator effects.
+ * - The device's per-message work in JavaScript: envelope check, the
+ *   least-busy bookkeeping of one request, error-reply parsing.
+ */
+import '../src/context.js';
+import { Bench } from 'tinybench';
+import * as zmq from 'zeromq';
+import { Device } from '../src/device.js';
+import { Server } from '../src/server.js';
+import { Balancer } from '../src/balancer.js';
+import { delimiterIndex, errorFrame, parseErrorReply } from '../src/protocol.js';
+import { connectUrlFor } from '../src/endpoints.js';
+import type { Progress } from './lib/progress.js';
+import type { MicroResult } from './lib/results.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+type Hop = 'direct' | 'native' | 'js' | 'least-busy';
+
+interface Rig {
+  readonly request: zmq.Request;
+  close(): Promise<void>;
+}
+
+async function rig(transport: 'tcp' | 'ipc' | 'inproc', hop: Hop, dir: string, n: number): Promise<Rig> {
+  const ep = (label: string): string =>
+    transport === 'tcp' ? 'tcp://127.0.0.1:*' : transport === 'ipc' ? `ipc://${join(dir, `${label}-${n}.sock`)}` : `inproc://zq-micro-${label}-${n}`;
+  const request = new zmq.Request({ linger: 0 });
+  if (hop === 'direct') {
+    const server = await new Server((r) => r, { endpoint: ep('server'), bind: true, announce: false }).start();
+    request.connect(connectUrlFor(server.endpoint));
+    return {
+      request,
+      close: async () => {
+        request.close();
+        await server.close(0);
+      },
+    };
+  }
+  const device = await new Device({
+    frontend: ep('front'),
+    backend: ep('back'),
+    engine: hop === 'native' ? 'native' : 'js',
+    policy: hop === 'least-busy' ? 'least-busy' : 'round-robin',
+  }).start();
+  const server = await new Server((r) => r, { endpoint: connectUrlFor(device.backendEndpoint) }).start();
+  if (hop === 'least-busy') await device.waitForWorkers(1);
+  else if (transport !== 'inproc') await device.waitForPeers('backend', 1);
+  request.connect(connectUrlFor(device.frontendEndpoint));
+  return {
+    request,
+    close: async () => {
+      request.close();
+      await device.drain(0);
+      await server.close(0);
+      await device.close(0);
+    },
+  };
+}
+
+function result(name: string, task: Bench['tasks'][number]): MicroResult {
+  const r = task.result;
+  if (r.state !== 'completed') return { name, ops_per_s: 0, mean_us: 0, p99_us: 0, rme_pct: 0, samples: 0 };
+  return {
+    name,
+    ops_per_s: Math.round(r.throughput.mean),
+    mean_us: Math.round(r.latency.mean * 1000 * 100) / 100,
+    p99_us: Math.round(r.latency.p99 * 1000 * 100) / 100,
+    rme_pct: Math.round(r.latency.rme * 100) / 100,
+    samples: r.latency.samplesCount,
+  };
+}
+
+export async function runMicro(progress: Progress, timeMs = 250): Promise<MicroResult[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'zq-micro-'));
+  const out: MicroResult[] = [];
+  const payload = Buffer.alloc(16, 0x61);
+  let n = 0;
+  try {
+    const hops: Hop[] = ['direct', 'native', 'js', 'least-busy'];
+    const transports = ['tcp', 'ipc', 'inproc'] as const;
+    const total = hops.length * transports.length + 1;
+    for (const transport of transports) {
+      for (const hop of hops) {
+        progress.tick(n, total, `micro: round trip ${transport}/${hop}`);
+        const r = await rig(transport, hop, dir, n++);
+        try {
+          const bench = new Bench({ time: timeMs, warmupTime: 50 });
+          bench.add(`round trip ${transport} ${hop}`, async () => {
+            await r.request.send(payload);
+            await r.request.receive();
+          });
+          await bench.run();
+          const task = bench.tasks[0];
+          if (task !== undefined) out.push(result(`round trip, ${transport}, ${hop}`, task));
+        } finally {
+          await r.close();
+        }
+      }
+    }
+    progress.tick(n, total, 'micro: device per-message work');
+    const frames = [Buffer.from([0, 1, 2, 3, 4]), Buffer.alloc(0), payload];
+    const balancer = new Balancer(1000);
+    const w = balancer.join(Buffer.from('w1'), 1, 0);
+    balancer.join(Buffer.from('w2'), 1, 0);
+    const err = [errorFrame('busy', 'queue full')];
+    const bench = new Bench({ time: timeMs, warmupTime: 50 });
+    bench
+      .add('envelope check (delimiterIndex)', () => {
+        if (delimiterIndex(frames) !== 1) throw new Error('bad');
+      })
+      .add('least-busy: pick + dispatch + complete', () => {
+        const worker = balancer.pick() ?? w;
+        const h = balancer.dispatch(worker, { frames, retried: false, receivedAt: 0 }, 0);
+        balancer.complete(worker.key, h.id);
+      })
+      .add('error reply parse', () => {
+        if (parseErrorReply(err) === undefined) throw new Error('bad');
+      });
+    await bench.run();
+    for (const t of bench.tasks) out.push(result(t.name, t));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
+}

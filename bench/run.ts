@@ -1,0 +1,83 @@
+/**
+ * `npm run bench`: runs the scenarios, prints a summary, writes results/.
+ * Exit code: 0 when every cell ran without errors, 1 when a cell failed or
+ * saw errors or timeouts, 2 for a usage error.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { HELP, BenchUsageError, parseBenchArgs, type BenchOptions } from './lib/options.js';
+import { progress } from './lib/progress.js';
+import { environment, SCHEMA_VERSION, type RunResult, type CellResult, type ScalingPoint, type MicroResult } from './lib/results.js';
+import { markdown } from './lib/report.js';
+import { throughputChart, latencyChart } from './lib/charts.js';
+import { runMatrix } from './throughput.js';
+import { runScaling } from './scaling.js';
+import { runMicro } from './micro.js';
+
+export async function bench(o: BenchOptions): Promise<RunResult> {
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const bar = progress(process.stderr, o.json && !process.stderr.isTTY);
+  let cells: CellResult[] = [];
+  let scaling: ScalingPoint[] | undefined;
+  let micro: MicroResult[] | undefined;
+  if (o.scenarios.includes('throughput')) {
+    cells = await runMatrix(o, bar);
+    bar.done();
+  }
+  if (o.scenarios.includes('scaling')) scaling = await runScaling({ durationMs: Math.max(500, o.durationMs), clients: 32 }, bar);
+  if (o.scenarios.includes('micro')) micro = await runMicro(bar);
+  bar.done();
+  const { json: _json, write: _write, outDir: _out, ...options } = o;
+  return {
+    schemaVersion: SCHEMA_VERSION,
+    run: { id: startedAt.toISOString().replace(/[:.]/g, '-'), started_at: startedAt.toISOString(), duration_ms: Math.round(performance.now() - t0) },
+    environment: environment(),
+    options,
+    cells,
+    ...(scaling !== undefined ? { scaling } : {}),
+    ...(micro !== undefined ? { micro } : {}),
+  };
+}
+
+export function writeResults(r: RunResult, outDir: string): string[] {
+  mkdirSync(outDir, { recursive: true });
+  const json = `${JSON.stringify(r, null, 2)}\n`;
+  const files: [string, string][] = [
+    [`${r.run.id}.json`, json],
+    ['latest.json', json],
+    ['latest.md', markdown(r)],
+  ];
+  if (r.cells.length > 0) files.push(['throughput.svg', throughputChart(r.cells)], ['latency.svg', latencyChart(r.cells)]);
+  for (const [name, text] of files) writeFileSync(join(outDir, name), text);
+  return files.map(([name]) => join(outDir, name));
+}
+
+async function main(argv: string[]): Promise<number> {
+  let o: BenchOptions | 'help';
+  try {
+    o = parseBenchArgs(argv);
+  } catch (err) {
+    if (err instanceof BenchUsageError) {
+      console.error(`bench: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+  if (o === 'help') {
+    console.log(HELP);
+    return 0;
+  }
+  const result = await bench(o);
+  const md = markdown(result);
+  (o.json ? process.stderr : process.stdout).write(`${md}\n`);
+  if (o.write) for (const f of writeResults(result, o.outDir)) console.error(`wrote ${f}`);
+  if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  const bad = result.cells.filter((c) => c.status === 'failed' || c.summary.errors + c.summary.timeouts > 0);
+  return bad.length > 0 ? 1 : 0;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  process.exitCode = await main(process.argv.slice(2));
+}

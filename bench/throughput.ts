@@ -1,0 +1,165 @@
+/**
+ * Scenario: the matrix. For each transport, device mode and client count,
+ * closed-loop clients hammer echo servers on worker threads through the
+ * device (or straight, `direct`); the clock starts once every client has had
+ * a first reply. Repeats run interleaved (forward, then backward) so that a
+ * drift of the machine spreads evenly over the cells.
+ */
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Generators, type GeneratorKind } from './lib/generators.js';
+import { merge, summarize, encode } from './lib/histogram.js';
+import { selfCpuMicros, threadCpuMicros, osThreadId } from './lib/cpu.js';
+import { setUp, type BenchTransport, type Mode } from './lib/topology.js';
+import { cellId, type CellKey, type CellResult, type CellRun } from './lib/results.js';
+import type { Progress } from './lib/progress.js';
+
+export interface MatrixOptions {
+  readonly transports: readonly BenchTransport[];
+  readonly modes: readonly Mode[];
+  readonly clients: readonly number[];
+  readonly sizes: readonly number[];
+  readonly durationMs: number;
+  readonly repeats: number;
+  readonly servers: number;
+  /** Most clients one load generator holds. */
+  readonly clientsPerGenerator: number;
+  readonly warmupTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  /** A handler module other than echo (the tests inject failures with it). */
+  readonly handler?: string;
+}
+
+export function matrix(o: MatrixOptions): CellKey[] {
+  const cells: CellKey[] = [];
+  for (const transport of o.transports) {
+    for (const mode of o.modes) {
+      // Clients straight to servers over tcp-inproc is tcp direct: measured once, as tcp.
+      if (mode === 'direct' && transport === 'tcp-inproc') continue;
+      for (const clients of o.clients) for (const size_bytes of o.sizes) cells.push({ transport, mode, clients, size_bytes });
+    }
+  }
+  return cells;
+}
+
+/** inproc clients must share the device's process: threads. tcp/ipc clients get processes of their own. */
+export function generatorKind(transport: BenchTransport): GeneratorKind {
+  return transport === 'inproc' ? 'thread' : 'process';
+}
+
+/** One measured run of a cell on its own topology. */
+export async function runOnce(key: CellKey, gens: Generators, o: MatrixOptions): Promise<CellRun> {
+  const topo = await setUp({ transport: key.transport, mode: key.mode, servers: o.servers, clients: key.clients, ...(o.handler !== undefined ? { handler: o.handler } : {}) });
+  const mainTid = osThreadId();
+  try {
+    await gens.warm({ endpoints: topo.clientEndpoints, size: key.size_bytes, timeoutMs: o.requestTimeoutMs }, key.clients, o.warmupTimeoutMs);
+    const serverCpu = (): number => topo.serverTids.reduce<number>((n, tid) => n + threadCpuMicros(tid), 0);
+    const inProcessGens = gens.kind === 'thread';
+    const cpu0 = { proc: selfCpuMicros(), main: threadCpuMicros(mainTid), servers: serverCpu(), gens: gens.cpuMicros() };
+    const t0 = performance.now();
+    gens.measure();
+    await sleep(o.durationMs);
+    const reportsPromise = gens.stop();
+    const elapsed = performance.now() - t0;
+    const cpu1 = { proc: selfCpuMicros(), main: threadCpuMicros(mainTid), servers: serverCpu(), gens: gens.cpuMicros() };
+    const reports = await reportsPromise;
+    const rss = process.memoryUsage().rss;
+    const merged = merge(reports.map((r) => r.histogram));
+    const requests = reports.reduce((n, r) => n + r.count, 0);
+    const servers = cpu1.servers - cpu0.servers;
+    const loadgen = cpu1.gens - cpu0.gens;
+    const device = Math.max(0, cpu1.proc - cpu0.proc - servers - (inProcessGens ? loadgen : 0));
+    const firstError = reports.find((r) => r.firstError !== undefined)?.firstError;
+    const run: CellRun = {
+      elapsed_ms: Math.round(elapsed),
+      requests,
+      throughput_rps: Math.round((requests / elapsed) * 1000),
+      errors: reports.reduce((n, r) => n + r.errors, 0),
+      timeouts: reports.reduce((n, r) => n + r.timeouts, 0),
+      ...(firstError !== undefined ? { first_error: firstError } : {}),
+      latency: summarize(merged),
+      histogram: encode(merged),
+      cpu: {
+        device_us: Math.round(device),
+        device_thread_us: Math.round(cpu1.main - cpu0.main),
+        servers_us: Math.round(servers),
+        loadgen_us: Math.round(loadgen),
+        device_us_per_req: requests > 0 ? Math.round((device / requests) * 100) / 100 : 0,
+      },
+      rss_bytes: rss,
+    };
+    merged.destroy();
+    return run;
+  } catch (err) {
+    await gens.stop().catch(() => []);
+    throw err;
+  } finally {
+    await topo.close();
+  }
+}
+
+function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length === 0 ? 0 : s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+}
+
+export function summarizeCell(key: CellKey, runs: readonly CellRun[], error?: string): CellResult {
+  const id = cellId(key);
+  if (error !== undefined || runs.length === 0) return { ...key, id, status: 'failed', error: error ?? 'no run completed', runs };
+  const merged = merge(runs.map((r) => r.histogram));
+  const result: CellResult = {
+    ...key,
+    id,
+    status: 'ok',
+    runs,
+    summary: {
+      throughput_rps: Math.round(median(runs.map((r) => r.throughput_rps))),
+      latency: summarize(merged),
+      errors: runs.reduce((n, r) => n + r.errors, 0),
+      timeouts: runs.reduce((n, r) => n + r.timeouts, 0),
+      device_us_per_req: median(runs.map((r) => r.cpu.device_us_per_req)),
+      histogram: encode(merged),
+    },
+  };
+  merged.destroy();
+  return result;
+}
+
+/** Runs every cell `repeats` times, interleaved, and returns one result per cell. */
+export async function runMatrix(o: MatrixOptions, progress: Progress): Promise<CellResult[]> {
+  const cells = matrix(o);
+  const runs = new Map<string, CellRun[]>(cells.map((c) => [cellId(c), []]));
+  const errors = new Map<string, string>();
+  const maxClients = Math.max(0, ...o.clients);
+  const perKind = Math.max(1, Math.ceil(maxClients / o.clientsPerGenerator));
+  const gens = new Map<GeneratorKind, Generators>();
+  const total = cells.length * o.repeats;
+  let done = 0;
+  try {
+    for (let r = 0; r < o.repeats; r++) {
+      const order = r % 2 === 0 ? cells : [...cells].reverse();
+      for (const key of order) {
+        const id = cellId(key);
+        progress.tick(done, total, `${id} (repeat ${r + 1}/${o.repeats})`);
+        done++;
+        if (errors.has(id)) continue;
+        const kind = generatorKind(key.transport);
+        let g = gens.get(kind);
+        if (g === undefined) {
+          g = await Generators.spawn(kind, perKind);
+          gens.set(kind, g);
+        }
+        try {
+          runs.get(id)?.push(await runOnce(key, g, o));
+        } catch (err) {
+          errors.set(id, err instanceof Error ? err.message : String(err));
+        }
+      }
+    }
+    progress.tick(total, total, 'done');
+  } finally {
+    for (const g of gens.values()) await g.close();
+  }
+  return cells.map((key) => summarizeCell(key, runs.get(cellId(key)) ?? [], errors.get(cellId(key))));
+}
