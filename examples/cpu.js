@@ -1,11 +1,11 @@
 // @ts-check
 /**
  * CPU-bound: hashes the request over and over for about ZQ_CPU_ROUNDS rounds
- * (default 2000, roughly 1 ms on a 2020s core), then answers the hex digest.
+ * (default 600, about 1 ms on a 2020s server core), then answers the hex digest.
  */
 import { createHash } from 'node:crypto';
 
-const rounds = Number(process.env.ZQ_CPU_ROUNDS ?? 2000);
+const rounds = Number(process.env.ZQ_CPU_ROUNDS ?? 600);
 
 /** @param {Buffer[]} request */
 export default function cpu(request) {

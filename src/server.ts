@@ -75,7 +75,12 @@ export class Server {
   async start(): Promise<this> {
     if (this.state !== 'new') throw new ZqueueError(ErrorCode.Closed, 'server already started');
     const o = this.options;
-    const socketOptions = { linger: 500, ...(o.routingId !== undefined ? { routingId: o.routingId } : {}) };
+    const socketOptions = {
+      linger: 500,
+      // libzmq's listen backlog is 100: a burst of clients connecting to a bound server would stall on SYN retries.
+      backlog: 4096,
+      ...(o.routingId !== undefined ? { routingId: o.routingId } : {}),
+    };
     // Connecting to a device: a DEALER. Bound, for clients to reach directly:
     // a ROUTER, since REQ clients talk to REP and ROUTER peers only.
     const socket = o.bind ? new zmq.Router(socketOptions) : new zmq.Dealer(socketOptions);

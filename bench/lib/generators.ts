@@ -39,6 +39,8 @@ function wrap(kind: GeneratorKind, send: (m: ToLoadgen) => void, on: (h: (m: Fro
     exited,
     discard(type) {
       inbox.delete(type);
+      // Waiters of a cell that gave up: a message now belongs to the next one.
+      waiting.delete(type);
     },
     next(type) {
       const queued = inbox.get(type)?.shift();

@@ -85,18 +85,19 @@ class Cell {
 
   start(): void {
     const payload = Buffer.alloc(this.order.size, 0x61);
-    for (let i = 0; i < this.order.clients; i++) this.loops.push(this.client(payload));
+    for (let i = 0; i < this.order.clients; i++) this.loops.push(this.client(payload, this.order.endpoints[i % this.order.endpoints.length] ?? ''));
   }
 
-  private open(): zmq.Request {
+  private open(endpoint: string): zmq.Request {
     const s = new zmq.Request({ linger: 0, receiveTimeout: this.order.timeoutMs, sendTimeout: this.order.timeoutMs });
-    for (const ep of this.order.endpoints) s.connect(ep);
+    s.connect(endpoint);
     this.sockets.push(s);
     return s;
   }
 
-  private async client(payload: Buffer): Promise<void> {
-    let socket = this.open();
+  /** One client, connected to one endpoint: with several (servers reached directly) clients are spread over them. */
+  private async client(payload: Buffer, endpoint: string): Promise<void> {
+    let socket = this.open(endpoint);
     let first = true;
     while (!this.stopped) {
       const t0 = performance.now();
@@ -123,7 +124,7 @@ class Cell {
         if (zmqCode(err) === 'EAGAIN') {
           if (this.recording) this.timeouts++;
           socket.close();
-          socket = this.open();
+          socket = this.open(endpoint);
           continue;
         }
         if (this.recording) {

@@ -27,7 +27,7 @@ export interface BenchOptions {
 }
 
 const PRESETS = {
-  default: { clients: [1, 10, 100, 1000, 5000], sizes: [16], durationMs: 1000, repeats: 2, scenarios: SCENARIOS },
+  default: { clients: [1, 10, 100, 1000, 5000], sizes: [16], durationMs: 700, repeats: 2, scenarios: SCENARIOS },
   quick: { clients: [10, 100], sizes: [16], durationMs: 300, repeats: 1, scenarios: ['throughput'] as Scenario[] },
   full: { clients: [1, 10, 100, 1000, 5000, 10_000], sizes: [16, 1024, 65_536], durationMs: 2000, repeats: 3, scenarios: SCENARIOS },
 } as const;
@@ -40,7 +40,7 @@ export const HELP = `Usage: npm run bench -- [options]
   --engine LIST           direct,native,js,least-busy     (default: all; "direct" is no device)
   --clients LIST          e.g. 1,10,100,1000,5000 (up to 10000)
   --size LIST             message bytes, e.g. 16,1024,65536 (default 16)
-  --duration MS           measured time per cell and repeat (default 1000)
+  --duration MS           measured time per cell and repeat (default 700)
   --repeats N             interleaved repeats per cell      (default 2)
   --servers N             server worker threads             (default 2)
   --scenario LIST         throughput,scaling,micro          (default: all; --quick: throughput)

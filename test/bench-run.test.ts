@@ -1,0 +1,68 @@
+/** The harness end to end, small: a smoke run per transport, and a run with injected failures. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bench, writeResults } from '../bench/run.js';
+import { parseBenchArgs, type BenchOptions } from '../bench/lib/options.js';
+import { checkRunResult, SCHEMA_VERSION } from '../bench/lib/results.js';
+import { markdown } from '../bench/lib/report.js';
+import { decode } from '../bench/lib/histogram.js';
+import { HANDLERS } from './helpers.js';
+
+function options(extra: string[]): BenchOptions {
+  const o = parseBenchArgs(['--quick', '--clients', '4', '--duration', '150', '--no-write', ...extra]);
+  assert.ok(o !== 'help');
+  return o;
+}
+
+describe('bench harness', () => {
+  for (const transport of ['tcp', 'ipc', 'inproc', 'tcp-inproc']) {
+    it(`a --quick smoke run over ${transport} measures every mode with no errors`, async () => {
+      const r = await bench(options(['--transport', transport]));
+      assert.equal(r.schemaVersion, SCHEMA_VERSION);
+      assert.equal(r.cells.length, transport === 'tcp-inproc' ? 3 : 4);
+      for (const c of r.cells) {
+        assert.equal(c.status, 'ok', c.status === 'failed' ? c.error : '');
+        if (c.status !== 'ok') continue;
+        assert.ok(c.summary.throughput_rps > 0, c.id);
+        assert.equal(c.summary.errors, 0);
+        assert.equal(c.summary.timeouts, 0);
+        const h = decode(c.summary.histogram);
+        assert.equal(h.totalCount, c.runs.reduce((n, run) => n + run.requests, 0), 'the histogram holds every measured request');
+        h.destroy();
+        if (c.mode !== 'direct') assert.ok(c.summary.device_us_per_req > 0, `${c.id} has a device CPU figure`);
+      }
+    });
+  }
+
+  it('a run with injected failures reports its errors, never hides them', async () => {
+    const r = await bench(options(['--transport', 'inproc', '--engine', 'least-busy', '--handler', join(HANDLERS, 'fail-some.js')]));
+    const c = r.cells[0];
+    assert.ok(c !== undefined && c.status === 'ok');
+    if (c?.status !== 'ok') return;
+    assert.ok(c.summary.errors > 0, 'errors counted');
+    assert.match(c.runs[0]?.first_error ?? '', /handler: injected failure/);
+    assert.match(markdown(r), /\*\*\d+ errors, 0 timeouts\*\*/);
+    assert.match(markdown(r), /1 cell\(s\) failed or saw errors/);
+  });
+
+  it('writes a results file that reads back, a Markdown table and two SVG charts', async () => {
+    const r = await bench(options(['--transport', 'inproc', '--engine', 'direct,js']));
+    const dir = mkdtempSync(join(tmpdir(), 'zq-results-'));
+    try {
+      writeResults(r, dir);
+      const files = readdirSync(dir).sort();
+      assert.deepEqual(files.filter((f) => !f.startsWith('20')), ['latency.svg', 'latest.json', 'latest.md', 'throughput.svg']);
+      const back = checkRunResult(JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8')));
+      assert.equal(back.cells.length, 2);
+      assert.equal(back.environment.node, process.version);
+      assert.match(readFileSync(join(dir, 'throughput.svg'), 'utf8'), /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+      assert.match(readFileSync(join(dir, 'latest.md'), 'utf8'), /\| inproc \| js \| 4 \| 16 \|/);
+      assert.throws(() => checkRunResult({ ...back, schemaVersion: 99 }), /schemaVersion 99 is not the supported 1/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
