@@ -21,6 +21,18 @@ import { BYE, EMPTY, READY, delimiterIndex, errorFrame, type ErrorKind } from '.
 import { Balancer, type Held, type Pending } from './balancer.js';
 import { Writer, size, watchEvents } from './writer.js';
 
+/**
+ * For the bench's regression gate only: busy-work added to each request the
+ * js engine relays, to prove the gate sees a slower device. The bench harness
+ * sets it from ZQ_BENCH_INJECT_US; nothing else does, so in normal use it is 0.
+ */
+export const gateHooks = { spinUsPerRequest: 0 };
+
+function spin(us: number): void {
+  const end = performance.now() + us / 1000;
+  while (performance.now() < end);
+}
+
 export type DeviceState = 'new' | 'starting' | 'running' | 'paused' | 'closing' | 'closed';
 
 export interface SideStats {
@@ -368,6 +380,7 @@ export class Device extends EventEmitter<DeviceEvents> {
           continue;
         }
         this.relayed++;
+        if (gateHooks.spinUsPerRequest > 0) spin(gateHooks.spinUsPerRequest);
         this.back.messagesOut++;
         this.back.bytesOut += bytes;
         await (writer ?? backend).send(frames);
@@ -419,6 +432,7 @@ export class Device extends EventEmitter<DeviceEvents> {
           this.reject(frames, 'closing', 'the device is shutting down');
           continue;
         }
+        if (gateHooks.spinUsPerRequest > 0) spin(gateHooks.spinUsPerRequest);
         const pending: Pending = { frames, retried: false, receivedAt: performance.now() };
         const worker = this.balancer.queued === 0 ? this.balancer.pick() : undefined;
         if (worker !== undefined) {

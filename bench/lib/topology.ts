@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Device, type DeviceStats } from '../../src/device.js';
+import { Device, gateHooks, type DeviceStats } from '../../src/device.js';
 import { WorkerPool } from '../../src/pool.js';
 import { connectUrlFor } from '../../src/endpoints.js';
 import type { Transport } from '../../src/endpoints.js';
@@ -30,6 +30,10 @@ export interface Topology {
 }
 
 let n = 0;
+
+// The regression gate's proof runs inject a known slowdown into the js device (see scripts/gate-rates.ts).
+const inject = Number(process.env.ZQ_BENCH_INJECT_US ?? 0);
+if (Number.isFinite(inject) && inject > 0) gateHooks.spinUsPerRequest = inject;
 
 function sides(transport: BenchTransport, dir: string): { front: Transport; back: Transport; endpoint: (t: Transport, label: string) => string } {
   n++;
