@@ -9,7 +9,7 @@ import { Generators } from './lib/generators.js';
 import { merge, summarize } from './lib/histogram.js';
 import type { Progress } from './lib/progress.js';
 import type { CellRun, ScalingPoint } from './lib/results.js';
-import { runOnce } from './throughput.js';
+import { median, runOnce } from './throughput.js';
 
 export const CPU_HANDLER = fileURLToPath(new URL('../../examples/cpu.js', import.meta.url));
 
@@ -50,11 +50,6 @@ export async function runScaling(o: ScalingOptions, progress: Progress): Promise
   } finally {
     await gens.close();
   }
-  const median = (xs: number[]): number => {
-    const s = [...xs].sort((a, b) => a - b);
-    const m = Math.floor(s.length / 2);
-    return s.length % 2 === 1 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
-  };
   const base = median((runs.get(threads[0] ?? 1) ?? []).map((r) => r.throughput_rps));
   return threads.map((t) => {
     const rs = runs.get(t) ?? [];

@@ -98,7 +98,7 @@ export async function runOnce(key: CellKey, gens: Generators, o: MatrixOptions):
   }
 }
 
-function median(values: readonly number[]): number {
+export function median(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
   return s.length === 0 ? 0 : s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;

@@ -20,6 +20,7 @@ import { resolveDeviceOptions, type DeviceOptions, type Engine, type Policy, typ
 import { BYE, EMPTY, READY, delimiterIndex, errorFrame, type ErrorKind } from './protocol.js';
 import { Balancer, type Held, type Pending } from './balancer.js';
 import { Writer, size, watchEvents } from './writer.js';
+import { deferred, doneOrTimeout } from './wait.js';
 
 /**
  * For the bench's regression gate only: busy-work added to each request the
@@ -288,13 +289,7 @@ export class Device extends EventEmitter<DeviceEvents> {
     this.state = 'closing';
     for (const p of this.balancer.drainQueue()) this.reject(p.frames, 'closing', 'the device is shutting down');
     if (this.inFlight > 0 && timeoutMs > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs);
-        this.drained = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+      await doneOrTimeout(timeoutMs, (done) => (this.drained = done));
       this.drained = undefined;
     }
   }
@@ -560,14 +555,6 @@ export class Device extends EventEmitter<DeviceEvents> {
     const error = err instanceof Error ? err : new Error(String(err));
     if (this.listenerCount('error') > 0) this.emit('error', error);
   }
-}
-
-function deferred(): { promise: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { promise, open };
 }
 
 /** Binds, turning libzmq's errno into a ZqueueError that names the socket and endpoint. */

@@ -19,6 +19,7 @@ import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from './errors.j
 import { resolveServerOptions, type Handler, type ServerOptions, type ResolvedServerOptions } from './options.js';
 import { BYE, EMPTY, READY, delimiterIndex, errorFrame, replyFrames } from './protocol.js';
 import { Writer, watchEvents } from './writer.js';
+import { doneOrTimeout } from './wait.js';
 
 export interface ServerStats {
   readonly received: number;
@@ -164,13 +165,7 @@ export class Server {
     this.state = 'closing';
     this.slotFree?.();
     if (this.running > 0 && timeoutMs > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs);
-        this.idle = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+      await doneOrTimeout(timeoutMs, (done) => (this.idle = done));
       this.idle = undefined;
     }
     // From here on a send must not wait for a device that may be gone:

@@ -1,29 +1,20 @@
 /** The bench's options: defaults, presets and checks in one place. */
 import { parseArgs } from 'node:util';
-import { BENCH_TRANSPORTS, MODES, type BenchTransport, type Mode } from './topology.js';
+import { BENCH_TRANSPORTS, MODES } from './topology.js';
+import type { MatrixOptions } from '../throughput.js';
 
 export type Scenario = 'throughput' | 'scaling' | 'micro';
 export const SCENARIOS: readonly Scenario[] = ['throughput', 'scaling', 'micro'];
 
-export interface BenchOptions {
+/** What the harness runs: the matrix's options plus the run's presets and output. */
+export interface BenchOptions extends MatrixOptions {
   readonly preset: 'default' | 'quick' | 'full';
   readonly scenarios: readonly Scenario[];
-  readonly transports: readonly BenchTransport[];
-  readonly modes: readonly Mode[];
-  readonly clients: readonly number[];
-  readonly sizes: readonly number[];
-  readonly durationMs: number;
-  readonly repeats: number;
-  readonly servers: number;
-  readonly clientsPerGenerator: number;
-  readonly warmupTimeoutMs: number;
-  readonly requestTimeoutMs: number;
   readonly outDir: string;
   /** Print the results JSON on stdout (progress and tables go to stderr). */
   readonly json: boolean;
   /** Write results/ files. */
   readonly write: boolean;
-  readonly handler?: string;
 }
 
 const PRESETS = {
