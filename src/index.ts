@@ -18,3 +18,5 @@ export {
   type Handler,
 } from './options.js';
 export { ERROR_PREFIX, ErrorKind, errorFrame, parseErrorReply, type Reply, type WireError } from './protocol.js';
+export { Broker, createBroker, brokerDefaults, resolveBrokerOptions, type BrokerOptions, type BrokerStats } from './broker.js';
+export type { SlotStats } from './pool.js';
