@@ -52,7 +52,9 @@ export async function runOnce(key: CellKey, gens: Generators, o: MatrixOptions):
   const topo = await setUp({ transport: key.transport, mode: key.mode, servers: o.servers, clients: key.clients, ...(o.handler !== undefined ? { handler: o.handler } : {}) });
   const mainTid = osThreadId();
   try {
-    await gens.warm({ endpoints: topo.clientEndpoints, size: key.size_bytes, timeoutMs: o.requestTimeoutMs }, key.clients, o.warmupTimeoutMs);
+    // Thousands of tcp clients take a while to connect here: allow 15 ms each beyond the floor.
+    const warmupLimit = Math.max(o.warmupTimeoutMs, key.clients * 15);
+    await gens.warm({ endpoints: topo.clientEndpoints, size: key.size_bytes, timeoutMs: o.requestTimeoutMs }, key.clients, warmupLimit);
     const serverCpu = (): number => topo.serverTids.reduce<number>((n, tid) => n + threadCpuMicros(tid), 0);
     const inProcessGens = gens.kind === 'thread';
     const cpu0 = { proc: selfCpuMicros(), main: threadCpuMicros(mainTid), servers: serverCpu(), gens: gens.cpuMicros() };
