@@ -20,6 +20,7 @@ import { resolveDeviceOptions, type DeviceOptions, type Engine, type Policy, typ
 import { BYE, EMPTY, READY, delimiterIndex, errorFrame, type ErrorKind } from './protocol.js';
 import { Balancer, type Held, type Pending } from './balancer.js';
 import { Writer, size, watchEvents } from './writer.js';
+import { connectUrlFor } from './endpoints.js';
 import { deferred, doneOrTimeout } from './wait.js';
 
 /**
@@ -304,7 +305,7 @@ export class Device extends EventEmitter<DeviceEvents> {
       // running proxy would make process.exit() hang), then close its sockets.
       this.state = 'closing';
       this.proxy.terminate();
-      await Promise.allSettled(this.loops);
+      await this.proxyEnded();
     } else {
       await this.drain(timeoutMs);
       if (this.sweep !== undefined) clearInterval(this.sweep);
@@ -318,6 +319,34 @@ export class Device extends EventEmitter<DeviceEvents> {
     await Promise.all(this.watchers);
     this.stoppedAt = performance.now();
     this.state = 'closed';
+  }
+
+  /**
+   * Waits for the terminated proxy to end. libzmq's proxy only reads its
+   * control socket between messages; one blocked sending to a backend that
+   * no server reads (none connected, or all full) never gets there. If it has
+   * not ended soon, a sink connects to the backend and discards what the
+   * proxy was holding (requests of a device shutting down, which their
+   * clients retry), so the proxy can see TERMINATE.
+   */
+  private async proxyEnded(): Promise<void> {
+    const ended = Promise.allSettled(this.loops);
+    let timer: NodeJS.Timeout | undefined;
+    const late = await Promise.race([ended.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), 200)))]);
+    clearTimeout(timer);
+    if (!late) return;
+    const sink = new zmq.Dealer({ linger: 0 });
+    sink.connect(connectUrlFor(this.boundBackend));
+    const discard = (async () => {
+      try {
+        for await (const _ of sink);
+      } catch {
+        // closed
+      }
+    })();
+    await ended;
+    sink.close();
+    await discard;
   }
 
   /** Waits until at least `count` tcp/ipc peers are connected to `side`. */

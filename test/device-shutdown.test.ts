@@ -57,3 +57,4 @@ describe('CLI device shutdown under load', () => {
     });
   }
 });
+
