@@ -4,10 +4,11 @@
  * With `least-busy` (the default) each request goes to a worker that has room
  * for it; with `round-robin` the device's DEALER spreads them as the seed does.
  */
+import { EventEmitter } from 'node:events';
 import { resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { Device, type DeviceStats } from './device.js';
-import { WorkerPool, type SlotStats } from './pool.js';
+import { WorkerPool, type SlotStats, type WorkerReplaced } from './pool.js';
 import { connectUrlFor, resolveBackend } from './endpoints.js';
 import { checkKnown, defined, endpoint, integer, oneOf, POLICIES, ENGINES, type Engine, type Policy, type OnWorkerDeath } from './options.js';
 import { invalidOption } from './errors.js';
@@ -37,6 +38,8 @@ export interface BrokerOptions {
   stopGraceMs?: number;
   /** `close()` waits this long for in-flight requests. Default 2000. */
   closeTimeoutMs?: number;
+  /** Publish a copy of every request and reply on a PUB socket bound here. Default '' (off). */
+  tap?: string;
 }
 
 export type ResolvedBrokerOptions = Readonly<Required<BrokerOptions>>;
@@ -53,6 +56,7 @@ export const brokerDefaults: Omit<ResolvedBrokerOptions, 'handler'> = Object.fre
   onWorkerDeath: 'retry',
   stopGraceMs: 1_000,
   closeTimeoutMs: 2_000,
+  tap: '',
 });
 
 export function resolveBrokerOptions(input: BrokerOptions): ResolvedBrokerOptions {
@@ -74,16 +78,21 @@ export interface BrokerStats {
   readonly workers: readonly SlotStats[];
 }
 
-export class Broker {
+export interface BrokerEvents {
+  /** A worker thread ended (died, or retired after a timeout) and a new one took its slot. */
+  'worker-replaced': [event: WorkerReplaced];
+}
+
+export class Broker extends EventEmitter<BrokerEvents> {
   readonly options: ResolvedBrokerOptions;
   readonly device: Device;
-  private readonly pool: WorkerPool;
+  private pool!: WorkerPool;
   private closing?: Promise<void>;
 
-  private constructor(options: ResolvedBrokerOptions, device: Device, pool: WorkerPool) {
+  private constructor(options: ResolvedBrokerOptions, device: Device) {
+    super();
     this.options = options;
     this.device = device;
-    this.pool = pool;
   }
 
   static async create(input: BrokerOptions): Promise<Broker> {
@@ -98,8 +107,10 @@ export class Broker {
       handlerTimeoutMs: options.handlerTimeoutMs,
       onWorkerDeath: options.onWorkerDeath,
       closeTimeoutMs: options.closeTimeoutMs,
+      tap: options.tap,
     });
     await device.start();
+    const broker = new Broker(options, device);
     const pool = new WorkerPool(
       {
         threads: options.threads,
@@ -111,8 +122,9 @@ export class Broker {
         handlerTimeoutMs: options.handlerTimeoutMs,
         stopGraceMs: options.stopGraceMs,
       },
-      { onWorkerLeft: (id) => device.workerLeft(id) },
+      { onWorkerLeft: (id) => device.workerLeft(id), onWorkerReplaced: (e) => broker.emit('worker-replaced', e) },
     );
+    broker.pool = pool;
     device.on('worker-timeout', (id) => pool.retire(id));
     try {
       await pool.start();
@@ -120,7 +132,7 @@ export class Broker {
       await device.close(0);
       throw err;
     }
-    return new Broker(options, device, pool);
+    return broker;
   }
 
   get frontendEndpoint(): string {
@@ -129,6 +141,15 @@ export class Broker {
 
   get backendEndpoint(): string {
     return this.device.backendEndpoint;
+  }
+
+  /** Stops taking new requests (they wait at the frontend); replies still flow. */
+  pause(): void {
+    this.device.pause();
+  }
+
+  resume(): void {
+    this.device.resume();
   }
 
   stats(): BrokerStats {

@@ -12,6 +12,11 @@ import { Server, seedHandler } from './server.js';
 import { Client } from './client.js';
 import { ENGINES, POLICIES, type Engine, type Policy } from './options.js';
 import { Broker, brokerDefaults } from './broker.js';
+import { MetricsServer, StatsLine, deviceOf, isLoopback, parseListenAddress, type Target } from './metrics.js';
+import { ControlServer, handlePauseSignals, sendControl, CONTROL_COMMANDS } from './control.js';
+import { LOG_FORMATS, Logger, logLifecycle, type LogFormat } from './log.js';
+import { formatTapped } from './tap.js';
+import * as zmq from 'zeromq';
 
 class UsageError extends Error {}
 
@@ -23,6 +28,8 @@ Commands:
   server   run a server that answers "World from server <id>", as the seed's queue_server.py
   client   send requests and print the replies, as the seed's queue_client.py
   serve    run a device and server workers on worker threads, with a handler module
+  tap      print the requests and replies a device publishes with --tap
+  ctl      pause, resume, stop or query a device through its --control socket
 
 Run "zqueue <command> --help" for a command's options.`,
   device: `Usage: zqueue device [options]
@@ -34,7 +41,14 @@ Run "zqueue <command> --help" for a command's options.`,
   --max-queued N        least-busy: requests that may wait for a server (default 10000)
   --handler-timeout MS  least-busy: answer "timeout" after this long (default 30000)
   --stats-on-exit       print the device's statistics when it stops
-  -h, --help`,
+  -h, --help
+Operating (device and serve):
+  --metrics [HOST:]PORT serve Prometheus /metrics here (host default 127.0.0.1)
+  --stats-interval S    print one line of rates and latency percentiles to stderr every S seconds
+  --tap ENDPOINT        publish every request ("in") and reply ("out") on a PUB socket bound here
+  --control ENDPOINT    answer pause|resume|stats|stop on a REP socket (ipc:// or tcp://127.0.0.1:PORT only)
+  --log-format text|json  lifecycle log lines on stderr (default text)
+  Signals: SIGUSR1 pauses intake, SIGUSR2 resumes it, SIGINT/SIGTERM drain and stop.`,
   server: `Usage: zqueue server [options]
 
   --connect ENDPOINT    the device's backend                (default tcp://localhost:5560)
@@ -54,6 +68,24 @@ Run "zqueue <command> --help" for a command's options.`,
   --max-queued N        requests that may wait; past it clients get "busy" (default 10000)
   --handler-timeout MS  answer "timeout" and replace the worker after this long (default 30000)
   --on-worker-death retry|fail    what happens to a dead worker's requests (default retry)
+  -h, --help
+Operating (device and serve):
+  --metrics [HOST:]PORT serve Prometheus /metrics here (host default 127.0.0.1)
+  --stats-interval S    print one line of rates and latency percentiles to stderr every S seconds
+  --tap ENDPOINT        publish every request ("in") and reply ("out") on a PUB socket bound here
+  --control ENDPOINT    answer pause|resume|stats|stop on a REP socket (ipc:// or tcp://127.0.0.1:PORT only)
+  --log-format text|json  lifecycle log lines on stderr (default text)
+  Signals: SIGUSR1 pauses intake, SIGUSR2 resumes it, SIGINT/SIGTERM drain and stop.`,
+  tap: `Usage: zqueue tap ENDPOINT [options]
+
+  Subscribes to a device's --tap socket and prints each message on one line:
+  "in" (client to device) or "out" (device to client), then its frames.
+  --count N             stop after N messages (default: run until Ctrl-C)
+  -h, --help`,
+  ctl: `Usage: zqueue ctl ENDPOINT pause|resume|stats|stop [options]
+
+  Sends one command to a device's --control socket and prints the answer.
+  --timeout MS          wait this long for the answer        (default 2000)
   -h, --help`,
   client: `Usage: zqueue client [options]
 
@@ -68,9 +100,15 @@ Run "zqueue <command> --help" for a command's options.`,
 type Values = Record<string, string | boolean | undefined>;
 
 function parse(command: string, argv: string[], options: ParseArgsConfig['options']): Values {
+  return parseWithArgs(command, argv, options, 0)[0];
+}
+
+/** Parses options and up to `positionals` plain arguments. */
+function parseWithArgs(command: string, argv: string[], options: ParseArgsConfig['options'], positionals: number): [Values, string[]] {
   try {
-    const { values } = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false });
-    return values;
+    const { values, positionals: rest } = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: positionals > 0 });
+    if (rest.length > positionals) throw new Error(`unexpected argument ${JSON.stringify(rest[positionals])}`);
+    return [values, rest];
   } catch (err) {
     throw new UsageError(`zqueue ${command}: ${(err instanceof Error ? err.message : String(err)).split('\n')[0] ?? ''}`);
   }
@@ -97,17 +135,71 @@ function choice<T extends string>(values: Values, name: string, allowed: readonl
   return raw as T;
 }
 
-/** Resolves on the first SIGINT or SIGTERM, and removes its listeners. */
-function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (signal: NodeJS.Signals): void => {
+/** Resolves on the first SIGINT or SIGTERM, or `stop()`; then removes its listeners. */
+function untilStop(): { stopped: Promise<string>; stop: (why: string) => void } {
+  let stop!: (why: string) => void;
+  const stopped = new Promise<string>((resolve) => {
+    const on = (signal: NodeJS.Signals): void => stop(signal);
+    stop = (why) => {
       process.off('SIGINT', on);
       process.off('SIGTERM', on);
-      resolve(signal);
+      resolve(why);
     };
     process.on('SIGINT', on);
     process.on('SIGTERM', on);
   });
+  return { stopped, stop };
+}
+
+const OPS_OPTIONS = {
+  metrics: { type: 'string' },
+  'stats-interval': { type: 'string' },
+  tap: { type: 'string' },
+  control: { type: 'string' },
+  'log-format': { type: 'string' },
+} as const;
+
+function logFormat(v: Values): LogFormat {
+  return choice<LogFormat>(v, 'log-format', LOG_FORMATS, 'text');
+}
+
+/**
+ * Runs a started device or broker until a signal or a control "stop", with
+ * the operating options on: metrics, the stats line, the control socket,
+ * pause/resume signals and lifecycle logs. Then drains and closes it.
+ */
+async function operate(target: Target, v: Values, logger: Logger, untilStopped: ReturnType<typeof untilStop>): Promise<void> {
+  const device = deviceOf(target);
+  const unlog = logLifecycle(logger, device, target instanceof Broker ? target : undefined);
+  const unpause = handlePauseSignals(target);
+  let metrics: MetricsServer | undefined;
+  let control: ControlServer | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    if (typeof v.metrics === 'string') {
+      const address = parseListenAddress('metrics', v.metrics);
+      metrics = await MetricsServer.start(target, address);
+      logger.log('metrics', { url: metrics.url }, isLoopback(address.host) ? 'info' : 'warn');
+    }
+    if (typeof v.control === 'string') {
+      control = await ControlServer.start(target, v.control, () => untilStopped.stop('control stop'));
+      logger.log('control', { endpoint: control.endpoint });
+    }
+    const every = num(v, 'stats-interval', 0);
+    if (every > 0) {
+      const line = new StatsLine(target);
+      timer = setInterval(() => process.stderr.write(`${line.next()}\n`), every * 1000);
+    }
+    const why = await untilStopped.stopped;
+    logger.log('stopping', { reason: why });
+  } finally {
+    clearInterval(timer);
+    unpause();
+    await control?.close();
+    await metrics?.close();
+    await target.close();
+    unlog();
+  }
 }
 
 async function device(argv: string[]): Promise<void> {
@@ -119,8 +211,10 @@ async function device(argv: string[]): Promise<void> {
     'max-queued': { type: 'string' },
     'handler-timeout': { type: 'string' },
     'stats-on-exit': { type: 'boolean' },
+    ...OPS_OPTIONS,
   });
   if (v.help === true) return void console.log(HELP.device);
+  const logger = new Logger(logFormat(v));
   const dev = new Device({
     frontend: str(v, 'frontend', 'tcp://*:5559'),
     backend: str(v, 'backend', 'tcp://*:5560'),
@@ -128,13 +222,11 @@ async function device(argv: string[]): Promise<void> {
     policy: choice<Policy>(v, 'policy', POLICIES, 'round-robin'),
     maxQueued: num(v, 'max-queued', 10_000),
     handlerTimeoutMs: num(v, 'handler-timeout', 30_000),
+    tap: str(v, 'tap', ''),
   });
-  const signal = untilSignal();
+  const stop = untilStop();
   await dev.start();
-  console.error(`zqueue device (${dev.engine}, ${dev.options.policy}): frontend ${dev.frontendEndpoint}, backend ${dev.backendEndpoint}`);
-  const got = await signal;
-  await dev.close();
-  console.error(`zqueue device: ${got}, closed`);
+  await operate(dev, v, logger, stop);
   if (v['stats-on-exit'] === true) console.error(JSON.stringify(dev.stats()));
 }
 
@@ -155,9 +247,9 @@ async function server(argv: string[]): Promise<void> {
     bind,
     concurrency: num(v, 'concurrency', 1, 1),
   });
-  const signal = untilSignal();
+  const { stopped } = untilStop();
   await srv.start();
-  await signal;
+  await stopped;
   await srv.close();
 }
 
@@ -211,10 +303,12 @@ async function serve(argv: string[]): Promise<void> {
     'max-queued': { type: 'string' },
     'handler-timeout': { type: 'string' },
     'on-worker-death': { type: 'string' },
+    ...OPS_OPTIONS,
   });
   if (v.help === true) return void console.log(HELP.serve);
   if (typeof v.handler !== 'string') throw new UsageError('zqueue serve: --handler FILE is required');
-  const signal = untilSignal();
+  const logger = new Logger(logFormat(v));
+  const stop = untilStop();
   const broker = await Broker.create({
     handler: v.handler,
     threads: num(v, 'threads', brokerDefaults.threads, 1),
@@ -225,15 +319,49 @@ async function serve(argv: string[]): Promise<void> {
     maxQueued: num(v, 'max-queued', brokerDefaults.maxQueued),
     handlerTimeoutMs: num(v, 'handler-timeout', brokerDefaults.handlerTimeoutMs),
     onWorkerDeath: choice(v, 'on-worker-death', ['retry', 'fail'] as const, 'retry'),
+    tap: str(v, 'tap', ''),
   });
   const o = broker.options;
-  console.error(`zqueue serve: ${o.threads} workers (${o.policy}) running ${o.handler}; frontend ${broker.frontendEndpoint}, backend ${broker.backendEndpoint}`);
-  const got = await signal;
-  await broker.close();
-  console.error(`zqueue serve: ${got}, closed`);
+  logger.log('workers', { threads: o.threads, policy: o.policy, handler: o.handler });
+  await operate(broker, v, logger, stop);
 }
 
-const commands: Record<string, (argv: string[]) => Promise<void>> = { device, server, client, serve };
+async function tap(argv: string[]): Promise<void> {
+  const [v, args] = parseWithArgs('tap', argv, { count: { type: 'string' } }, 1);
+  if (v.help === true) return void console.log(HELP.tap);
+  const endpoint = args[0];
+  if (endpoint === undefined) throw new UsageError('zqueue tap: ENDPOINT is required (the device\'s --tap endpoint)');
+  const count = num(v, 'count', 0);
+  const sub = new zmq.Subscriber({ linger: 0 });
+  const onSignal = (): void => sub.close();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    sub.connect(endpoint);
+    sub.subscribe();
+    let seen = 0;
+    for await (const frames of sub) {
+      console.log(formatTapped(frames));
+      if (count > 0 && ++seen >= count) break;
+    }
+  } catch (err) {
+    if (!sub.closed) throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (!sub.closed) sub.close();
+  }
+}
+
+async function ctl(argv: string[]): Promise<void> {
+  const [v, args] = parseWithArgs('ctl', argv, { timeout: { type: 'string' } }, 2);
+  if (v.help === true) return void console.log(HELP.ctl);
+  const [endpoint, command] = args;
+  if (endpoint === undefined || command === undefined) throw new UsageError(`zqueue ctl: ENDPOINT and a command (${CONTROL_COMMANDS.join('|')}) are required`);
+  console.log(await sendControl(endpoint, command, num(v, 'timeout', 2000, 1)));
+}
+
+const commands: Record<string, (argv: string[]) => Promise<void>> = { device, server, client, serve, tap, ctl };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -15,12 +15,14 @@ import './context.js';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import * as zmq from 'zeromq';
-import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from './errors.js';
+import { ErrorCode, ZqueueError, isSocketClosedError } from './errors.js';
 import { resolveDeviceOptions, type DeviceOptions, type Engine, type Policy, type ResolvedDeviceOptions } from './options.js';
-import { BYE, EMPTY, READY, delimiterIndex, errorFrame, type ErrorKind } from './protocol.js';
+import { BYE, EMPTY, READY, delimiterIndex, displayId, errorFrame, errorKindOf, type ErrorKind } from './protocol.js';
 import { Balancer, type Held, type Pending } from './balancer.js';
 import { Writer, size, watchEvents } from './writer.js';
-import { connectUrlFor } from './endpoints.js';
+import { bindOrExplain, connectUrlFor } from './endpoints.js';
+import { createHistogram, record, summarize, type Histogram, type LatencySummary } from './latency.js';
+import { TAP_IN, TAP_OUT, Tap, type TapStats } from './tap.js';
 import { deferred, doneOrTimeout } from './wait.js';
 
 /**
@@ -35,6 +37,9 @@ function spin(us: number): void {
   while (performance.now() < end);
 }
 
+/** round-robin: clients whose request is being timed at once; past it the timings start over. */
+const MAX_TIMED_CLIENTS = 100_000;
+
 export type DeviceState = 'new' | 'starting' | 'running' | 'paused' | 'closing' | 'closed';
 
 export interface SideStats {
@@ -46,10 +51,27 @@ export interface SideStats {
 
 export interface WorkerStats {
   readonly id: string;
+  /** `ready`: has room; `full`: holds as many requests as it announced; `retired`: timed out, gets no more. */
+  readonly state: 'ready' | 'full' | 'retired';
   readonly credits: number;
   readonly inFlight: number;
   readonly served: number;
-  readonly retired: boolean;
+}
+
+/** Requests answered with an error, by kind (made by the device or relayed from a server). */
+export interface FailedCounts {
+  /** Refused at once: the queue was full. */
+  busy: number;
+  /** Refused or dropped from the queue: the device was shutting down. */
+  closing: number;
+  /** No reply in time (the device's handler timeout, or a server's). */
+  timeout: number;
+  /** The server's handler threw or rejected. */
+  handler: number;
+  /** Its worker died and the request could not be retried. */
+  workerDied: number;
+  /** Any other error reply a server sent. */
+  other: number;
 }
 
 interface CommonStats {
@@ -74,25 +96,42 @@ export type DeviceStats =
       readonly inFlight: number;
       /** least-busy: requests waiting for a free worker. */
       readonly queued: number;
+      /** Replies relayed from servers to clients (error replies from servers included). */
       readonly answered: number;
-      readonly rejected: Readonly<{ malformed: number; busy: number; closing: number }>;
-      readonly timeouts: number;
+      readonly failed: Readonly<FailedCounts>;
+      /** Messages from clients dropped for having no envelope delimiter. */
+      readonly malformed: number;
+      /** Requests held by a worker that died. */
+      readonly orphaned: number;
+      /** Orphaned requests sent again to another worker. */
       readonly retried: number;
-      readonly workerDied: number;
       /** Worker control messages (READY, BYE) received. */
       readonly control: number;
+      /**
+       * Time from a request's arrival to its reply's, at the device. Exact for
+       * least-busy; for round-robin it is timed per client, which is exact for
+       * REQ clients (one request at a time).
+       */
+      readonly latency: LatencySummary;
+      readonly tap: TapStats | undefined;
       readonly workers: readonly WorkerStats[];
     });
 
 export type Side = 'frontend' | 'backend';
 
 export interface DeviceEvents {
+  /** The device moved to `state` (running, paused, closing = draining, closed). */
+  state: [state: DeviceState];
   /** A tcp/ipc peer connected to or left a side; `count` is how many are connected now. */
   peer: [side: Side, count: number];
   /** least-busy: a worker said READY; `count` workers are known now. */
-  worker: [count: number];
+  worker: [count: number, workerId: string];
+  /** least-busy: a worker left (BYE, or its thread died); `orphans` is how many requests it held. */
+  'worker-left': [workerId: string, orphans: number];
   /** least-busy: a worker held a request past handlerTimeoutMs and was retired. */
   'worker-timeout': [workerId: string];
+  /** The tap's open subscriptions changed; `count` are open now. */
+  tap: [count: number];
   /** A socket loop failed for a reason other than shutdown. */
   error: [err: Error];
 }
@@ -127,11 +166,16 @@ export class Device extends EventEmitter<DeviceEvents> {
   private readonly back = sideStats();
   private answered = 0;
   private relayed = 0;
-  private readonly rejected = { malformed: 0, busy: 0, closing: 0 };
-  private timeouts = 0;
+  private readonly failed: FailedCounts = { busy: 0, closing: 0, timeout: 0, handler: 0, workerDied: 0, other: 0 };
+  private malformed = 0;
+  private orphans = 0;
   private retried = 0;
-  private workerDied = 0;
   private control = 0;
+  private readonly latency = createHistogram();
+  private window: Histogram | undefined;
+  /** round-robin: when each client's latest request arrived, by routing id. */
+  private readonly arrivals = new Map<string, number>();
+  private tap: Tap | undefined;
 
   constructor(options: DeviceOptions = {}) {
     super();
@@ -168,6 +212,7 @@ export class Device extends EventEmitter<DeviceEvents> {
     try {
       await bindOrExplain(frontend, o.frontend, 'frontend');
       await bindOrExplain(backend, o.backend, 'backend');
+      if (o.tap !== '') this.tap = await Tap.open(o.tap, o.tapHighWaterMark, (n) => this.emit('tap', n));
     } catch (err) {
       frontend.close();
       backend.close();
@@ -178,7 +223,7 @@ export class Device extends EventEmitter<DeviceEvents> {
     this.boundFrontend = frontend.lastEndpoint ?? o.frontend;
     this.boundBackend = backend.lastEndpoint ?? o.backend;
     this.startedAt = performance.now();
-    this.state = 'running';
+    this.setState('running');
     if (o.engine === 'native') {
       const proxy = new zmq.Proxy(frontend, backend as zmq.Dealer);
       this.proxy = proxy;
@@ -203,14 +248,14 @@ export class Device extends EventEmitter<DeviceEvents> {
   /** Stops taking new requests; replies still flow back (js) / both directions stop (native). */
   pause(): void {
     if (this.state !== 'running') return;
-    this.state = 'paused';
+    this.setState('paused');
     if (this.proxy !== undefined) this.proxy.pause();
     else this.gate = deferred();
   }
 
   resume(): void {
     if (this.state !== 'paused') return;
-    this.state = 'running';
+    this.setState('running');
     if (this.proxy !== undefined) this.proxy.resume();
     const gate = this.gate;
     this.gate = undefined;
@@ -233,7 +278,8 @@ export class Device extends EventEmitter<DeviceEvents> {
     if (this.options.engine === 'native') return { ...common, engine: 'native', counted: false };
     const workers: WorkerStats[] = [];
     for (const w of this.balancer.workers.values()) {
-      workers.push({ id: w.key, credits: w.credits, inFlight: w.inFlight, served: w.served, retired: w.retired });
+      const state = w.retired ? 'retired' : w.inFlight < w.credits ? 'ready' : 'full';
+      workers.push({ id: displayId(w.id), state, credits: w.credits, inFlight: w.inFlight, served: w.served });
     }
     return {
       ...common,
@@ -244,13 +290,26 @@ export class Device extends EventEmitter<DeviceEvents> {
       inFlight: this.inFlight,
       queued: this.balancer.queued,
       answered: this.answered,
-      rejected: { ...this.rejected },
-      timeouts: this.timeouts,
+      failed: { ...this.failed },
+      malformed: this.malformed,
+      orphaned: this.orphans,
       retried: this.retried,
-      workerDied: this.workerDied,
       control: this.control,
+      latency: summarize(this.latency),
+      tap: this.tap?.stats(),
       workers,
     };
+  }
+
+  /**
+   * The latency of requests answered since the previous call (the first call
+   * starts the window and returns an empty summary), for periodic reports.
+   */
+  latencyWindow(): LatencySummary {
+    const w = this.window;
+    this.window = createHistogram();
+    if (w === undefined) return summarize(this.window);
+    return summarize(w);
   }
 
   /**
@@ -260,6 +319,7 @@ export class Device extends EventEmitter<DeviceEvents> {
   workerLeft(workerId: string | Buffer): void {
     const key = typeof workerId === 'string' ? Buffer.from(workerId).toString('latin1') : workerId.toString('latin1');
     const orphans = this.balancer.leave(key);
+    this.emit('worker-left', key, orphans.length);
     for (const h of orphans) this.orphaned(h);
     this.dispatchQueued();
   }
@@ -287,7 +347,7 @@ export class Device extends EventEmitter<DeviceEvents> {
   private async stopIntake(timeoutMs: number): Promise<void> {
     if (this.state === 'new' || this.state === 'starting' || this.proxy !== undefined) return;
     if (this.state !== 'paused') this.gate = deferred();
-    this.state = 'closing';
+    this.setState('closing');
     for (const p of this.balancer.drainQueue()) this.reject(p.frames, 'closing', 'the device is shutting down');
     if (this.inFlight > 0 && timeoutMs > 0) {
       await doneOrTimeout(timeoutMs, (done) => (this.drained = done));
@@ -303,7 +363,7 @@ export class Device extends EventEmitter<DeviceEvents> {
     if (this.proxy !== undefined) {
       // libzmq's proxy shows no in-flight count to wait on: terminate it (a
       // running proxy would make process.exit() hang), then close its sockets.
-      this.state = 'closing';
+      this.setState('closing');
       this.proxy.terminate();
       await this.proxyEnded();
     } else {
@@ -312,13 +372,21 @@ export class Device extends EventEmitter<DeviceEvents> {
     }
     this.frontend?.close();
     this.backend?.close();
+    const tapClosed = this.tap?.close();
     const gate = this.gate;
     this.gate = undefined;
     gate?.open();
     await Promise.allSettled(this.loops);
     await Promise.all(this.watchers);
+    await tapClosed;
     this.stoppedAt = performance.now();
-    this.state = 'closed';
+    this.setState('closed');
+  }
+
+  private setState(state: DeviceState): void {
+    if (this.state === state) return;
+    this.state = state;
+    this.emit('state', state);
   }
 
   /**
@@ -399,11 +467,17 @@ export class Device extends EventEmitter<DeviceEvents> {
         const bytes = size(frames);
         this.front.messagesIn++;
         this.front.bytesIn += bytes;
+        this.tap?.publish(TAP_IN, frames);
         if (delimiterIndex(frames) < 0) {
-          this.rejected.malformed++;
+          this.malformed++;
           continue;
         }
         this.relayed++;
+        if (this.options.recordLatency) {
+          // Bounded: clients that never get a reply (their server died) must not grow it for ever.
+          if (this.arrivals.size >= MAX_TIMED_CLIENTS) this.arrivals.clear();
+          this.arrivals.set((frames[0] as Buffer).toString('latin1'), performance.now());
+        }
         if (gateHooks.spinUsPerRequest > 0) spin(gateHooks.spinUsPerRequest);
         this.back.messagesOut++;
         this.back.bytesOut += bytes;
@@ -422,14 +496,23 @@ export class Device extends EventEmitter<DeviceEvents> {
         const bytes = size(frames);
         this.back.messagesIn++;
         this.back.bytesIn += bytes;
-        if (frames[0]?.length === 0) {
+        const client = frames[0];
+        if (client === undefined || client.length === 0) {
           // A worker's control message (READY/BYE): this policy has no use for it.
           this.control++;
           continue;
         }
         this.answered++;
+        const key = client.toString('latin1');
+        const arrived = this.arrivals.get(key);
+        if (arrived !== undefined) {
+          this.arrivals.delete(key);
+          this.recordLatency(arrived);
+        }
+        this.countFailure(frames);
         this.front.messagesOut++;
         this.front.bytesOut += bytes;
+        this.tap?.publish(TAP_OUT, frames);
         void writer?.send(frames);
         if (this.drained !== undefined && this.inFlight <= 0) this.drained();
       }
@@ -448,8 +531,9 @@ export class Device extends EventEmitter<DeviceEvents> {
         const frames = await frontend.receive();
         this.front.messagesIn++;
         this.front.bytesIn += size(frames);
+        this.tap?.publish(TAP_IN, frames);
         if (delimiterIndex(frames) < 0) {
-          this.rejected.malformed++;
+          this.malformed++;
           continue;
         }
         if (this.stopping) {
@@ -462,7 +546,6 @@ export class Device extends EventEmitter<DeviceEvents> {
         if (worker !== undefined) {
           await this.sendToWorker(this.balancer.dispatch(worker, pending, pending.receivedAt));
         } else if (!this.balancer.enqueue(pending)) {
-          this.rejected.busy++;
           this.reject(frames, 'busy', `the device's queue is full (maxQueued ${this.options.maxQueued})`);
         }
       }
@@ -487,9 +570,9 @@ export class Device extends EventEmitter<DeviceEvents> {
           if (held !== undefined) {
             const reply = frames.slice(2);
             this.answered++;
-            this.front.messagesOut++;
-            this.front.bytesOut += size(reply);
-            void this.frontWriter?.send(reply);
+            this.recordLatency(held.receivedAt);
+            this.countFailure(reply);
+            this.toClient(reply);
           }
           this.dispatchQueued();
           if (this.drained !== undefined && this.inFlight === 0) this.drained();
@@ -506,8 +589,8 @@ export class Device extends EventEmitter<DeviceEvents> {
     if (verb === undefined) return;
     if (verb.equals(READY)) {
       const credits = Number(frames[3]?.toString() ?? '1');
-      this.balancer.join(workerId, Number.isInteger(credits) && credits > 0 ? credits : 1, performance.now());
-      this.emit('worker', this.balancer.workers.size);
+      const slot = this.balancer.join(workerId, Number.isInteger(credits) && credits > 0 ? credits : 1, performance.now());
+      this.emit('worker', this.balancer.workers.size, slot.key);
       this.dispatchQueued();
     } else if (verb.equals(BYE)) {
       this.workerLeft(workerId);
@@ -534,7 +617,7 @@ export class Device extends EventEmitter<DeviceEvents> {
   }
 
   private orphaned(h: Held): void {
-    this.workerDied++;
+    this.orphans++;
     if (this.stopping) {
       this.reject(h.frames, 'closing', 'the device is shutting down');
     } else if (this.options.onWorkerDeath === 'retry' && !h.retried) {
@@ -549,7 +632,6 @@ export class Device extends EventEmitter<DeviceEvents> {
     const deadline = performance.now() - this.options.handlerTimeoutMs;
     const expired = this.balancer.expire(deadline);
     for (const h of expired) {
-      this.timeouts++;
       this.reject(h.frames, 'timeout', `no reply from the server within ${this.options.handlerTimeoutMs} ms`);
       if (!h.worker.retired) {
         h.worker.retired = true;
@@ -563,11 +645,44 @@ export class Device extends EventEmitter<DeviceEvents> {
   private reject(frames: readonly Buffer[], kind: ErrorKind, message: string): void {
     const d = delimiterIndex(frames);
     if (d < 0) return;
-    if (kind === 'closing') this.rejected.closing++;
-    const reply = [...frames.slice(0, d), EMPTY, errorFrame(kind, message)];
+    this.countKind(kind);
+    this.toClient([...frames.slice(0, d), EMPTY, errorFrame(kind, message)]);
+  }
+
+  private toClient(reply: Buffer[]): void {
     this.front.messagesOut++;
     this.front.bytesOut += size(reply);
+    this.tap?.publish(TAP_OUT, reply);
     void this.frontWriter?.send(reply);
+  }
+
+  private recordLatency(arrivedAt: number): void {
+    if (!this.options.recordLatency) return;
+    const us = (performance.now() - arrivedAt) * 1000;
+    record(this.latency, us);
+    if (this.window !== undefined) record(this.window, us);
+  }
+
+  /** Counts a server's reply that is an error reply, by its kind. */
+  private countFailure(reply: readonly Buffer[]): void {
+    const kind = errorKindOf(reply[reply.length - 1]);
+    if (kind !== undefined) this.countKind(kind);
+  }
+
+  private countKind(kind: ErrorKind | 'other'): void {
+    switch (kind) {
+      case 'busy':
+      case 'closing':
+      case 'timeout':
+      case 'handler':
+        this.failed[kind]++;
+        break;
+      case 'worker-died':
+        this.failed.workerDied++;
+        break;
+      default:
+        this.failed.other++;
+    }
   }
 
   /** A getter, not a field read, so that TypeScript does not narrow it across awaits. */
@@ -583,20 +698,6 @@ export class Device extends EventEmitter<DeviceEvents> {
     if (this.expectedEnd(err)) return;
     const error = err instanceof Error ? err : new Error(String(err));
     if (this.listenerCount('error') > 0) this.emit('error', error);
-  }
-}
-
-/** Binds, turning libzmq's errno into a ZqueueError that names the socket and endpoint. */
-export async function bindOrExplain(socket: zmq.Socket, endpoint: string, what: string): Promise<void> {
-  try {
-    await socket.bind(endpoint);
-  } catch (err) {
-    const code = zmqCode(err);
-    if (code === 'EADDRINUSE') {
-      throw new ZqueueError(ErrorCode.AddressInUse, `cannot bind ${what} to ${endpoint}: address already in use`, { cause: err });
-    }
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new ZqueueError(ErrorCode.Bind, `cannot bind ${what} to ${endpoint}: ${reason}`, { cause: err });
   }
 }
 

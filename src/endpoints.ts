@@ -5,7 +5,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
-import { ErrorCode, ZqueueError } from './errors.js';
+import type * as zmq from 'zeromq';
+import { ErrorCode, ZqueueError, zmqCode } from './errors.js';
 
 export type Transport = 'tcp' | 'ipc' | 'inproc';
 export type EndpointRole = 'bind' | 'connect';
@@ -95,4 +96,18 @@ export function resolveBackend(spec: string): string {
   if (spec === 'inproc') return `inproc://zqueue-backend-${n}`;
   if (spec === 'ipc') return `ipc://${join(tmpdir(), `zqueue-backend-${n}.sock`)}`;
   return spec;
+}
+
+/** Binds, turning libzmq's errno into a ZqueueError that names the socket and endpoint. */
+export async function bindOrExplain(socket: zmq.Socket, endpoint: string, what: string): Promise<void> {
+  try {
+    await socket.bind(endpoint);
+  } catch (err) {
+    const code = zmqCode(err);
+    if (code === 'EADDRINUSE') {
+      throw new ZqueueError(ErrorCode.AddressInUse, `cannot bind ${what} to ${endpoint}: address already in use`, { cause: err });
+    }
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new ZqueueError(ErrorCode.Bind, `cannot bind ${what} to ${endpoint}: ${reason}`, { cause: err });
+  }
 }

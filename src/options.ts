@@ -40,6 +40,12 @@ export interface DeviceOptions {
   highWaterMark?: number;
   /** `close()` waits this long for in-flight requests before dropping them. Default 2000. */
   closeTimeoutMs?: number;
+  /** Publish a copy of every request (`in`) and reply (`out`) on a PUB socket bound here (js engine). Default '' (off). */
+  tap?: string;
+  /** How many messages a tap subscriber may lag by before the tap drops (and counts) messages. Default 1000. */
+  tapHighWaterMark?: number;
+  /** Time each request at the device for the latency histogram in `stats()` (js engine). Default true. */
+  recordLatency?: boolean;
 }
 
 export type ResolvedDeviceOptions = Readonly<Required<DeviceOptions>>;
@@ -56,6 +62,9 @@ export const deviceDefaults: ResolvedDeviceOptions = Object.freeze({
   onWorkerDeath: 'retry',
   highWaterMark: 10_000,
   closeTimeoutMs: 2_000,
+  tap: '',
+  tapHighWaterMark: 1_000,
+  recordLatency: true,
 });
 
 export function resolveDeviceOptions(input: DeviceOptions = {}): ResolvedDeviceOptions {
@@ -75,6 +84,12 @@ export function resolveDeviceOptions(input: DeviceOptions = {}): ResolvedDeviceO
   oneOf('onWorkerDeath', o.onWorkerDeath, ['retry', 'fail'] as const);
   integer('highWaterMark', o.highWaterMark, 0, 10_000_000);
   integer('closeTimeoutMs', o.closeTimeoutMs, 0, 2 ** 31 - 1);
+  if (o.tap !== '') {
+    endpoint('tap', o.tap, 'bind');
+    if (o.engine === 'native') throw invalidOption('tap', "'' with engine \"native\" (libzmq's proxy is not tapped; use engine \"js\")", o.tap);
+  }
+  integer('tapHighWaterMark', o.tapHighWaterMark, 0, 10_000_000);
+  boolean('recordLatency', o.recordLatency);
   return Object.freeze(o);
 }
 

@@ -25,6 +25,16 @@ export interface PoolOptions {
 export interface PoolEvents {
   /** A worker left: its requests need another home. */
   readonly onWorkerLeft: (routingId: string) => void;
+  /** A worker's thread ended (it died, or stopped after a timeout) and a new one took its slot. */
+  readonly onWorkerReplaced?: (event: WorkerReplaced) => void;
+}
+
+export interface WorkerReplaced {
+  readonly slot: number;
+  readonly previous: string;
+  readonly next: string;
+  /** `died`: the thread crashed or exited; `stopped`: it was retired (a handler ran past its timeout). */
+  readonly reason: 'died' | 'stopped';
 }
 
 export interface SlotStats {
@@ -182,6 +192,7 @@ export class WorkerPool {
       handlerTimeoutMs: this.options.handlerTimeoutMs,
       port: port2,
     };
+    let reason: WorkerReplaced['reason'] = 'stopped';
     slot.task = this.piscina
       .run(task, { transferList: [port2], signal: abort.signal })
       .then(
@@ -199,6 +210,7 @@ export class WorkerPool {
           // It died: whatever it held must go elsewhere. A reply it sent just
           // before dying may still be on its way; the device drops it when it
           // comes, so the client gets one answer (the request may run twice).
+          reason = 'died';
           this.events.onWorkerLeft(routingId);
           loadFailed(err instanceof ZqueueError ? err : new ZqueueError(ErrorCode.WorkerDied, `worker ${routingId} died: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
         },
@@ -212,6 +224,7 @@ export class WorkerPool {
           slot.restarts++;
           // Replace it; a replacement that fails to start is retried by its own end.
           this.launch(slot).catch(() => {});
+          this.events.onWorkerReplaced?.({ slot: slot.slot, previous: routingId, next: slot.routingId, reason });
         }
       });
     return started;

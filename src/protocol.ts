@@ -64,6 +64,19 @@ export function parseErrorReply(frames: readonly Buffer[]): WireError | undefine
 }
 
 /**
+ * The kind of an error reply's body frame, or undefined for an ordinary one.
+ * Cheap for ordinary replies (a length and a byte compared), so the device can
+ * count failures by kind on its hot path.
+ */
+export function errorKindOf(frame: Buffer | undefined): ErrorKind | 'other' | undefined {
+  if (frame === undefined || frame.length < ERROR_PREFIX_BYTES.length || frame[0] !== 0x5a) return undefined;
+  if (frame.compare(ERROR_PREFIX_BYTES, 0, ERROR_PREFIX_BYTES.length, 0, ERROR_PREFIX_BYTES.length) !== 0) return undefined;
+  const colon = frame.indexOf(0x3a, ERROR_PREFIX_BYTES.length);
+  const kind = frame.toString('latin1', ERROR_PREFIX_BYTES.length, colon < 0 ? frame.length : colon);
+  return Object.hasOwn(ErrorKind, kind) ? (kind as ErrorKind) : 'other';
+}
+
+/**
  * Index of the empty delimiter that ends the envelope, or -1 when there is
  * none (a malformed request). At a ROUTER the envelope holds at least one
  * identity (`minIdentities` 1, the default); a server reached straight from a
@@ -74,6 +87,12 @@ export function delimiterIndex(frames: readonly Buffer[], minIdentities = 1): nu
     if (frames[i]?.length === 0) return i;
   }
   return -1;
+}
+
+/** A routing id for people: as is when printable ASCII, else `0x` and its bytes in hex (libzmq's own ids are binary). */
+export function displayId(id: string | Buffer): string {
+  const b = typeof id === 'string' ? Buffer.from(id, 'latin1') : id;
+  return b.length > 0 && b.every((c) => c >= 0x21 && c < 0x7f) ? b.toString('latin1') : `0x${b.toString('hex')}`;
 }
 
 export type Reply = string | Buffer | readonly (string | Buffer)[];

@@ -44,7 +44,7 @@ for (const backend of ['inproc', 'ipc'] as const) {
         const s = broker.stats().device;
         assert.ok(s.engine === 'js');
         if (s.engine === 'js') {
-          assert.equal(s.rejected.busy, busy);
+          assert.equal(s.failed.busy, busy);
           assert.equal(s.queued, 0);
           assert.equal(s.answered, replies);
         }
@@ -87,7 +87,7 @@ describe('zqueue serve', () => {
     let replies = 0;
     let stop = false;
     try {
-      await within(10_000, 'serve starts', serve.waitFor('zqueue serve: 2 workers'));
+      await within(10_000, 'serve starts', serve.waitFor(' bound '));
       let enough!: () => void;
       const busy = new Promise<void>((r) => (enough = r));
       const loops = clients.map(async (c) => {
@@ -103,7 +103,7 @@ describe('zqueue serve', () => {
       await within(10_000, '100 replies', busy);
       serve.kill('SIGTERM');
       assert.equal(await within(5000, 'serve exits', serve.exited), 0, serve.stderr());
-      assert.match(serve.stderr(), /zqueue serve: SIGTERM, closed/);
+      assert.match(serve.stderr(), /stopping reason=SIGTERM[^]*closed/);
       stop = true;
       for (const c of clients) c.close();
       await Promise.all(loops);

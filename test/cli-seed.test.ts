@@ -11,7 +11,7 @@ describe('CLI: the seed demo with zqueue commands', () => {
       try {
         const device = cli(['device', '--engine', engine, '--frontend', `tcp://127.0.0.1:${front}`, '--backend', `tcp://127.0.0.1:${back}`]);
         procs.push(device);
-        await within(10_000, 'device starts', device.waitFor('zqueue device ('));
+        await within(10_000, 'device starts', device.waitFor(' bound '));
         for (let i = 0; i < 2; i++) procs.push(cli(['server', '--connect', `tcp://127.0.0.1:${back}`, '--delay', '20']));
         // The first request goes out once both servers are connected: a REQ warms the path.
         const client = cli(['client', '--connect', `tcp://127.0.0.1:${front}`, '--requests', '9']);

@@ -28,7 +28,7 @@ for (const policy of POLICIES) {
         await within(5000, 'junk counted', (async () => {
           for (;;) {
             const s = device.stats();
-            if (s.engine === 'js' && s.rejected.malformed === 100) return;
+            if (s.engine === 'js' && s.malformed === 100) return;
             await new Promise((r) => setImmediate(r));
           }
         })());

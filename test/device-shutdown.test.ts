@@ -18,7 +18,7 @@ describe('CLI device shutdown under load', () => {
       let stop = false;
       const loops: Promise<void>[] = [];
       try {
-        await within(10_000, 'device starts', device.waitFor('zqueue device ('));
+        await within(10_000, 'device starts', device.waitFor(' bound '));
         for (let i = 0; i < 2; i++) {
           servers.push(await new Server(async (req) => {
             await new Promise((r) => setTimeout(r, 1));

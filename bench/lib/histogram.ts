@@ -5,14 +5,8 @@
  */
 import * as hdr from 'hdr-histogram-js';
 
-/** 1 µs to 60 s, 3 significant digits: ±0.1 % at any latency in range. */
-export const HDR = Object.freeze({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 as const });
-
-export type Histogram = hdr.Histogram;
-
-export function createHistogram(): Histogram {
-  return hdr.build({ ...HDR, bitBucketSize: 32, autoResize: false, useWebAssembly: false });
-}
+export { HDR, createHistogram, summarize, type Histogram, type LatencySummary } from '../../src/latency.js';
+import { createHistogram, type Histogram } from '../../src/latency.js';
 
 export function encode(h: Histogram): string {
   return hdr.encodeIntoCompressedBase64(h);
@@ -31,33 +25,6 @@ export function merge(encoded: readonly string[]): Histogram {
     h.destroy();
   }
   return out;
-}
-
-export interface LatencySummary {
-  readonly count: number;
-  readonly min_us: number;
-  readonly mean_us: number;
-  readonly p50_us: number;
-  readonly p90_us: number;
-  readonly p99_us: number;
-  readonly p99_9_us: number;
-  readonly max_us: number;
-}
-
-export function summarize(h: Histogram): LatencySummary {
-  if (h.totalCount === 0) {
-    return { count: 0, min_us: 0, mean_us: 0, p50_us: 0, p90_us: 0, p99_us: 0, p99_9_us: 0, max_us: 0 };
-  }
-  return {
-    count: h.totalCount,
-    min_us: h.minNonZeroValue,
-    mean_us: Math.round(h.mean * 10) / 10,
-    p50_us: h.getValueAtPercentile(50),
-    p90_us: h.getValueAtPercentile(90),
-    p99_us: h.getValueAtPercentile(99),
-    p99_9_us: h.getValueAtPercentile(99.9),
-    max_us: h.maxValue,
-  };
 }
 
 /** Points of the percentile curve, HdrHistogram style: x = 1/(1-p) on a log axis. */

@@ -1,0 +1,75 @@
+/**
+ * Lifecycle logs: one line per event that changes what the device is doing
+ * (bound, paused, resumed, draining, closed, a worker joined, left or was
+ * replaced), never one per request. `text` is for people, `json` for log
+ * shippers (one object per line, with `time`, `level`, `event`).
+ */
+import type { Broker } from './broker.js';
+import type { Device } from './device.js';
+import { oneOf } from './options.js';
+import { displayId } from './protocol.js';
+
+export const LOG_FORMATS = ['text', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+export type LogLevel = 'info' | 'warn' | 'error';
+export type LogFields = Readonly<Record<string, string | number | boolean | undefined>>;
+
+export class Logger {
+  readonly format: LogFormat;
+
+  constructor(
+    format: LogFormat = 'text',
+    private readonly write: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    oneOf('logFormat', format, LOG_FORMATS);
+    this.format = format;
+  }
+
+  log(event: string, fields: LogFields = {}, level: LogLevel = 'info'): void {
+    const time = this.now().toISOString();
+    if (this.format === 'json') {
+      this.write(JSON.stringify({ time, level, event, ...fields }));
+      return;
+    }
+    const rest = Object.entries(fields)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}=${typeof v === 'string' && /[\s"=]/.test(v) ? JSON.stringify(v) : String(v)}`);
+    this.write([time, level === 'info' ? 'zqueue' : `zqueue ${level.toUpperCase()}`, event, ...rest].join(' '));
+  }
+}
+
+/**
+ * Logs a device's (and a broker's workers') lifecycle events until the
+ * returned function is called. Logs "bound" at once if the device is running.
+ */
+export function logLifecycle(logger: Logger, device: Device, broker?: Broker): () => void {
+  const s = device.stats();
+  if (s.state === 'running' || s.state === 'paused') {
+    logger.log('bound', { frontend: s.frontend, backend: s.backend, engine: s.engine, policy: s.policy, tap: s.counted ? s.tap?.endpoint : undefined });
+  }
+  const onState = (state: string): void => {
+    const event = state === 'closing' ? 'draining' : state === 'running' ? 'resumed' : state;
+    logger.log(event, state === 'closing' ? { inFlight: device.inFlight } : {});
+  };
+  const onWorker = (count: number, id: string): void => logger.log('worker-joined', { worker: displayId(id), workers: count });
+  const onLeft = (id: string, orphans: number): void => logger.log('worker-left', { worker: displayId(id), requests: orphans }, orphans > 0 ? 'warn' : 'info');
+  const onTimeout = (id: string): void => logger.log('worker-timed-out', { worker: displayId(id) }, 'warn');
+  const onError = (err: Error): void => logger.log('error', { message: err.message }, 'error');
+  device.on('state', onState);
+  device.on('worker', onWorker);
+  device.on('worker-left', onLeft);
+  device.on('worker-timeout', onTimeout);
+  device.on('error', onError);
+  const onReplaced = (e: { slot: number; previous: string; next: string; reason: string }): void =>
+    logger.log('worker-replaced', { slot: e.slot, previous: e.previous, worker: e.next, reason: e.reason }, 'warn');
+  broker?.on('worker-replaced', onReplaced);
+  return () => {
+    device.off('state', onState);
+    device.off('worker', onWorker);
+    device.off('worker-left', onLeft);
+    device.off('worker-timeout', onTimeout);
+    device.off('error', onError);
+    broker?.off('worker-replaced', onReplaced);
+  };
+}
