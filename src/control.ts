@@ -29,7 +29,7 @@ export type ControlCommand = (typeof CONTROL_COMMANDS)[number];
 export function checkControlEndpoint(endpoint: string): void {
   const e = parseEndpoint(endpoint, 'bind');
   if (e.transport === 'inproc') throw invalidOption('control', 'an ipc:// or tcp://127.0.0.1:PORT endpoint (inproc cannot be reached by zqueue ctl)', endpoint);
-  if (e.transport === 'tcp' && !isLoopback(e.host ?? '')) {
+  if (e.transport === 'tcp' && !isLoopback((e.host ?? '').replace(/^\[|\]$/g, ''))) {
     throw invalidOption('control', 'an ipc:// endpoint or a tcp endpoint on 127.0.0.1, localhost or [::1] (the control socket has no authentication)', endpoint);
   }
 }

@@ -464,12 +464,18 @@ export class Device extends EventEmitter<DeviceEvents> {
         if (this.gate !== undefined) await this.gate.promise;
         if (this.stopping) return;
         const frames = await frontend.receive();
+        // A receive already waiting when pause() came: hold its message until resume().
+        if (this.gate !== undefined) await this.gate.promise;
         const bytes = size(frames);
         this.front.messagesIn++;
         this.front.bytesIn += bytes;
         this.tap?.publish(TAP_IN, frames);
         if (delimiterIndex(frames) < 0) {
           this.malformed++;
+          continue;
+        }
+        if (this.stopping) {
+          this.reject(frames, 'closing', 'the device is shutting down');
           continue;
         }
         this.relayed++;
@@ -529,6 +535,8 @@ export class Device extends EventEmitter<DeviceEvents> {
         if (this.gate !== undefined) await this.gate.promise;
         if (this.stopping) return;
         const frames = await frontend.receive();
+        // A receive already waiting when pause() came: hold its message until resume().
+        if (this.gate !== undefined) await this.gate.promise;
         this.front.messagesIn++;
         this.front.bytesIn += size(frames);
         this.tap?.publish(TAP_IN, frames);

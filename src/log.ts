@@ -56,11 +56,13 @@ export function logLifecycle(logger: Logger, device: Device, broker?: Broker): (
   const onLeft = (id: string, orphans: number): void => logger.log('worker-left', { worker: displayId(id), requests: orphans }, orphans > 0 ? 'warn' : 'info');
   const onTimeout = (id: string): void => logger.log('worker-timed-out', { worker: displayId(id) }, 'warn');
   const onError = (err: Error): void => logger.log('error', { message: err.message }, 'error');
+  const onTap = (count: number): void => logger.log('tap-subscriptions', { count });
   device.on('state', onState);
   device.on('worker', onWorker);
   device.on('worker-left', onLeft);
   device.on('worker-timeout', onTimeout);
   device.on('error', onError);
+  device.on('tap', onTap);
   const onReplaced = (e: { slot: number; previous: string; next: string; reason: string }): void =>
     logger.log('worker-replaced', { slot: e.slot, previous: e.previous, worker: e.next, reason: e.reason }, 'warn');
   broker?.on('worker-replaced', onReplaced);
@@ -70,6 +72,7 @@ export function logLifecycle(logger: Logger, device: Device, broker?: Broker): (
     device.off('worker-left', onLeft);
     device.off('worker-timeout', onTimeout);
     device.off('error', onError);
+    device.off('tap', onTap);
     broker?.off('worker-replaced', onReplaced);
   };
 }

@@ -198,9 +198,9 @@ export class Server {
           continue;
         }
         this.running++;
-        const done = this.handle(frames.slice(0, d + 1), frames.slice(d + 1));
-        if (concurrency === 1) await done;
-        else void done;
+        // Not awaited, even with concurrency 1: the slot check above waits for
+        // it, and close() can end that wait when a handler never returns.
+        void this.handle(frames.slice(0, d + 1), frames.slice(d + 1));
       }
     } catch (err) {
       if (this.state === 'running' && !isSocketClosedError(err)) this.onError(err);

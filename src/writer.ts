@@ -22,10 +22,15 @@ export class Writer {
   /** Queues a message; the promise settles once libzmq has it (it never rejects). */
   send(frames: Buffer[]): Promise<void> {
     this.pending++;
-    this.tail =
-      this.pending === 1
-        ? this.socket.send(frames).then(this.done, this.fail)
-        : this.tail.then(() => this.socket.send(frames)).then(this.done, this.fail);
+    // zeromq.js throws at once (not a rejection) on a closed socket: make it one.
+    const attempt = (): Promise<void> => {
+      try {
+        return this.socket.send(frames);
+      } catch (err) {
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    };
+    this.tail = (this.pending === 1 ? attempt() : this.tail.then(attempt)).then(this.done, this.fail);
     return this.tail;
   }
 
