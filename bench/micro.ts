@@ -12,7 +12,9 @@ import * as zmq from 'zeromq';
 import { Device } from '../src/device.js';
 import { Server } from '../src/server.js';
 import { Balancer } from '../src/balancer.js';
-import { delimiterIndex, errorFrame, parseErrorReply } from '../src/protocol.js';
+import { delimiterIndex, errorFrame, errorKindOf, parseErrorReply } from '../src/protocol.js';
+import { createHistogram, record } from '../src/latency.js';
+import { performance } from 'node:perf_hooks';
 import { connectUrlFor } from '../src/endpoints.js';
 import type { Progress } from './lib/progress.js';
 import type { MicroResult } from './lib/results.js';
@@ -109,6 +111,8 @@ export async function runMicro(progress: Progress, timeMs = 250): Promise<MicroR
     const w = balancer.join(Buffer.from('w1'), 1, 0);
     balancer.join(Buffer.from('w2'), 1, 0);
     const err = [errorFrame('busy', 'queue full')];
+    const latency = createHistogram();
+    const t0 = performance.now();
     const bench = new Bench({ time: timeMs, warmupTime: 50 });
     bench
       .add('envelope check (delimiterIndex)', () => {
@@ -121,6 +125,12 @@ export async function runMicro(progress: Progress, timeMs = 250): Promise<MicroR
       })
       .add('error reply parse', () => {
         if (parseErrorReply(err) === undefined) throw new Error('bad');
+      })
+      .add('stats: count a reply by kind (errorKindOf, ordinary reply)', () => {
+        if (errorKindOf(payload) !== undefined) throw new Error('bad');
+      })
+      .add('stats: time a request (performance.now + HDR record)', () => {
+        record(latency, (performance.now() - t0) % 50_000);
       });
     await bench.run();
     for (const t of bench.tasks) out.push(result(t.name, t));

@@ -8,12 +8,13 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { HELP, BenchUsageError, parseBenchArgs, type BenchOptions } from './lib/options.js';
 import { progress } from './lib/progress.js';
-import { environment, SCHEMA_VERSION, type RunResult, type CellResult, type ScalingPoint, type MicroResult } from './lib/results.js';
+import { environment, SCHEMA_VERSION, type RunResult, type CellResult, type ScalingPoint, type MicroResult, type ObservabilityPoint } from './lib/results.js';
 import { markdown } from './lib/report.js';
 import { throughputChart, latencyChart } from './lib/charts.js';
 import { runMatrix } from './throughput.js';
 import { runScaling } from './scaling.js';
 import { runMicro } from './micro.js';
+import { runObservability } from './observability.js';
 
 export async function bench(o: BenchOptions): Promise<RunResult> {
   const startedAt = new Date();
@@ -22,11 +23,13 @@ export async function bench(o: BenchOptions): Promise<RunResult> {
   let cells: CellResult[] = [];
   let scaling: ScalingPoint[] | undefined;
   let micro: MicroResult[] | undefined;
+  let observability: ObservabilityPoint[] | undefined;
   if (o.scenarios.includes('throughput')) {
     cells = await runMatrix(o, bar);
     bar.done();
   }
   if (o.scenarios.includes('scaling')) scaling = await runScaling({ durationMs: Math.max(500, o.durationMs), clients: 32 }, bar);
+  if (o.scenarios.includes('observability')) observability = await runObservability({ durationMs: Math.max(1000, o.durationMs), clients: 100, repeats: 5 }, bar);
   if (o.scenarios.includes('micro')) micro = await runMicro(bar);
   bar.done();
   const { json: _json, write: _write, outDir: _out, ...options } = o;
@@ -37,6 +40,7 @@ export async function bench(o: BenchOptions): Promise<RunResult> {
     options,
     cells,
     ...(scaling !== undefined ? { scaling } : {}),
+    ...(observability !== undefined ? { observability } : {}),
     ...(micro !== undefined ? { micro } : {}),
   };
 }

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Generators, type GeneratorKind } from './lib/generators.js';
 import { merge, summarize, encode } from './lib/histogram.js';
 import { selfCpuMicros, threadCpuMicros, osThreadId } from './lib/cpu.js';
-import { setUp, type BenchTransport, type Mode } from './lib/topology.js';
+import { setUp, type BenchTransport, type DeviceVariant, type Mode } from './lib/topology.js';
 import { cellId, type CellKey, type CellResult, type CellRun } from './lib/results.js';
 import type { Progress } from './lib/progress.js';
 
@@ -48,8 +48,15 @@ export function generatorKind(transport: BenchTransport): GeneratorKind {
 }
 
 /** One measured run of a cell on its own topology. */
-export async function runOnce(key: CellKey, gens: Generators, o: MatrixOptions): Promise<CellRun> {
-  const topo = await setUp({ transport: key.transport, mode: key.mode, servers: o.servers, clients: key.clients, ...(o.handler !== undefined ? { handler: o.handler } : {}) });
+export async function runOnce(key: CellKey, gens: Generators, o: MatrixOptions, variant?: DeviceVariant): Promise<CellRun> {
+  const topo = await setUp({
+    transport: key.transport,
+    mode: key.mode,
+    servers: o.servers,
+    clients: key.clients,
+    ...(o.handler !== undefined ? { handler: o.handler } : {}),
+    ...(variant !== undefined ? { variant } : {}),
+  });
   const mainTid = osThreadId();
   try {
     // Thousands of tcp clients take a while to connect here: allow 15 ms each beyond the floor.

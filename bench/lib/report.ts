@@ -1,5 +1,5 @@
 /** Turns results into tables for people: the terminal, results/latest.md, a CI step summary. */
-import type { CellResult, MicroResult, RunResult, ScalingPoint } from './results.js';
+import type { CellResult, MicroResult, ObservabilityPoint, RunResult, ScalingPoint } from './results.js';
 import type { BenchTransport, Mode } from './topology.js';
 
 type Row = readonly string[];
@@ -92,6 +92,13 @@ export function scalingTable(points: readonly ScalingPoint[]): string {
   );
 }
 
+export function observabilityTable(points: readonly ObservabilityPoint[]): string {
+  return table(
+    ['variant', 'req/s', 'throughput / bare', 'p50 µs', 'p99 µs', 'device CPU µs/req', 'CPU / bare', 'errors'],
+    points.map((p) => [p.variant, fmt(p.throughput_rps), `${p.ratio_to_bare.toFixed(2)}×`, fmt(p.p50_us), fmt(p.p99_us), p.device_us_per_req.toFixed(1), `${p.cpu_ratio_to_bare.toFixed(2)}×`, String(p.errors)]),
+  );
+}
+
 export function microTable(results: readonly MicroResult[]): string {
   return table(
     ['benchmark', 'ops/s', 'mean µs', 'p99 µs', '± rme', 'samples'],
@@ -111,6 +118,9 @@ export function markdown(r: RunResult): string {
   ];
   if (r.cells.length > 0) parts.push('## Cells', '', table(CELL_HEAD, cellRows(r.cells)), '', ratioTables(r.cells), '');
   if (r.scaling !== undefined) parts.push('## CPU-bound handler across worker threads', '', scalingTable(r.scaling), '');
+  if (r.observability !== undefined) {
+    parts.push('## What watching costs (least-busy js device, tcp, 100 clients)', '', observabilityTable(r.observability), '');
+  }
   if (r.micro !== undefined) parts.push('## Micro-benchmarks (tinybench)', '', microTable(r.micro), '');
   const failed = r.cells.filter((c) => c.status === 'failed' || c.summary.errors + c.summary.timeouts > 0);
   if (failed.length > 0) parts.push(`**${failed.length} cell(s) failed or saw errors; see the table.**`, '');

@@ -100,7 +100,20 @@ export interface RunResult {
   readonly options: Readonly<Record<string, unknown>>;
   readonly cells: readonly CellResult[];
   readonly scaling?: readonly ScalingPoint[];
+  readonly observability?: readonly ObservabilityPoint[];
   readonly micro?: readonly MicroResult[];
+}
+
+/** One variant of the observability scenario, against `bare` from the same run. */
+export interface ObservabilityPoint {
+  readonly variant: string;
+  readonly throughput_rps: number;
+  readonly ratio_to_bare: number;
+  readonly p50_us: number;
+  readonly p99_us: number;
+  readonly device_us_per_req: number;
+  readonly cpu_ratio_to_bare: number;
+  readonly errors: number;
 }
 
 function zeromqVersion(): string {

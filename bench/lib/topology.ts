@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Device, gateHooks, type DeviceStats } from '../../src/device.js';
+import type { DeviceOptions } from '../../src/options.js';
 import { WorkerPool } from '../../src/pool.js';
 import { connectUrlFor } from '../../src/endpoints.js';
 import type { Transport } from '../../src/endpoints.js';
@@ -50,6 +51,15 @@ export interface TopologyOptions {
   readonly handler?: string;
   /** Backlog and queue sized for the client count. */
   readonly clients: number;
+  /** A variant of the device under test (the observability scenario). */
+  readonly variant?: DeviceVariant;
+}
+
+/** Device options to add, and something to attach to the started device (it returns its own teardown). */
+export interface DeviceVariant {
+  readonly name: string;
+  readonly options?: (dir: string) => Partial<DeviceOptions>;
+  readonly attach?: (device: Device) => Promise<() => Promise<void>>;
 }
 
 export async function setUp(o: TopologyOptions): Promise<Topology> {
@@ -78,13 +88,17 @@ export async function setUp(o: TopologyOptions): Promise<Topology> {
     policy: o.mode === 'least-busy' ? 'least-busy' : 'round-robin',
     maxQueued: Math.max(10_000, o.clients * 2),
     handlerTimeoutMs: 0,
+    ...o.variant?.options?.(dir),
   }).start();
+  let detach = async (): Promise<void> => {};
   const pool = new WorkerPool({ ...poolOptions, endpoint: connectUrlFor(device.backendEndpoint) }, { onWorkerLeft: (id) => device.workerLeft(id) });
   try {
     await pool.start();
     if (back !== 'inproc') await device.waitForPeers('backend', o.servers);
     if (o.mode === 'least-busy') await device.waitForWorkers(o.servers);
+    if (o.variant?.attach !== undefined) detach = await o.variant.attach(device);
   } catch (err) {
+    await detach();
     await pool.close(0);
     await device.close(0);
     throw err;
@@ -95,6 +109,7 @@ export async function setUp(o: TopologyOptions): Promise<Topology> {
     serverTids: slots.map((s) => s.tid),
     deviceStats: () => device.stats(),
     close: async () => {
+      await detach();
       await device.drain(0);
       await pool.close(0);
       await device.close(0);
