@@ -40,6 +40,12 @@ export interface BrokerOptions {
   closeTimeoutMs?: number;
   /** Publish a copy of every request and reply on a PUB socket bound here. Default '' (off). */
   tap?: string;
+  /** Z85 secret key: the frontend becomes a CURVE server. Default '' (plain). */
+  curveSecretKey?: string;
+  /** Z85 public keys of the clients allowed (needs curveSecretKey). Default null (any). */
+  allowKeys?: readonly string[] | null;
+  /** Client source addresses allowed, as CIDR ranges. Default null (any). */
+  allowFrom?: readonly string[] | null;
 }
 
 export type ResolvedBrokerOptions = Readonly<Required<BrokerOptions>>;
@@ -57,6 +63,9 @@ export const brokerDefaults: Omit<ResolvedBrokerOptions, 'handler'> = Object.fre
   stopGraceMs: 1_000,
   closeTimeoutMs: 2_000,
   tap: '',
+  curveSecretKey: '',
+  allowKeys: null,
+  allowFrom: null,
 });
 
 export function resolveBrokerOptions(input: BrokerOptions): ResolvedBrokerOptions {
@@ -108,6 +117,9 @@ export class Broker extends EventEmitter<BrokerEvents> {
       onWorkerDeath: options.onWorkerDeath,
       closeTimeoutMs: options.closeTimeoutMs,
       tap: options.tap,
+      curveSecretKey: options.curveSecretKey,
+      allowKeys: options.allowKeys,
+      allowFrom: options.allowFrom,
     });
     await device.start();
     const broker = new Broker(options, device);

@@ -17,6 +17,7 @@ import { ControlServer, handlePauseSignals, sendControl, CONTROL_COMMANDS } from
 import { LOG_FORMATS, Logger, logLifecycle, type LogFormat } from './log.js';
 import { formatTapped } from './tap.js';
 import * as zmq from 'zeromq';
+import { loadAllowList, loadKeyPair, loadPublicKey, writeKeyPair } from './keys.js';
 
 class UsageError extends Error {}
 
@@ -28,6 +29,7 @@ Commands:
   server   run a server that answers "World from server <id>", as the seed's queue_server.py
   client   send requests and print the replies, as the seed's queue_client.py
   serve    run a device and server workers on worker threads, with a handler module
+  keygen   write a CURVE key pair (NAME.key, NAME.key_secret), as pyzmq's create_certificates
   tap      print the requests and replies a device publishes with --tap
   ctl      pause, resume, stop or query a device through its --control socket
 
@@ -42,6 +44,14 @@ Run "zqueue <command> --help" for a command's options.`,
   --handler-timeout MS  least-busy: answer "timeout" after this long (default 30000)
   --stats-on-exit       print the device's statistics when it stops
   -h, --help
+Security (tcp):
+  --curve-secret-key FILE   encrypt the frontend with CURVE (FILE: NAME.key_secret from zqueue keygen)
+  --allow-keys FILE|DIR     only clients whose public key is listed (a .key file, a folder of them,
+                            or bare Z85 keys one per line); re-read on SIGHUP
+  --allow-from CIDR,...     only clients from these source addresses
+  --backend-curve-secret-key FILE   encrypt the backend too (servers need its .key)
+  --allow-server-keys FILE|DIR      only servers whose public key is listed; re-read on SIGHUP
+  --ipc-mode OCTAL          permissions of bound ipc socket files (default 600: owner only)
 Operating (device and serve):
   --metrics [HOST:]PORT serve Prometheus /metrics here (host default 127.0.0.1)
   --stats-interval S    print one line of rates and latency percentiles to stderr every S seconds
@@ -56,6 +66,8 @@ Operating (device and serve):
   --delay MS            wait this long before replying      (default 1000, as the seed)
   --concurrency N       requests handled at once            (default 1)
   --quiet               do not print each request
+  --curve-server-key FILE   the device backend's public key (NAME.key): talk CURVE
+  --curve-key FILE      this server's key pair (NAME.key_secret), if the device has a server allow-list
   -h, --help`,
   serve: `Usage: zqueue serve --handler FILE [options]
 
@@ -69,6 +81,10 @@ Operating (device and serve):
   --handler-timeout MS  answer "timeout" and replace the worker after this long (default 30000)
   --on-worker-death retry|fail    what happens to a dead worker's requests (default retry)
   -h, --help
+Security (tcp):
+  --curve-secret-key FILE   encrypt the frontend with CURVE (FILE: NAME.key_secret from zqueue keygen)
+  --allow-keys FILE|DIR     only clients whose public key is listed; re-read on SIGHUP
+  --allow-from CIDR,...     only clients from these source addresses
 Operating (device and serve):
   --metrics [HOST:]PORT serve Prometheus /metrics here (host default 127.0.0.1)
   --stats-interval S    print one line of rates and latency percentiles to stderr every S seconds
@@ -94,6 +110,15 @@ Operating (device and serve):
   --timeout MS          wait this long for each reply       (default 2500)
   --retries N           resend this many times on a timeout (default 3)
   --message TEXT        the request (default "Hello from <id>")
+  --curve-server-key FILE   the device's public key (NAME.key): talk CURVE
+  --curve-key FILE      this client's key pair (NAME.key_secret), if the device has an allow-list
+  -h, --help`,
+  keygen: `Usage: zqueue keygen NAME [--dir DIR]
+
+  Writes DIR/NAME.key (the public key, to hand out) and DIR/NAME.key_secret (the
+  key pair, readable by its owner only), in the ZeroMQ certificate format that
+  pyzmq and CZMQ read. Prints the public key. Never overwrites a file.
+  --dir DIR             where to write (default: the current folder)
   -h, --help`,
 };
 
@@ -159,6 +184,61 @@ const OPS_OPTIONS = {
   'log-format': { type: 'string' },
 } as const;
 
+const SECURITY_OPTIONS = {
+  'curve-secret-key': { type: 'string' },
+  'allow-keys': { type: 'string' },
+  'allow-from': { type: 'string' },
+} as const;
+
+const CURVE_CLIENT_OPTIONS = {
+  'curve-server-key': { type: 'string' },
+  'curve-key': { type: 'string' },
+} as const;
+
+/** The frontend's security options, read from the key files named. */
+function frontendSecurity(v: Values): { curveSecretKey: string; allowKeys: string[] | null; allowFrom: string[] | null } {
+  const secret = v['curve-secret-key'];
+  const allow = v['allow-keys'];
+  if (typeof allow === 'string' && typeof secret !== 'string') throw new UsageError('--allow-keys needs --curve-secret-key (keys are checked in the CURVE handshake)');
+  const from = v['allow-from'];
+  return {
+    curveSecretKey: typeof secret === 'string' ? loadKeyPair(secret).secretKey : '',
+    allowKeys: typeof allow === 'string' ? loadAllowList(allow) : null,
+    allowFrom: typeof from === 'string' ? from.split(',').map((r) => r.trim()).filter((r) => r !== '') : null,
+  };
+}
+
+/** A CURVE client's keys (for client and server commands), read from the key files named. */
+function curveClientKeys(v: Values): { curveServerKey?: string; curvePublicKey?: string; curveSecretKey?: string } {
+  const server = v['curve-server-key'];
+  const own = v['curve-key'];
+  if (typeof own === 'string' && typeof server !== 'string') throw new UsageError('--curve-key needs --curve-server-key');
+  if (typeof server !== 'string') return {};
+  const pair = typeof own === 'string' ? loadKeyPair(own) : undefined;
+  return { curveServerKey: loadPublicKey(server), ...(pair !== undefined ? { curvePublicKey: pair.publicKey, curveSecretKey: pair.secretKey } : {}) };
+}
+
+/** On SIGHUP, re-reads the allow-list files into the device; a bad file keeps the old lists. */
+function reloadOnHangup(device: Device, v: Values, logger: Logger): () => void {
+  const keys = v['allow-keys'];
+  const serverKeys = v['allow-server-keys'];
+  const onHup = (): void => {
+    try {
+      const lists = {
+        ...(typeof keys === 'string' ? { keys: loadAllowList(keys) } : {}),
+        ...(typeof serverKeys === 'string' ? { serverKeys: loadAllowList(serverKeys) } : {}),
+      };
+      device.setAllowList(lists);
+      logger.log('allow-list-reloaded', { keys: lists.keys?.length, serverKeys: lists.serverKeys?.length });
+    } catch (err) {
+      logger.log('allow-list-reload-failed', { message: err instanceof Error ? err.message : String(err), kept: 'the previous lists' }, 'error');
+    }
+  };
+  if (typeof keys !== 'string' && typeof serverKeys !== 'string') return () => {};
+  process.on('SIGHUP', onHup);
+  return () => process.off('SIGHUP', onHup);
+}
+
 function logFormat(v: Values): LogFormat {
   return choice<LogFormat>(v, 'log-format', LOG_FORMATS, 'text');
 }
@@ -172,6 +252,7 @@ async function operate(target: Target, v: Values, logger: Logger, untilStopped: 
   const device = deviceOf(target);
   const unlog = logLifecycle(logger, device, target instanceof Broker ? target : undefined);
   const unpause = handlePauseSignals(target);
+  const unhup = reloadOnHangup(device, v, logger);
   let metrics: MetricsServer | undefined;
   let control: ControlServer | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -195,6 +276,7 @@ async function operate(target: Target, v: Values, logger: Logger, untilStopped: 
   } finally {
     clearInterval(timer);
     unpause();
+    unhup();
     await control?.close();
     await metrics?.close();
     await target.close();
@@ -212,8 +294,17 @@ async function device(argv: string[]): Promise<void> {
     'handler-timeout': { type: 'string' },
     'stats-on-exit': { type: 'boolean' },
     ...OPS_OPTIONS,
+    ...SECURITY_OPTIONS,
+    'backend-curve-secret-key': { type: 'string' },
+    'allow-server-keys': { type: 'string' },
+    'ipc-mode': { type: 'string' },
   });
   if (v.help === true) return void console.log(HELP.device);
+  const backendSecret = v['backend-curve-secret-key'];
+  const serverKeys = v['allow-server-keys'];
+  if (typeof serverKeys === 'string' && typeof backendSecret !== 'string') throw new UsageError('--allow-server-keys needs --backend-curve-secret-key');
+  const ipcMode = str(v, 'ipc-mode', '600');
+  if (!/^[0-7]{3}$/.test(ipcMode)) throw new UsageError(`--ipc-mode must be three octal digits such as 600 or 660, got ${JSON.stringify(ipcMode)}`);
   const logger = new Logger(logFormat(v));
   const dev = new Device({
     frontend: str(v, 'frontend', 'tcp://*:5559'),
@@ -223,6 +314,10 @@ async function device(argv: string[]): Promise<void> {
     maxQueued: num(v, 'max-queued', 10_000),
     handlerTimeoutMs: num(v, 'handler-timeout', 30_000),
     tap: str(v, 'tap', ''),
+    ...frontendSecurity(v),
+    backendCurveSecretKey: typeof backendSecret === 'string' ? loadKeyPair(backendSecret).secretKey : '',
+    allowServerKeys: typeof serverKeys === 'string' ? loadAllowList(serverKeys) : null,
+    ipcMode: parseInt(ipcMode, 8),
   });
   const stop = untilStop();
   await dev.start();
@@ -237,6 +332,7 @@ async function server(argv: string[]): Promise<void> {
     delay: { type: 'string' },
     concurrency: { type: 'string' },
     quiet: { type: 'boolean' },
+    ...CURVE_CLIENT_OPTIONS,
   });
   if (v.help === true) return void console.log(HELP.server);
   if (v.bind !== undefined && v.connect !== undefined) throw new UsageError('--connect and --bind cannot be used together');
@@ -246,6 +342,7 @@ async function server(argv: string[]): Promise<void> {
     endpoint: bind ? str(v, 'bind', '') : str(v, 'connect', 'tcp://localhost:5560'),
     bind,
     concurrency: num(v, 'concurrency', 1, 1),
+    ...curveClientKeys(v),
   });
   const { stopped } = untilStop();
   await srv.start();
@@ -260,6 +357,7 @@ async function client(argv: string[]): Promise<void> {
     timeout: { type: 'string' },
     retries: { type: 'string' },
     message: { type: 'string' },
+    ...CURVE_CLIENT_OPTIONS,
   });
   if (v.help === true) return void console.log(HELP.client);
   const requests = num(v, 'requests', 9);
@@ -268,6 +366,7 @@ async function client(argv: string[]): Promise<void> {
     endpoint: str(v, 'connect', 'tcp://localhost:5559'),
     timeoutMs: num(v, 'timeout', 2500, 1),
     retries: num(v, 'retries', 3),
+    ...curveClientKeys(v),
   });
   const stop = new AbortController();
   const onSignal = (): void => {
@@ -304,6 +403,7 @@ async function serve(argv: string[]): Promise<void> {
     'handler-timeout': { type: 'string' },
     'on-worker-death': { type: 'string' },
     ...OPS_OPTIONS,
+    ...SECURITY_OPTIONS,
   });
   if (v.help === true) return void console.log(HELP.serve);
   if (typeof v.handler !== 'string') throw new UsageError('zqueue serve: --handler FILE is required');
@@ -320,10 +420,21 @@ async function serve(argv: string[]): Promise<void> {
     handlerTimeoutMs: num(v, 'handler-timeout', brokerDefaults.handlerTimeoutMs),
     onWorkerDeath: choice(v, 'on-worker-death', ['retry', 'fail'] as const, 'retry'),
     tap: str(v, 'tap', ''),
+    ...frontendSecurity(v),
   });
   const o = broker.options;
   logger.log('workers', { threads: o.threads, policy: o.policy, handler: o.handler });
   await operate(broker, v, logger, stop);
+}
+
+function keygen(argv: string[]): void {
+  const [v, args] = parseWithArgs('keygen', argv, { dir: { type: 'string' } }, 1);
+  if (v.help === true) return void console.log(HELP.keygen);
+  const name = args[0];
+  if (name === undefined) throw new UsageError('zqueue keygen: NAME is required (the files are NAME.key and NAME.key_secret)');
+  const { publicFile, secretFile, keys } = writeKeyPair(str(v, 'dir', '.'), name);
+  console.log(keys.publicKey);
+  console.error(`zqueue keygen: wrote ${publicFile} (public) and ${secretFile} (secret, mode 600)`);
 }
 
 async function tap(argv: string[]): Promise<void> {
@@ -361,7 +472,7 @@ async function ctl(argv: string[]): Promise<void> {
   console.log(await sendControl(endpoint, command, num(v, 'timeout', 2000, 1)));
 }
 
-const commands: Record<string, (argv: string[]) => Promise<void>> = { device, server, client, serve, tap, ctl };
+const commands: Record<string, (argv: string[]) => Promise<void> | void> = { device, server, client, serve, keygen, tap, ctl };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

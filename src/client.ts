@@ -13,6 +13,7 @@ import * as zmq from 'zeromq';
 import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from './errors.js';
 import { resolveClientOptions, integer, type ClientOptions, type ResolvedClientOptions } from './options.js';
 import { parseErrorReply } from './protocol.js';
+import { watchEvents } from './writer.js';
 
 export type RequestBody = string | Buffer | readonly (string | Buffer)[];
 
@@ -37,6 +38,8 @@ export class Client {
   private replies = 0;
   private retryCount = 0;
   private failures = 0;
+  /** The last handshake failure seen on the current socket (CURVE only). */
+  private handshakeError: string | undefined;
 
   constructor(options: ClientOptions = {}) {
     this.options = resolveClientOptions(options);
@@ -74,8 +77,25 @@ export class Client {
   }
 
   private open(timeoutMs: number): zmq.Request {
-    const socket = new zmq.Request({ linger: 0, receiveTimeout: timeoutMs, sendTimeout: timeoutMs });
-    socket.connect(this.options.endpoint);
+    const o = this.options;
+    const curve = o.curveServerKey !== '';
+    const socket = new zmq.Request({
+      linger: 0,
+      receiveTimeout: timeoutMs,
+      sendTimeout: timeoutMs,
+      ...(curve ? { curveServerKey: o.curveServerKey, curvePublicKey: o.curvePublicKey, curveSecretKey: o.curveSecretKey } : {}),
+    });
+    this.handshakeError = undefined;
+    if (curve) {
+      // A CURVE handshake that fails (wrong server key, key not allowed) looks
+      // like silence to REQ; the socket's events say why, for the error.
+      void watchEvents(socket, (event) => {
+        if (event.type.startsWith('handshake:error') && socket === this.socket) {
+          this.handshakeError = `${event.type.slice('handshake:error:'.length)}: ${'error' in event ? event.error.message : ''}`;
+        }
+      });
+    }
+    socket.connect(o.endpoint);
     return socket;
   }
 
@@ -103,6 +123,15 @@ export class Client {
         // No reply in time: this socket may still get the old reply, so it goes.
         socket.close();
         this.socket = undefined;
+        const handshake = this.handshakeError;
+        if (handshake !== undefined) {
+          // Resending cannot help: the keys are wrong.
+          this.failures++;
+          throw new ZqueueError(
+            ErrorCode.Handshake,
+            `the CURVE handshake with ${this.options.endpoint} failed (${handshake}): check the server key, and that this client's key is on the device's allow-list`,
+          );
+        }
         continue;
       }
       const wire = parseErrorReply(reply);

@@ -23,6 +23,7 @@ import { Writer, size, watchEvents } from './writer.js';
 import { bindOrExplain, connectUrlFor } from './endpoints.js';
 import { createHistogram, record, summarize, type Histogram, type LatencySummary } from './latency.js';
 import { TAP_IN, TAP_OUT, Tap, type TapStats } from './tap.js';
+import { checkKeys, newDomain, parseCidrs, zap, type AccessPolicy, type Refusal } from './auth.js';
 import { deferred, doneOrTimeout } from './wait.js';
 
 /**
@@ -74,8 +75,17 @@ export interface FailedCounts {
   other: number;
 }
 
+/** How each side is secured, and what was refused. */
+export interface SecurityStats {
+  readonly frontend: 'curve' | 'null';
+  readonly backend: 'curve' | 'null';
+  /** Connections refused: a key not on the allow-list, a source address outside allowFrom, a failed handshake (no key, wrong server key, garbage). */
+  readonly refused: Readonly<{ key: number; address: number; handshake: number }>;
+}
+
 interface CommonStats {
   readonly state: DeviceState;
+  readonly security: SecurityStats;
   /** Peers connected over tcp/ipc on each side (libzmq reports no inproc connections). */
   readonly peers: Readonly<{ frontend: number; backend: number }>;
   readonly policy: Policy;
@@ -130,6 +140,8 @@ export interface DeviceEvents {
   'worker-left': [workerId: string, orphans: number];
   /** least-busy: a worker held a request past handlerTimeoutMs and was retired. */
   'worker-timeout': [workerId: string];
+  /** A connection was refused: its key is not allowed, its address is not, or its handshake failed. */
+  refused: [side: Side, why: Refusal | 'handshake'];
   /** The tap's open subscriptions changed; `count` are open now. */
   tap: [count: number];
   /** A socket loop failed for a reason other than shutdown. */
@@ -176,10 +188,15 @@ export class Device extends EventEmitter<DeviceEvents> {
   /** round-robin: when each client's latest request arrived, by routing id. */
   private readonly arrivals = new Map<string, number>();
   private tap: Tap | undefined;
+  private readonly refused = { key: 0, address: 0, handshake: 0 };
+  private readonly domains: { frontend?: string; backend?: string } = {};
+  /** The frontend's allow-lists now (setAllowList replaces them). */
+  private lists: { keys: readonly string[] | null; from: readonly string[] | null };
 
   constructor(options: DeviceOptions = {}) {
     super();
     this.options = resolveDeviceOptions(options);
+    this.lists = { keys: this.options.allowKeys, from: this.options.allowFrom };
     this.balancer = new Balancer(this.options.maxQueued);
   }
 
@@ -202,21 +219,36 @@ export class Device extends EventEmitter<DeviceEvents> {
     this.state = 'starting';
     const o = this.options;
     const common = { linger: 0, backlog: o.backlog, sendHighWaterMark: o.highWaterMark, receiveHighWaterMark: o.highWaterMark };
-    const frontend = new zmq.Router({ ...common, maxMessageSize: o.maxMessageSize });
-    const backend = o.policy === 'least-busy' ? new zmq.Router(common) : new zmq.Dealer(common);
+    // The ZAP handler must be serving before a socket that relies on it binds.
+    const onRefused = (side: Side) => (why: Refusal): void => {
+      this.refused[why]++;
+      this.emit('refused', side, why);
+    };
+    if (o.allowKeys !== null || o.allowFrom !== null) {
+      this.domains.frontend = newDomain('frontend');
+      await zap.register(this.domains.frontend, policyOf(o.allowKeys, o.allowFrom), onRefused('frontend'));
+    }
+    if (o.allowServerKeys !== null) {
+      this.domains.backend = newDomain('backend');
+      await zap.register(this.domains.backend, policyOf(o.allowServerKeys, null), onRefused('backend'));
+    }
+    const frontend = new zmq.Router({ ...common, maxMessageSize: o.maxMessageSize, ...security(o.curveSecretKey, this.domains.frontend) });
+    const backendOptions = { ...common, ...security(o.backendCurveSecretKey, this.domains.backend) };
+    const backend = o.policy === 'least-busy' ? new zmq.Router(backendOptions) : new zmq.Dealer(backendOptions);
     this.frontend = frontend;
     this.backend = backend;
     // Subscribe before binding, so that no early connection goes uncounted.
     this.observe(frontend, 'frontend', o.frontend);
     this.observe(backend, 'backend', o.backend);
     try {
-      await bindOrExplain(frontend, o.frontend, 'frontend');
-      await bindOrExplain(backend, o.backend, 'backend');
+      await bindOrExplain(frontend, o.frontend, 'frontend', o.ipcMode);
+      await bindOrExplain(backend, o.backend, 'backend', o.ipcMode);
       if (o.tap !== '') this.tap = await Tap.open(o.tap, o.tapHighWaterMark, (n) => this.emit('tap', n));
     } catch (err) {
       frontend.close();
       backend.close();
       await Promise.all(this.watchers);
+      await this.unregisterDomains();
       this.state = 'closed';
       throw err;
     }
@@ -269,6 +301,11 @@ export class Device extends EventEmitter<DeviceEvents> {
   stats(): DeviceStats {
     const common: CommonStats = {
       state: this.state,
+      security: {
+        frontend: this.options.curveSecretKey === '' ? 'null' : 'curve',
+        backend: this.options.backendCurveSecretKey === '' ? 'null' : 'curve',
+        refused: { ...this.refused },
+      },
       policy: this.options.policy,
       peers: { ...this.peers },
       uptimeMs: this.startedAt === 0 ? 0 : (this.stoppedAt || performance.now()) - this.startedAt,
@@ -379,8 +416,37 @@ export class Device extends EventEmitter<DeviceEvents> {
     await Promise.allSettled(this.loops);
     await Promise.all(this.watchers);
     await tapClosed;
+    await this.unregisterDomains();
     this.stoppedAt = performance.now();
     this.setState('closed');
+  }
+
+  /**
+   * Replaces the allow-lists (for a reload on SIGHUP): `keys` of clients,
+   * `from` source ranges, `serverKeys` of servers. Only lists the device was
+   * started with can be replaced; a bad entry throws and changes nothing.
+   */
+  setAllowList(lists: { keys?: readonly string[]; from?: readonly string[]; serverKeys?: readonly string[] }): void {
+    const o = this.options;
+    if (lists.keys !== undefined) checkKeys('allowKeys', lists.keys);
+    if (lists.serverKeys !== undefined) checkKeys('allowServerKeys', lists.serverKeys);
+    if (lists.from !== undefined) parseCidrs('allowFrom', lists.from);
+    if ((lists.keys !== undefined && o.allowKeys === null) || (lists.from !== undefined && o.allowFrom === null)) {
+      throw new ZqueueError(ErrorCode.InvalidOption, 'the device was started without that allow-list (set allowKeys / allowFrom at start)');
+    }
+    if (lists.serverKeys !== undefined && this.domains.backend === undefined) {
+      throw new ZqueueError(ErrorCode.InvalidOption, 'the device was started without allowServerKeys');
+    }
+    if (this.domains.frontend !== undefined && (lists.keys !== undefined || lists.from !== undefined)) {
+      this.lists = { keys: lists.keys ?? this.lists.keys, from: lists.from ?? this.lists.from };
+      zap.update(this.domains.frontend, policyOf(this.lists.keys, this.lists.from));
+    }
+    if (this.domains.backend !== undefined && lists.serverKeys !== undefined) zap.update(this.domains.backend, policyOf(lists.serverKeys, null));
+  }
+
+  private async unregisterDomains(): Promise<void> {
+    if (this.domains.frontend !== undefined) await zap.unregister(this.domains.frontend);
+    if (this.domains.backend !== undefined) await zap.unregister(this.domains.backend);
   }
 
   private setState(state: DeviceState): void {
@@ -451,6 +517,11 @@ export class Device extends EventEmitter<DeviceEvents> {
       watchEvents(socket, (event) => {
         if (event.type === 'accept') this.emit('peer', side, ++this.peers[side]);
         else if (event.type === 'disconnect') this.emit('peer', side, --this.peers[side]);
+        // handshake:error:auth is a ZAP refusal, already counted by kind.
+        else if (event.type === 'handshake:error:protocol' || event.type === 'handshake:error:other') {
+          this.refused.handshake++;
+          this.emit('refused', side, 'handshake');
+        }
       }),
     );
   }
@@ -707,6 +778,15 @@ export class Device extends EventEmitter<DeviceEvents> {
     const error = err instanceof Error ? err : new Error(String(err));
     if (this.listenerCount('error') > 0) this.emit('error', error);
   }
+}
+
+function policyOf(keys: readonly string[] | null, from: readonly string[] | null): AccessPolicy {
+  return { ...(keys !== null ? { keys } : {}), ...(from !== null ? { from } : {}) };
+}
+
+/** CURVE server options for a socket, and its ZAP domain when an allow-list applies. */
+function security(secretKey: string, domain: string | undefined): Partial<zmq.SocketOptions<zmq.Router>> {
+  return { ...(secretKey !== '' ? { curveServer: true, curveSecretKey: secretKey } : {}), ...(domain !== undefined ? { zapDomain: domain } : {}) };
 }
 
 /** Creates and starts a device. */

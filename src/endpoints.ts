@@ -2,7 +2,7 @@
  * Endpoint strings, checked before they reach libzmq so that a typo gets a
  * clear message instead of a bare EINVAL.
  */
-import { existsSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import type * as zmq from 'zeromq';
@@ -98,11 +98,29 @@ export function resolveBackend(spec: string): string {
   return spec;
 }
 
-/** Binds, turning libzmq's errno into a ZqueueError that names the socket and endpoint. */
-export async function bindOrExplain(socket: zmq.Socket, endpoint: string, what: string): Promise<void> {
+/** Who may use a bound ipc socket file, unless told otherwise: its owner only. */
+export const IPC_MODE = 0o600;
+
+/**
+ * Sets a bound ipc socket file's permissions (libzmq leaves them to the
+ * umask, usually world-connectable). Abstract sockets (`ipc://@name`) have no file.
+ */
+export function restrictIpc(endpoint: string, mode: number): void {
+  if (!endpoint.startsWith('ipc://') || endpoint.startsWith('ipc://@')) return;
+  try {
+    chmodSync(endpoint.slice('ipc://'.length), mode);
+  } catch (err) {
+    throw new ZqueueError(ErrorCode.Bind, `cannot set the permissions of ${endpoint}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Binds, turning libzmq's errno into a ZqueueError that names the socket and endpoint; ipc files get `ipcMode`. */
+export async function bindOrExplain(socket: zmq.Socket, endpoint: string, what: string, ipcMode = IPC_MODE): Promise<void> {
   try {
     await socket.bind(endpoint);
+    restrictIpc(endpoint, ipcMode);
   } catch (err) {
+    if (err instanceof ZqueueError) throw err;
     const code = zmqCode(err);
     if (code === 'EADDRINUSE') {
       throw new ZqueueError(ErrorCode.AddressInUse, `cannot bind ${what} to ${endpoint}: address already in use`, { cause: err });

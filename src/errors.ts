@@ -33,6 +33,10 @@ export const ErrorCode = {
   WorkerDied: 'ERR_ZQ_WORKER_DIED',
   /** The request was malformed (no envelope delimiter, too large). */
   BadRequest: 'ERR_ZQ_BAD_REQUEST',
+  /** A CURVE key or key file is missing, malformed, or of the wrong kind (public where a secret one is needed). */
+  InvalidKey: 'ERR_ZQ_INVALID_KEY',
+  /** The security handshake with the peer failed (wrong server key, key not allowed, or mechanism mismatch). */
+  Handshake: 'ERR_ZQ_HANDSHAKE',
   /** Something that should not happen; please report it. */
   Internal: 'ERR_ZQ_INTERNAL',
 } as const;

@@ -3,8 +3,11 @@
  * place. Each `resolveX` returns a complete, frozen options object or throws a
  * ZqueueError (ERR_ZQ_INVALID_OPTION / ERR_ZQ_INVALID_ENDPOINT) naming the option.
  */
+import * as zmq from 'zeromq';
 import { invalidOption } from './errors.js';
 import { parseEndpoint, type EndpointRole } from './endpoints.js';
+import { isZ85Key } from './keys.js';
+import { checkKeys, parseCidrs } from './auth.js';
 import type { Reply } from './protocol.js';
 
 export type Engine = 'native' | 'js';
@@ -46,6 +49,18 @@ export interface DeviceOptions {
   tapHighWaterMark?: number;
   /** Time each request at the device for the latency histogram in `stats()` (js engine). Default true. */
   recordLatency?: boolean;
+  /** Z85 secret key: the frontend becomes a CURVE server (clients need its public key). Default '' (no encryption). */
+  curveSecretKey?: string;
+  /** Z85 public keys of the clients allowed (needs curveSecretKey). null: any client that completes the handshake. Default null. */
+  allowKeys?: readonly string[] | null;
+  /** Source addresses allowed on the frontend, as CIDR ranges (tcp). null: any. Default null. */
+  allowFrom?: readonly string[] | null;
+  /** Z85 secret key: the backend becomes a CURVE server (servers need its public key). Default ''. */
+  backendCurveSecretKey?: string;
+  /** Z85 public keys of the servers allowed on the backend (needs backendCurveSecretKey). Default null (any). */
+  allowServerKeys?: readonly string[] | null;
+  /** Permissions of the ipc socket files the device binds. Default 0o600 (its owner only). */
+  ipcMode?: number;
 }
 
 export type ResolvedDeviceOptions = Readonly<Required<DeviceOptions>>;
@@ -65,6 +80,12 @@ export const deviceDefaults: ResolvedDeviceOptions = Object.freeze({
   tap: '',
   tapHighWaterMark: 1_000,
   recordLatency: true,
+  curveSecretKey: '',
+  allowKeys: null,
+  allowFrom: null,
+  backendCurveSecretKey: '',
+  allowServerKeys: null,
+  ipcMode: 0o600,
 });
 
 export function resolveDeviceOptions(input: DeviceOptions = {}): ResolvedDeviceOptions {
@@ -90,6 +111,23 @@ export function resolveDeviceOptions(input: DeviceOptions = {}): ResolvedDeviceO
   }
   integer('tapHighWaterMark', o.tapHighWaterMark, 0, 10_000_000);
   boolean('recordLatency', o.recordLatency);
+  curveKey('curveSecretKey', o.curveSecretKey);
+  curveKey('backendCurveSecretKey', o.backendCurveSecretKey);
+  if (o.allowKeys !== null) {
+    if (!Array.isArray(o.allowKeys)) throw invalidOption('allowKeys', 'a list of Z85 public keys, or null', o.allowKeys);
+    checkKeys('allowKeys', o.allowKeys);
+    if (o.curveSecretKey === '') throw invalidOption('allowKeys', 'null unless curveSecretKey is set (keys are checked in the CURVE handshake)', 'a list');
+  }
+  if (o.allowServerKeys !== null) {
+    if (!Array.isArray(o.allowServerKeys)) throw invalidOption('allowServerKeys', 'a list of Z85 public keys, or null', o.allowServerKeys);
+    checkKeys('allowServerKeys', o.allowServerKeys);
+    if (o.backendCurveSecretKey === '') throw invalidOption('allowServerKeys', 'null unless backendCurveSecretKey is set', 'a list');
+  }
+  if (o.allowFrom !== null) {
+    if (!Array.isArray(o.allowFrom)) throw invalidOption('allowFrom', 'a list of CIDR ranges, or null', o.allowFrom);
+    parseCidrs('allowFrom', o.allowFrom);
+  }
+  integer('ipcMode', o.ipcMode, 0, 0o777);
   return Object.freeze(o);
 }
 
@@ -117,6 +155,11 @@ export interface ServerOptions {
   observe?: boolean;
   /** `close()` waits this long for running handlers. Default 2000. */
   closeTimeoutMs?: number;
+  /** The device backend's CURVE public key (Z85): talk to it encrypted. Default '' (plain). */
+  curveServerKey?: string;
+  /** This server's own CURVE key pair (Z85); with curveServerKey only, a fresh pair is made. */
+  curvePublicKey?: string;
+  curveSecretKey?: string;
 }
 
 export type ResolvedServerOptions = Readonly<Required<Omit<ServerOptions, 'routingId'>>> & { readonly routingId?: string };
@@ -129,6 +172,9 @@ export const serverDefaults = Object.freeze({
   handlerTimeoutMs: 0,
   observe: true,
   closeTimeoutMs: 2_000,
+  curveServerKey: '',
+  curvePublicKey: '',
+  curveSecretKey: '',
 });
 
 export function resolveServerOptions(input: ServerOptions = {}): ResolvedServerOptions {
@@ -141,6 +187,7 @@ export function resolveServerOptions(input: ServerOptions = {}): ResolvedServerO
   integer('handlerTimeoutMs', o.handlerTimeoutMs, 0, 2 ** 31 - 1);
   boolean('observe', o.observe);
   integer('closeTimeoutMs', o.closeTimeoutMs, 0, 2 ** 31 - 1);
+  curveClient(o);
   if (o.routingId !== undefined && (typeof o.routingId !== 'string' || o.routingId.length === 0 || o.routingId.length > 255)) {
     throw invalidOption('routingId', 'a string of 1 to 255 characters', o.routingId);
   }
@@ -156,6 +203,11 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Attempts after the first, each on a fresh socket. Default 3. */
   retries?: number;
+  /** The device's CURVE public key (Z85): talk to it encrypted. Default '' (plain). */
+  curveServerKey?: string;
+  /** This client's own CURVE key pair (Z85), for a device with an allow-list; with curveServerKey only, a fresh pair is made. */
+  curvePublicKey?: string;
+  curveSecretKey?: string;
 }
 
 export type ResolvedClientOptions = Readonly<Required<ClientOptions>>;
@@ -164,6 +216,9 @@ export const clientDefaults: ResolvedClientOptions = Object.freeze({
   endpoint: 'tcp://localhost:5559',
   timeoutMs: 2_500,
   retries: 3,
+  curveServerKey: '',
+  curvePublicKey: '',
+  curveSecretKey: '',
 });
 
 export function resolveClientOptions(input: ClientOptions = {}): ResolvedClientOptions {
@@ -172,7 +227,22 @@ export function resolveClientOptions(input: ClientOptions = {}): ResolvedClientO
   endpoint('endpoint', o.endpoint, 'connect');
   integer('timeoutMs', o.timeoutMs, 1, 2 ** 31 - 1);
   integer('retries', o.retries, 0, 1_000);
-  return Object.freeze(o);
+  return Object.freeze(curveClient(o));
+}
+
+/** Checks a CURVE client's keys, and makes it a fresh key pair when it has a server key but none of its own. */
+function curveClient<T extends { curveServerKey: string; curvePublicKey: string; curveSecretKey: string }>(o: T): T {
+  curveKey('curveServerKey', o.curveServerKey);
+  curveKey('curvePublicKey', o.curvePublicKey);
+  curveKey('curveSecretKey', o.curveSecretKey);
+  if ((o.curvePublicKey === '') !== (o.curveSecretKey === '')) throw invalidOption('curveSecretKey', 'given together with curvePublicKey (a key pair)', o.curveSecretKey === '' ? '' : 'a key');
+  if (o.curveServerKey === '' && o.curveSecretKey !== '') throw invalidOption('curveServerKey', "the server's public key when a key pair is given", '');
+  if (o.curveServerKey !== '' && o.curveSecretKey === '') {
+    const pair = zmq.curveKeyPair();
+    o.curvePublicKey = pair.publicKey;
+    o.curveSecretKey = pair.secretKey;
+  }
+  return o;
 }
 
 // ---------------------------------------------------------------- validators
@@ -181,6 +251,11 @@ export function integer(name: string, value: unknown, min: number, max: number):
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw invalidOption(name, `an integer from ${min} to ${max}`, value);
   }
+}
+
+/** '' (off) or a 40-character Z85 key. */
+export function curveKey(name: string, value: unknown): asserts value is string {
+  if (typeof value !== 'string' || (value !== '' && !isZ85Key(value))) throw invalidOption(name, 'a 40-character Z85 key (see zqueue keygen)', typeof value === 'string' ? `${value.length} characters` : value);
 }
 
 export function boolean(name: string, value: unknown): asserts value is boolean {

@@ -19,6 +19,7 @@ import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from './errors.j
 import { resolveServerOptions, type Handler, type ServerOptions, type ResolvedServerOptions } from './options.js';
 import { BYE, EMPTY, READY, delimiterIndex, errorFrame, replyFrames } from './protocol.js';
 import { Writer, watchEvents } from './writer.js';
+import { IPC_MODE, restrictIpc } from './endpoints.js';
 import { doneOrTimeout } from './wait.js';
 
 export interface ServerStats {
@@ -81,6 +82,7 @@ export class Server {
       // libzmq's listen backlog is 100: a burst of clients connecting to a bound server would stall on SYN retries.
       backlog: 4096,
       ...(o.routingId !== undefined ? { routingId: o.routingId } : {}),
+      ...(o.curveServerKey !== '' && !o.bind ? { curveServerKey: o.curveServerKey, curvePublicKey: o.curvePublicKey, curveSecretKey: o.curveSecretKey } : {}),
     };
     // Connecting to a device: a DEALER. Bound, for clients to reach directly:
     // a ROUTER, since REQ clients talk to REP and ROUTER peers only.
@@ -96,8 +98,10 @@ export class Server {
       });
     }
     try {
-      if (o.bind) await socket.bind(o.endpoint);
-      else socket.connect(o.endpoint);
+      if (o.bind) {
+        await socket.bind(o.endpoint);
+        restrictIpc(o.endpoint, IPC_MODE);
+      } else socket.connect(o.endpoint);
     } catch (err) {
       socket.close();
       await this.watcher;
