@@ -37,12 +37,17 @@ export class WorkerSlot {
   readonly abandoned = new Set<number>();
   /** A worker retired by the device (timed out) gets no more requests. */
   retired = false;
+  /** When the device last heard from it (ms, performance.now()). */
+  lastSeen: number;
+  /** It sends heartbeats, so its silence means it is dead or stalled. */
+  heartbeats = false;
 
   constructor(id: Buffer, credits: number, now: number) {
     this.id = id;
     this.key = id.toString('latin1');
     this.credits = credits;
     this.joinedAt = now;
+    this.lastSeen = now;
   }
 
   get available(): boolean {

@@ -8,7 +8,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { randomInt } from 'node:crypto';
 import { ZqueueError, ErrorCode } from './errors.js';
 import { Device } from './device.js';
-import { Server, seedHandler } from './server.js';
+import { Server, loadHandler, seedHandler } from './server.js';
+import { resolve as resolvePath } from 'node:path';
 import { Client } from './client.js';
 import { ENGINES, POLICIES, type Engine, type Policy } from './options.js';
 import { Broker, brokerDefaults } from './broker.js';
@@ -66,6 +67,9 @@ Operating (device and serve):
   --delay MS            wait this long before replying      (default 1000, as the seed)
   --concurrency N       requests handled at once            (default 1)
   --quiet               do not print each request
+  --handler FILE        answer with this module's default export instead (as zqueue serve)
+  --heartbeat MS        heartbeat with a least-busy device; reconnect when it is silent 3 periods (default 1000; 0: off)
+  --routing-id ID       this server's identity at the device (default: libzmq's)
   --curve-server-key FILE   the device backend's public key (NAME.key): talk CURVE
   --curve-key FILE      this server's key pair (NAME.key_secret), if the device has a server allow-list
   -h, --help`,
@@ -332,18 +336,26 @@ async function server(argv: string[]): Promise<void> {
     delay: { type: 'string' },
     concurrency: { type: 'string' },
     quiet: { type: 'boolean' },
+    handler: { type: 'string' },
+    heartbeat: { type: 'string' },
+    'routing-id': { type: 'string' },
     ...CURVE_CLIENT_OPTIONS,
   });
   if (v.help === true) return void console.log(HELP.server);
   if (v.bind !== undefined && v.connect !== undefined) throw new UsageError('--connect and --bind cannot be used together');
   const bind = typeof v.bind === 'string';
   const log = v.quiet === true ? () => {} : (line: string) => console.log(line);
-  const srv = new Server(seedHandler(num(v, 'delay', 1000), randomInt(1, 10005), log), {
+  const handler = typeof v.handler === 'string' ? await loadHandler(resolvePath(v.handler)) : seedHandler(num(v, 'delay', 1000), randomInt(1, 10005), log);
+  const routingId = v['routing-id'];
+  const srv = new Server(handler, {
     endpoint: bind ? str(v, 'bind', '') : str(v, 'connect', 'tcp://localhost:5560'),
     bind,
     concurrency: num(v, 'concurrency', 1, 1),
+    heartbeatIntervalMs: num(v, 'heartbeat', 1000),
+    ...(typeof routingId === 'string' ? { routingId } : {}),
     ...curveClientKeys(v),
   });
+  srv.onReconnect = (why) => console.error(`zqueue server: reconnecting: ${why}`);
   const { stopped } = untilStop();
   await srv.start();
   await stopped;

@@ -17,8 +17,8 @@ import { performance } from 'node:perf_hooks';
 import * as zmq from 'zeromq';
 import { ErrorCode, ZqueueError, isSocketClosedError } from './errors.js';
 import { resolveDeviceOptions, type DeviceOptions, type Engine, type Policy, type ResolvedDeviceOptions } from './options.js';
-import { BYE, EMPTY, READY, delimiterIndex, displayId, errorFrame, errorKindOf, type ErrorKind } from './protocol.js';
-import { Balancer, type Held, type Pending } from './balancer.js';
+import { BYE, DISCONNECT, EMPTY, HEARTBEAT, READY, delimiterIndex, displayId, errorFrame, errorKindOf, type ErrorKind } from './protocol.js';
+import { Balancer, type Held, type Pending, type WorkerSlot } from './balancer.js';
 import { Writer, size, watchEvents } from './writer.js';
 import { bindOrExplain, connectUrlFor } from './endpoints.js';
 import { createHistogram, record, summarize, type Histogram, type LatencySummary } from './latency.js';
@@ -71,6 +71,8 @@ export interface FailedCounts {
   handler: number;
   /** Its worker died and the request could not be retried. */
   workerDied: number;
+  /** Refused as malformed: more frames than maxFrames. */
+  badRequest: number;
   /** Any other error reply a server sent. */
   other: number;
 }
@@ -115,6 +117,8 @@ export type DeviceStats =
       readonly orphaned: number;
       /** Orphaned requests sent again to another worker. */
       readonly retried: number;
+      /** Workers declared dead after 3 silent heartbeat periods. */
+      readonly workersLost: number;
       /** Worker control messages (READY, BYE) received. */
       readonly control: number;
       /**
@@ -138,6 +142,8 @@ export interface DeviceEvents {
   worker: [count: number, workerId: string];
   /** least-busy: a worker left (BYE, or its thread died); `orphans` is how many requests it held. */
   'worker-left': [workerId: string, orphans: number];
+  /** least-busy: a worker that heartbeats was silent for 3 periods and was declared dead. */
+  'worker-lost': [workerId: string];
   /** least-busy: a worker held a request past handlerTimeoutMs and was retired. */
   'worker-timeout': [workerId: string];
   /** A connection was refused: its key is not allowed, its address is not, or its handshake failed. */
@@ -178,7 +184,10 @@ export class Device extends EventEmitter<DeviceEvents> {
   private readonly back = sideStats();
   private answered = 0;
   private relayed = 0;
-  private readonly failed: FailedCounts = { busy: 0, closing: 0, timeout: 0, handler: 0, workerDied: 0, other: 0 };
+  private readonly failed: FailedCounts = { busy: 0, closing: 0, timeout: 0, handler: 0, workerDied: 0, badRequest: 0, other: 0 };
+  private workersLost = 0;
+  private heartbeat?: NodeJS.Timeout;
+  private lastBeat = 0;
   private malformed = 0;
   private orphans = 0;
   private retried = 0;
@@ -234,7 +243,8 @@ export class Device extends EventEmitter<DeviceEvents> {
     }
     const frontend = new zmq.Router({ ...common, maxMessageSize: o.maxMessageSize, ...security(o.curveSecretKey, this.domains.frontend) });
     const backendOptions = { ...common, ...security(o.backendCurveSecretKey, this.domains.backend) };
-    const backend = o.policy === 'least-busy' ? new zmq.Router(backendOptions) : new zmq.Dealer(backendOptions);
+    // A server that reconnects under the same routing id takes it over (its old connection may not be gone yet).
+    const backend = o.policy === 'least-busy' ? new zmq.Router({ ...backendOptions, handover: true }) : new zmq.Dealer(backendOptions);
     this.frontend = frontend;
     this.backend = backend;
     // Subscribe before binding, so that no early connection goes uncounted.
@@ -270,6 +280,7 @@ export class Device extends EventEmitter<DeviceEvents> {
           const every = Math.max(10, Math.min(250, Math.floor(o.handlerTimeoutMs / 4)));
           this.sweep = setInterval(() => this.expire(), every);
         }
+        if (o.heartbeatIntervalMs > 0) this.heartbeat = setInterval(() => this.beat(), Math.max(5, Math.floor(o.heartbeatIntervalMs / 4)));
       } else {
         this.loops.push(this.frontLoop(frontend, backend as zmq.Dealer), this.backLoop(backend as zmq.Dealer));
       }
@@ -331,6 +342,7 @@ export class Device extends EventEmitter<DeviceEvents> {
       malformed: this.malformed,
       orphaned: this.orphans,
       retried: this.retried,
+      workersLost: this.workersLost,
       control: this.control,
       latency: summarize(this.latency),
       tap: this.tap?.stats(),
@@ -405,7 +417,8 @@ export class Device extends EventEmitter<DeviceEvents> {
       await this.proxyEnded();
     } else {
       await this.drain(timeoutMs);
-      if (this.sweep !== undefined) clearInterval(this.sweep);
+      clearInterval(this.sweep);
+      clearInterval(this.heartbeat);
     }
     this.frontend?.close();
     this.backend?.close();
@@ -545,6 +558,10 @@ export class Device extends EventEmitter<DeviceEvents> {
           this.malformed++;
           continue;
         }
+        if (frames.length > this.options.maxFrames) {
+          this.reject(frames, 'bad-request', `more than ${this.options.maxFrames} frames`);
+          continue;
+        }
         if (this.stopping) {
           this.reject(frames, 'closing', 'the device is shutting down');
           continue;
@@ -615,6 +632,10 @@ export class Device extends EventEmitter<DeviceEvents> {
           this.malformed++;
           continue;
         }
+        if (frames.length > this.options.maxFrames) {
+          this.reject(frames, 'bad-request', `more than ${this.options.maxFrames} frames`);
+          continue;
+        }
         if (this.stopping) {
           this.reject(frames, 'closing', 'the device is shutting down');
           continue;
@@ -642,10 +663,16 @@ export class Device extends EventEmitter<DeviceEvents> {
         const workerId = frames[0];
         const second = frames[1];
         if (workerId === undefined || second === undefined) continue;
+        const key = workerId.toString('latin1');
+        const slot = this.balancer.workers.get(key);
+        if (slot !== undefined) slot.lastSeen = performance.now();
         if (second.length === 0) {
-          this.onControl(workerId, frames);
+          this.onControl(workerId, slot, frames);
         } else if (second.length === 4) {
-          const held = this.balancer.complete(workerId.toString('latin1'), second.readUInt32BE(0));
+          // A reply from a worker the device does not know (declared dead, or
+          // from before a restart): it must reconnect and announce itself.
+          if (slot === undefined) this.toWorker(workerId, DISCONNECT);
+          const held = this.balancer.complete(key, second.readUInt32BE(0));
           if (held !== undefined) {
             const reply = frames.slice(2);
             this.answered++;
@@ -662,17 +689,55 @@ export class Device extends EventEmitter<DeviceEvents> {
     }
   }
 
-  private onControl(workerId: Buffer, frames: Buffer[]): void {
+  private onControl(workerId: Buffer, slot: WorkerSlot | undefined, frames: Buffer[]): void {
     this.control++;
     const verb = frames[2];
     if (verb === undefined) return;
-    if (verb.equals(READY)) {
+    if (verb.equals(HEARTBEAT)) {
+      if (slot !== undefined) slot.heartbeats = true;
+      else this.toWorker(workerId, DISCONNECT);
+    } else if (verb.equals(READY)) {
       const credits = Number(frames[3]?.toString() ?? '1');
       const slot = this.balancer.join(workerId, Number.isInteger(credits) && credits > 0 ? credits : 1, performance.now());
+      // READY's optional 4th frame: the worker heartbeats, so its silence will mean it is gone.
+      // A heartbeat back at once tells the worker that this device heartbeats too.
+      if (Number(frames[4]?.toString() ?? '0') > 0 && this.options.heartbeatIntervalMs > 0) {
+        slot.heartbeats = true;
+        this.toWorker(workerId, HEARTBEAT);
+      }
       this.emit('worker', this.balancer.workers.size, slot.key);
       this.dispatchQueued();
     } else if (verb.equals(BYE)) {
       this.workerLeft(workerId);
+    }
+  }
+
+  /** Sends a control message (HEARTBEAT, DISCONNECT) to a worker. */
+  private toWorker(workerId: Buffer, verb: Buffer): void {
+    this.back.messagesOut++;
+    this.back.bytesOut += verb.length;
+    void this.backWriter?.send([workerId, EMPTY, verb]);
+  }
+
+  /**
+   * Every quarter period: declares dead the workers that heartbeat and have
+   * been silent for 3 periods (their requests are retried or answered), and
+   * once a period sends the others a heartbeat.
+   */
+  private beat(): void {
+    const period = this.options.heartbeatIntervalMs;
+    const now = performance.now();
+    const send = now - this.lastBeat >= period;
+    if (send) this.lastBeat = now;
+    for (const w of [...this.balancer.workers.values()]) {
+      if (!w.heartbeats) continue;
+      if (now - w.lastSeen > 3 * period) {
+        this.workersLost++;
+        this.emit('worker-lost', w.key);
+        this.workerLeft(w.id);
+      } else if (send) {
+        this.toWorker(w.id, HEARTBEAT);
+      }
     }
   }
 
@@ -758,6 +823,9 @@ export class Device extends EventEmitter<DeviceEvents> {
         break;
       case 'worker-died':
         this.failed.workerDied++;
+        break;
+      case 'bad-request':
+        this.failed.badRequest++;
         break;
       default:
         this.failed.other++;

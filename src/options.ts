@@ -61,6 +61,14 @@ export interface DeviceOptions {
   allowServerKeys?: readonly string[] | null;
   /** Permissions of the ipc socket files the device binds. Default 0o600 (its owner only). */
   ipcMode?: number;
+  /**
+   * least-busy: heartbeat period with servers that heartbeat (remote zqueue
+   * servers); one silent for 3 periods is declared dead and its requests are
+   * retried. 0: off. Default 1000.
+   */
+  heartbeatIntervalMs?: number;
+  /** Messages with more frames than this (envelope included) are refused as bad requests. Default 256. */
+  maxFrames?: number;
 }
 
 export type ResolvedDeviceOptions = Readonly<Required<DeviceOptions>>;
@@ -86,6 +94,8 @@ export const deviceDefaults: ResolvedDeviceOptions = Object.freeze({
   backendCurveSecretKey: '',
   allowServerKeys: null,
   ipcMode: 0o600,
+  heartbeatIntervalMs: 1_000,
+  maxFrames: 256,
 });
 
 export function resolveDeviceOptions(input: DeviceOptions = {}): ResolvedDeviceOptions {
@@ -128,6 +138,8 @@ export function resolveDeviceOptions(input: DeviceOptions = {}): ResolvedDeviceO
     parseCidrs('allowFrom', o.allowFrom);
   }
   integer('ipcMode', o.ipcMode, 0, 0o777);
+  integer('heartbeatIntervalMs', o.heartbeatIntervalMs, 0, 3_600_000);
+  integer('maxFrames', o.maxFrames, 3, 100_000);
   return Object.freeze(o);
 }
 
@@ -160,6 +172,12 @@ export interface ServerOptions {
   /** This server's own CURVE key pair (Z85); with curveServerKey only, a fresh pair is made. */
   curvePublicKey?: string;
   curveSecretKey?: string;
+  /**
+   * Heartbeat with the device every this many ms (connecting servers). Once
+   * the device has heartbeated back, 3 silent periods mean it is gone: the
+   * server reconnects on a fresh socket, backing off up to 32 periods. 0: off. Default 1000.
+   */
+  heartbeatIntervalMs?: number;
 }
 
 export type ResolvedServerOptions = Readonly<Required<Omit<ServerOptions, 'routingId'>>> & { readonly routingId?: string };
@@ -175,6 +193,7 @@ export const serverDefaults = Object.freeze({
   curveServerKey: '',
   curvePublicKey: '',
   curveSecretKey: '',
+  heartbeatIntervalMs: 1_000,
 });
 
 export function resolveServerOptions(input: ServerOptions = {}): ResolvedServerOptions {
@@ -188,6 +207,7 @@ export function resolveServerOptions(input: ServerOptions = {}): ResolvedServerO
   boolean('observe', o.observe);
   integer('closeTimeoutMs', o.closeTimeoutMs, 0, 2 ** 31 - 1);
   curveClient(o);
+  integer('heartbeatIntervalMs', o.heartbeatIntervalMs, 0, 3_600_000);
   if (o.routingId !== undefined && (typeof o.routingId !== 'string' || o.routingId.length === 0 || o.routingId.length > 255)) {
     throw invalidOption('routingId', 'a string of 1 to 255 characters', o.routingId);
   }

@@ -14,8 +14,17 @@
  * Worker control messages (worker -> device) start with an empty frame, which
  * no reply envelope does (an envelope starts with a peer identity):
  *
- *     ["", "READY", "<credits>"]   the worker takes up to <credits> requests at once
+ *     ["", "READY", "<credits>", "<heartbeat ms>"]
+ *                                  the worker takes up to <credits> requests at once;
+ *                                  the optional period says it heartbeats
  *     ["", "BYE"]                  the worker is leaving; send it nothing more
+ *     ["", "HEARTBEAT"]            the worker is alive (remote servers, every interval)
+ *
+ * and device -> worker (least-busy devices only):
+ *
+ *     ["", "HEARTBEAT"]            the device is alive (to workers that heartbeat)
+ *     ["", "DISCONNECT"]           the device does not know this worker (it restarted,
+ *                                  or declared the worker dead): reconnect, say READY
  *
  * A device that does not know them (the seed's, or a round-robin zqueue
  * device) passes them to its ROUTER frontend, which drops them as unroutable.
@@ -38,6 +47,8 @@ export type ErrorKind = keyof typeof ErrorKind;
 export const EMPTY = Buffer.alloc(0);
 export const READY = Buffer.from('READY');
 export const BYE = Buffer.from('BYE');
+export const HEARTBEAT = Buffer.from('HEARTBEAT');
+export const DISCONNECT = Buffer.from('DISCONNECT');
 
 export function errorFrame(kind: ErrorKind, message: string): Buffer {
   return Buffer.from(`${ERROR_PREFIX}${kind}: ${message}`);

@@ -14,10 +14,11 @@
  */
 import './context.js';
 import { randomInt } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
 import * as zmq from 'zeromq';
 import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from './errors.js';
 import { resolveServerOptions, type Handler, type ServerOptions, type ResolvedServerOptions } from './options.js';
-import { BYE, EMPTY, READY, delimiterIndex, errorFrame, replyFrames } from './protocol.js';
+import { BYE, DISCONNECT, EMPTY, HEARTBEAT, READY, delimiterIndex, errorFrame, replyFrames } from './protocol.js';
 import { Writer, watchEvents } from './writer.js';
 import { IPC_MODE, restrictIpc } from './endpoints.js';
 import { doneOrTimeout } from './wait.js';
@@ -29,6 +30,8 @@ export interface ServerStats {
   readonly malformed: number;
   readonly handlerTimeouts: number;
   readonly running: number;
+  /** Times the server dropped its socket and connected afresh (device silent, or it asked). */
+  readonly reconnects: number;
 }
 
 export type ServerState = 'new' | 'running' | 'closing' | 'closed';
@@ -52,6 +55,16 @@ export class Server {
   private handlerErrors = 0;
   private malformed = 0;
   private handlerTimeouts = 0;
+  private reconnects = 0;
+  /** Heartbeats: when the device was last heard from, whether it heartbeats at all, the back-off. */
+  private lastHeard = 0;
+  private deviceBeats = false;
+  private backoffMs = 0;
+  private beatTimer: NodeJS.Timeout | undefined;
+  private reconnecting: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  /** Called when the server reconnects (`why`: the device went silent, or asked). */
+  onReconnect: (why: string) => void = () => {};
   /** Called after a handler ran past handlerTimeoutMs and its client got a `timeout` reply. */
   onHandlerTimeout: () => void = () => {};
   /** Called when a send fails for a reason other than shutdown. */
@@ -76,6 +89,17 @@ export class Server {
 
   async start(): Promise<this> {
     if (this.state !== 'new') throw new ZqueueError(ErrorCode.Closed, 'server already started');
+    await this.open();
+    const o = this.options;
+    if (this.announces && o.heartbeatIntervalMs > 0) {
+      this.lastHeard = performance.now();
+      this.beatTimer = setInterval(() => this.beat(), o.heartbeatIntervalMs);
+    }
+    return this;
+  }
+
+  /** Opens, binds or connects the socket, and starts serving it; READY when it announces. */
+  private async open(): Promise<void> {
     const o = this.options;
     const socketOptions = {
       linger: 500,
@@ -90,12 +114,14 @@ export class Server {
     this.socket = socket;
     if (o.observe && !o.bind && !o.endpoint.startsWith('inproc://')) {
       // Subscribe before connecting, or the first connect event can be missed.
-      this.watcher = watchEvents(socket, (event) => {
+      const previous = this.watcher;
+      const watching = watchEvents(socket, (event) => {
         if (event.type === 'connect') {
           this.isConnected = true;
           this.onConnect?.();
         }
       });
+      this.watcher = previous === undefined ? watching : Promise.all([previous, watching]).then(() => undefined);
     }
     try {
       if (o.bind) {
@@ -117,9 +143,73 @@ export class Server {
       if (!isSocketClosedError(err) && this.state === 'running') this.onError(err);
     });
     this.state = 'running';
-    if (this.announces) void this.writer.send([EMPTY, READY, Buffer.from(String(o.concurrency))]);
+    if (this.announces) {
+      const ready = [EMPTY, READY, Buffer.from(String(o.concurrency))];
+      // A heartbeat period tells a least-busy device to watch this server's silence.
+      if (o.heartbeatIntervalMs > 0) ready.push(Buffer.from(String(o.heartbeatIntervalMs)));
+      void this.writer.send(ready);
+    }
     this.loop = this.serve(socket);
-    return this;
+  }
+
+  /**
+   * Once a period: a heartbeat to the device; and when the device heartbeats
+   * but has been silent for 3 periods, a reconnect (the device died, stalled
+   * or restarted), spaced by a back-off that doubles up to 32 periods.
+   */
+  private beat(): void {
+    if (this.state !== 'running' || this.reconnecting !== undefined) return;
+    const period = this.options.heartbeatIntervalMs;
+    // With every slot taken the loop reads nothing, heartbeats included: silence then proves nothing.
+    if (this.running >= this.options.concurrency) this.lastHeard = performance.now();
+    if (this.deviceBeats && performance.now() - this.lastHeard > 3 * period) {
+      this.reconnect('the device was silent for 3 heartbeat periods');
+      return;
+    }
+    void this.writer?.send([EMPTY, HEARTBEAT]);
+  }
+
+  /** Drops the socket (and whatever libzmq queued on it) and connects afresh; idempotent while under way. */
+  private reconnect(why: string): void {
+    if (this.state !== 'running' || this.reconnecting !== undefined) return;
+    this.reconnects++;
+    this.onReconnect(why);
+    const period = this.options.heartbeatIntervalMs;
+    const wait = this.backoffMs;
+    this.backoffMs = Math.min(Math.max(period, this.backoffMs * 2), 32 * period);
+    this.reconnecting = (async () => {
+      const old = this.socket;
+      const oldLoop = this.loop;
+      old?.close();
+      this.slotFree?.();
+      await oldLoop;
+      if (wait > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, wait);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = undefined;
+      }
+      if (this.state !== 'running') return;
+      this.deviceBeats = false;
+      this.lastHeard = performance.now();
+      await this.open();
+    })()
+      .catch((err: unknown) => this.onError(err))
+      .finally(() => (this.reconnecting = undefined));
+  }
+
+  /** A message from the device that is not a request: its heartbeat, or "reconnect". */
+  private onDeviceControl(frames: Buffer[]): void {
+    const verb = frames[1];
+    if (verb?.equals(HEARTBEAT) === true) this.deviceBeats = true;
+    else if (verb?.equals(DISCONNECT) === true) {
+      this.backoffMs = 0;
+      this.reconnect('the device asked (it did not know this server)');
+    }
   }
 
   /**
@@ -148,6 +238,7 @@ export class Server {
       malformed: this.malformed,
       handlerTimeouts: this.handlerTimeouts,
       running: this.running,
+      reconnects: this.reconnects,
     };
   }
 
@@ -167,6 +258,9 @@ export class Server {
       return;
     }
     this.state = 'closing';
+    clearInterval(this.beatTimer);
+    this.wake?.();
+    await this.reconnecting;
     this.slotFree?.();
     if (this.running > 0 && timeoutMs > 0) {
       await doneOrTimeout(timeoutMs, (done) => (this.idle = done));
@@ -195,6 +289,15 @@ export class Server {
         if (this.state !== 'running') return;
         const frames = await socket.receive();
         if (this.state !== 'running') return;
+        if (this.announces) {
+          this.lastHeard = performance.now();
+          this.backoffMs = 0;
+          // From a device, a request starts with an identity; an empty first frame is the device's control message.
+          if (frames[0]?.length === 0) {
+            this.onDeviceControl(frames);
+            continue;
+          }
+        }
         this.received++;
         const d = delimiterIndex(frames, 0);
         if (d < 0) {
@@ -262,6 +365,21 @@ const TIMED_OUT = new Error('handler timed out');
 
 function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+/** Loads a handler module: its default export handles a request. Rejects with a message naming the file. */
+export async function loadHandler(path: string): Promise<Handler> {
+  let mod: unknown;
+  try {
+    mod = await import(pathToFileURL(path).href);
+  } catch (err) {
+    throw new Error(`cannot load handler ${path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  const handler = (mod as { default?: unknown }).default;
+  if (typeof handler !== 'function') {
+    throw new Error(`handler ${path} has no default export function (export default (request) => reply)`);
+  }
+  return handler as Handler;
 }
 
 /** Creates and starts a server. */

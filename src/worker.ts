@@ -9,9 +9,8 @@
  */
 import './context.js';
 import { readlinkSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import type { MessagePort } from 'node:worker_threads';
-import { Server, type ServerStats } from './server.js';
+import { Server, loadHandler, type ServerStats } from './server.js';
 import type { Handler } from './options.js';
 
 export interface WorkerTask {
@@ -59,20 +58,6 @@ export function osThreadId(): number | undefined {
   }
 }
 
-export async function loadHandler(path: string): Promise<Handler> {
-  let mod: unknown;
-  try {
-    mod = await import(pathToFileURL(path).href);
-  } catch (err) {
-    throw new Error(`cannot load handler ${path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  }
-  const handler = (mod as { default?: unknown }).default;
-  if (typeof handler !== 'function') {
-    throw new Error(`handler ${path} has no default export function (export default (request) => reply)`);
-  }
-  return handler as Handler;
-}
-
 export default async function runWorker(task: WorkerTask): Promise<WorkerResult> {
   const { port } = task;
   const post = (msg: FromWorker): void => port.postMessage(msg);
@@ -92,6 +77,9 @@ export default async function runWorker(task: WorkerTask): Promise<WorkerResult>
     concurrency: task.concurrency,
     handlerTimeoutMs: task.handlerTimeoutMs,
     observe: false,
+    // The pool sees a thread die, and the device's handler timeout catches a
+    // stuck one: no heartbeats, which a long synchronous handler would miss.
+    heartbeatIntervalMs: 0,
   });
   open.add(server);
   let stop!: (timeoutMs: number) => void;

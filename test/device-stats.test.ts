@@ -32,7 +32,8 @@ for (const transport of TRANSPORTS) {
                 if (req[0]?.toString() === 'fail') throw new Error('boom');
                 return req;
               },
-              { endpoint: connectUrlFor(device.backendEndpoint) },
+              // No heartbeats: every message on the backend is then one the test can count.
+              { endpoint: connectUrlFor(device.backendEndpoint), heartbeatIntervalMs: 0 },
             ).start(),
           ),
         );
@@ -63,7 +64,7 @@ for (const transport of TRANSPORTS) {
             bytesOut: (ok + fail) * ROUTING_ID + ok * BODY.length + fail * errorReply,
           });
           assert.equal(s.answered, ok + fail);
-          assert.deepEqual(s.failed, { busy: 0, closing: 0, timeout: 0, handler: fail, workerDied: 0, other: 0 });
+          assert.deepEqual(s.failed, { busy: 0, closing: 0, timeout: 0, handler: fail, workerDied: 0, badRequest: 0, other: 0 });
           assert.equal(s.malformed, 0);
           assert.equal(s.inFlight, 0);
           assert.equal(s.queued, 0);
@@ -144,7 +145,7 @@ describe('device statistics under refusal and timeouts', () => {
       await retired;
       s = device.stats();
       assert.ok(s.counted);
-      assert.deepEqual(s.failed, { busy: 3, closing: 0, timeout: 1, handler: 0, workerDied: 0, other: 0 });
+      assert.deepEqual(s.failed, { busy: 3, closing: 0, timeout: 1, handler: 0, workerDied: 0, badRequest: 0, other: 0 });
       assert.equal(s.answered, 3);
       assert.equal(s.latency.count, 3);
       assert.equal(s.workers[0]?.state, 'retired');

@@ -152,3 +152,15 @@ export function percentile(values: readonly number[], p: number): number {
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[rank] ?? NaN;
 }
+
+/**
+ * Resolves once `condition()` holds, checking every 10 ms, or rejects after
+ * `ms`: for states that no event announces (counters in stats()).
+ */
+export async function until(ms: number, what: string, condition: () => boolean): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`${what}: not true within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

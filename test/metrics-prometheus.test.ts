@@ -76,7 +76,7 @@ describe('Prometheus /metrics', () => {
     const server = await new Server((req) => {
       if (req[0]?.toString() === 'fail') throw new Error('nope');
       return req;
-    }, { endpoint: 'inproc://metrics-test' }).start();
+    }, { endpoint: 'inproc://metrics-test', heartbeatIntervalMs: 0 }).start();
     await device.waitForWorkers(1);
     const metrics = await MetricsServer.start(device, parseListenAddress('metrics', '0'));
     const client = new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0 });
