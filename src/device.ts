@@ -15,7 +15,7 @@ import './context.js';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import * as zmq from 'zeromq';
-import { ErrorCode, ZqueueError, isSocketClosedError } from './errors.js';
+import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from './errors.js';
 import { resolveDeviceOptions, type DeviceOptions, type Engine, type Policy, type ResolvedDeviceOptions } from './options.js';
 import { BYE, DISCONNECT, EMPTY, HEARTBEAT, READY, delimiterIndex, displayId, errorFrame, errorKindOf, type ErrorKind } from './protocol.js';
 import { Balancer, type Held, type Pending, type WorkerSlot } from './balancer.js';
@@ -119,6 +119,11 @@ export type DeviceStats =
       readonly retried: number;
       /** Workers declared dead after 3 silent heartbeat periods. */
       readonly workersLost: number;
+      /**
+       * Replies the frontend could not deliver, which a ROUTER drops silently:
+       * the client is gone (`unroutable`), or its queue is at the high-water mark (`full`).
+       */
+      readonly dropped: Readonly<{ unroutable: number; full: number }>;
       /** Worker control messages (READY, BYE) received. */
       readonly control: number;
       /**
@@ -186,6 +191,7 @@ export class Device extends EventEmitter<DeviceEvents> {
   private relayed = 0;
   private readonly failed: FailedCounts = { busy: 0, closing: 0, timeout: 0, handler: 0, workerDied: 0, badRequest: 0, other: 0 };
   private workersLost = 0;
+  private readonly dropped = { unroutable: 0, full: 0 };
   private heartbeat?: NodeJS.Timeout;
   private lastBeat = 0;
   private malformed = 0;
@@ -241,7 +247,11 @@ export class Device extends EventEmitter<DeviceEvents> {
       this.domains.backend = newDomain('backend');
       await zap.register(this.domains.backend, policyOf(o.allowServerKeys, null), onRefused('backend'));
     }
-    const frontend = new zmq.Router({ ...common, maxMessageSize: o.maxMessageSize, ...security(o.curveSecretKey, this.domains.frontend) });
+    // js: ROUTER_MANDATORY and a zero send timeout turn the ROUTER's silent
+    // drops (a client gone, or too slow to take its reply) into errors the
+    // device counts, without ever waiting. (libzmq's proxy stops on such an error: not for native.)
+    const counted = o.engine === 'js' ? { mandatory: true, sendTimeout: 0 } : {};
+    const frontend = new zmq.Router({ ...common, ...counted, maxMessageSize: o.maxMessageSize, ...security(o.curveSecretKey, this.domains.frontend) });
     const backendOptions = { ...common, ...security(o.backendCurveSecretKey, this.domains.backend) };
     // A server that reconnects under the same routing id takes it over (its old connection may not be gone yet).
     const backend = o.policy === 'least-busy' ? new zmq.Router({ ...backendOptions, handover: true }) : new zmq.Dealer(backendOptions);
@@ -272,7 +282,12 @@ export class Device extends EventEmitter<DeviceEvents> {
       this.loops.push(proxy.run().catch((err: unknown) => this.loopFailed(err)));
     } else {
       const onSendError = (err: unknown): void => this.loopFailed(err);
-      this.frontWriter = new Writer(frontend, onSendError);
+      this.frontWriter = new Writer(frontend, (err) => {
+        const code = zmqCode(err);
+        if (code === 'EHOSTUNREACH') this.dropped.unroutable++;
+        else if (code === 'EAGAIN') this.dropped.full++;
+        else onSendError(err);
+      });
       this.backWriter = new Writer(backend, onSendError);
       if (o.policy === 'least-busy') {
         this.loops.push(this.balancedFrontLoop(frontend), this.balancedBackLoop(backend as zmq.Router));
@@ -343,6 +358,7 @@ export class Device extends EventEmitter<DeviceEvents> {
       orphaned: this.orphans,
       retried: this.retried,
       workersLost: this.workersLost,
+      dropped: { ...this.dropped },
       control: this.control,
       latency: summarize(this.latency),
       tap: this.tap?.stats(),

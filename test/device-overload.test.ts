@@ -1,0 +1,52 @@
+/** Overload and undeliverable replies: busy at once, memory bounded, capacity kept, nothing lost, drops counted. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Device } from '../src/device.js';
+import { Server } from '../src/server.js';
+import { Client } from '../src/client.js';
+import { ErrorCode } from '../src/errors.js';
+import { connectUrlFor } from '../src/endpoints.js';
+import { runOverload } from '../bench/overload.js';
+import { until } from './helpers.js';
+
+describe('overload (short form of npm run chaos -- --overload)', () => {
+  it('at 10× capacity for 3 s: the excess gets busy at once, accepted requests run at capacity, nothing is lost, memory stays bounded, and it recovers', async () => {
+    const r = await runOverload({ durationMs: 3000, factor: 10 });
+    assert.equal(r.lost, 0, 'every request got a reply');
+    assert.equal(r.answered + r.busy + r.other_errors, r.sent);
+    assert.equal(r.other_errors, 0);
+    assert.ok(r.busy > r.sent * 0.8, `most of the excess refused (${r.busy} of ${r.sent})`);
+    assert.ok(r.accepted_share >= 0.7, `accepted ${r.accepted_rps} req/s of ${r.capacity_rps} capacity`);
+    assert.ok(r.busy_latency.p99_us < 50_000, `busy came back at once (p99 ${r.busy_latency.p99_us} µs)`);
+    assert.ok(r.peak_queued <= 50, 'the queue never passed maxQueued');
+    assert.ok(r.rss_mb.peak - r.rss_mb.before < 150, `RSS ${r.rss_mb.before} → ${r.rss_mb.peak} MB`);
+    assert.ok(r.recovered && r.recovery_max_ms < 1000, `recovered (slowest ${r.recovery_max_ms} ms)`);
+  });
+});
+
+describe('replies nobody can take', () => {
+  it('a reply for a client that gave up is dropped and counted, and never reaches its next request', async () => {
+    const device = await new Device({ frontend: 'tcp://127.0.0.1:*', backend: 'inproc://overload-late', policy: 'least-busy' }).start();
+    const server = await new Server(async (req) => {
+      if (req[0]?.toString() === 'slow') await new Promise((r) => setTimeout(r, 300));
+      return req;
+    }, { endpoint: 'inproc://overload-late' }).start();
+    await device.waitForWorkers(1);
+    const client = new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 100, retries: 0 });
+    try {
+      await assert.rejects(client.request('slow'), { code: ErrorCode.Timeout });
+      await until(5000, 'the late reply dropped', () => {
+        const s = device.stats();
+        return s.counted && s.dropped.unroutable === 1;
+      });
+      assert.deepEqual((await client.request('next', { timeoutMs: 2000 })).map(String), ['next']);
+      const s = device.stats();
+      assert.ok(s.counted);
+      assert.deepEqual(s.dropped, { unroutable: 1, full: 0 });
+    } finally {
+      client.close();
+      await server.close();
+      await device.close();
+    }
+  });
+});
