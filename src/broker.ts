@@ -46,6 +46,8 @@ export interface BrokerOptions {
   allowKeys?: readonly string[] | null;
   /** Client source addresses allowed, as CIDR ranges. Default null (any). */
   allowFrom?: readonly string[] | null;
+  /** Heartbeat period with remote servers that join over a tcp backend (least-busy). Default 1000; 0: off. */
+  heartbeatIntervalMs?: number;
 }
 
 export type ResolvedBrokerOptions = Readonly<Required<BrokerOptions>>;
@@ -66,6 +68,7 @@ export const brokerDefaults: Omit<ResolvedBrokerOptions, 'handler'> = Object.fre
   curveSecretKey: '',
   allowKeys: null,
   allowFrom: null,
+  heartbeatIntervalMs: 1_000,
 });
 
 export function resolveBrokerOptions(input: BrokerOptions): ResolvedBrokerOptions {
@@ -120,6 +123,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       curveSecretKey: options.curveSecretKey,
       allowKeys: options.allowKeys,
       allowFrom: options.allowFrom,
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
     });
     await device.start();
     const broker = new Broker(options, device);

@@ -54,6 +54,7 @@ Security (tcp):
   --allow-server-keys FILE|DIR      only servers whose public key is listed; re-read on SIGHUP
   --ipc-mode OCTAL          permissions of bound ipc socket files (default 600: owner only)
 Operating (device and serve):
+  --heartbeat MS        least-busy: heartbeat with remote servers; one silent 3 periods is declared dead (default 1000; 0: off)
   --metrics [HOST:]PORT serve Prometheus /metrics here (host default 127.0.0.1)
   --stats-interval S    print one line of rates and latency percentiles to stderr every S seconds
   --tap ENDPOINT        publish every request ("in") and reply ("out") on a PUB socket bound here
@@ -90,6 +91,7 @@ Security (tcp):
   --allow-keys FILE|DIR     only clients whose public key is listed; re-read on SIGHUP
   --allow-from CIDR,...     only clients from these source addresses
 Operating (device and serve):
+  --heartbeat MS        least-busy: heartbeat with remote servers; one silent 3 periods is declared dead (default 1000; 0: off)
   --metrics [HOST:]PORT serve Prometheus /metrics here (host default 127.0.0.1)
   --stats-interval S    print one line of rates and latency percentiles to stderr every S seconds
   --tap ENDPOINT        publish every request ("in") and reply ("out") on a PUB socket bound here
@@ -181,6 +183,7 @@ function untilStop(): { stopped: Promise<string>; stop: (why: string) => void } 
 }
 
 const OPS_OPTIONS = {
+  heartbeat: { type: 'string' },
   metrics: { type: 'string' },
   'stats-interval': { type: 'string' },
   tap: { type: 'string' },
@@ -317,6 +320,7 @@ async function device(argv: string[]): Promise<void> {
     policy: choice<Policy>(v, 'policy', POLICIES, 'round-robin'),
     maxQueued: num(v, 'max-queued', 10_000),
     handlerTimeoutMs: num(v, 'handler-timeout', 30_000),
+    heartbeatIntervalMs: num(v, 'heartbeat', 1000),
     tap: str(v, 'tap', ''),
     ...frontendSecurity(v),
     backendCurveSecretKey: typeof backendSecret === 'string' ? loadKeyPair(backendSecret).secretKey : '',
@@ -431,6 +435,7 @@ async function serve(argv: string[]): Promise<void> {
     maxQueued: num(v, 'max-queued', brokerDefaults.maxQueued),
     handlerTimeoutMs: num(v, 'handler-timeout', brokerDefaults.handlerTimeoutMs),
     onWorkerDeath: choice(v, 'on-worker-death', ['retry', 'fail'] as const, 'retry'),
+    heartbeatIntervalMs: num(v, 'heartbeat', 1000),
     tap: str(v, 'tap', ''),
     ...frontendSecurity(v),
   });

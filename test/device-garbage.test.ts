@@ -1,0 +1,115 @@
+/**
+ * Garbage at the device from every kind of peer — raw tcp bytes before and
+ * after a ZMTP greeting, a STREAM socket, 100 000 random multipart messages,
+ * an oversized message — while a well-behaved client keeps being served by
+ * worker threads that see whatever passes the device. Every message is
+ * accounted for.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { randomBytes, randomInt } from 'node:crypto';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import * as zmq from 'zeromq';
+import { Broker } from '../src/broker.js';
+import { Client } from '../src/client.js';
+import { ErrorCode, isZqueueError } from '../src/errors.js';
+import { connectUrlFor } from '../src/endpoints.js';
+import { EXAMPLES, until } from './helpers.js';
+
+/** A ZMTP 3.0 greeting for the NULL mechanism (64 bytes). */
+function greeting(): Buffer {
+  const g = Buffer.alloc(64);
+  g[0] = 0xff;
+  g[9] = 0x7f;
+  g[10] = 3;
+  g.write('NULL', 12, 'latin1');
+  return g;
+}
+
+describe('device under garbage', () => {
+  it('serves a good client throughout, accounts for every rogue message, and its workers survive what reaches them', async () => {
+    const broker = await Broker.create({ handler: join(EXAMPLES, 'echo.js'), threads: 2, frontend: 'tcp://127.0.0.1:*' });
+    const endpoint = connectUrlFor(broker.frontendEndpoint);
+    const port = Number(endpoint.split(':').pop());
+    const good = new Client({ endpoint, timeoutMs: 10_000, retries: 0 });
+    let stop = false;
+    let goodAnswered = 0;
+    let goodBusy = 0;
+    // The flood fills the device's queue: a good client then gets busy, a definite answer, and tries again.
+    const goodLoop = (async () => {
+      for (let i = 0; !stop; i++) {
+        try {
+          assert.deepEqual((await good.request(`good ${i}`)).map(String), [`good ${i}`]);
+          goodAnswered++;
+        } catch (err) {
+          if (!isZqueueError(err, ErrorCode.Busy)) throw err;
+          goodBusy++;
+        }
+      }
+    })();
+    const rogue = new zmq.Dealer({ linger: 0 });
+    let drain: Promise<void> = Promise.resolve();
+    const stream = new zmq.Stream({ linger: 0 });
+    const rssBefore = process.memoryUsage().rss;
+    try {
+      // Raw bytes: with no greeting, and after a valid one.
+      for (const prefix of [Buffer.alloc(0), greeting()]) {
+        for (let k = 0; k < 5; k++) {
+          const sock = connect(port, '127.0.0.1');
+          sock.on('error', () => undefined);
+          await once(sock, 'connect');
+          sock.end(Buffer.concat([prefix, randomBytes(2048)]));
+          await once(sock, 'finish');
+          sock.destroy();
+        }
+      }
+      // A STREAM socket: raw bytes from a ZeroMQ peer.
+      stream.connect(endpoint);
+      const [routing] = await stream.receive(); // its connect notification
+      await stream.send([routing ?? Buffer.alloc(0), randomBytes(1024)]);
+      // 100 000 random multipart messages from a DEALER; whatever comes back is read and discarded.
+      rogue.connect(endpoint);
+      drain = (async () => {
+        try {
+          for await (const _ of rogue);
+        } catch {
+          // closed
+        }
+      })();
+      const N = 100_000;
+      for (let k = 0; k < N; k++) {
+        const frames = Array.from({ length: randomInt(1, 8) }, () => (randomInt(4) === 0 ? Buffer.alloc(0) : randomBytes(randomInt(1, 32))));
+        await rogue.send(frames);
+      }
+      await rogue.send([Buffer.alloc(0), ...Array.from({ length: 300 }, () => Buffer.from('x'))]); // too many frames
+      const sent = N + 1;
+      const accounted = (): number => {
+        const s = broker.device.stats();
+        return s.counted ? s.malformed + s.answered + Object.values(s.failed).reduce((a, b) => a + b, 0) : 0;
+      };
+      await until(60_000, 'every rogue message accounted for', () => broker.device.inFlight === 0 && accounted() >= sent + goodAnswered + goodBusy);
+      stop = true;
+      await goodLoop;
+      const s = broker.device.stats();
+      assert.ok(s.counted);
+      assert.equal(accounted(), s.frontendTraffic.messagesIn, 'each message was dropped as malformed, refused (busy, bad request) or answered');
+      assert.equal(s.failed.badRequest, 1);
+      assert.ok(s.malformed > 0 && s.answered > goodAnswered);
+      assert.ok(s.security.refused.handshake >= 5, `bad greetings counted (${s.security.refused.handshake})`);
+      assert.equal(s.orphaned, 0, 'no worker died');
+      assert.deepEqual(broker.stats().workers.map((w) => w.restarts), [0, 0]);
+      assert.ok(goodAnswered > 0);
+      assert.ok(process.memoryUsage().rss - rssBefore < 300 * 2 ** 20, 'no runaway memory');
+    } finally {
+      stop = true;
+      await goodLoop.catch(() => undefined);
+      good.close();
+      rogue.close();
+      await drain;
+      stream.close();
+      await broker.close();
+    }
+  });
+});
