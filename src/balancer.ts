@@ -50,8 +50,11 @@ export class WorkerSlot {
     this.lastSeen = now;
   }
 
+  /** Requests it may hold: its credits, plus the balancer's prefetch (requests waiting in its socket). */
+  limit = 0;
+
   get available(): boolean {
-    return !this.retired && this.inFlight < this.credits;
+    return !this.retired && this.inFlight < this.limit;
   }
 }
 
@@ -64,9 +67,16 @@ export class Balancer {
   private queue: (Pending | undefined)[] = [];
   private head = 0;
   readonly maxQueued: number;
+  /**
+   * Requests sent to a worker beyond its credits, to wait in its socket: it
+   * starts the next as soon as it answers one instead of after a round trip
+   * to the device and back. 0: a worker gets a request only when it has room.
+   */
+  readonly prefetch: number;
 
-  constructor(maxQueued: number) {
+  constructor(maxQueued: number, prefetch = 0) {
     this.maxQueued = maxQueued;
+    this.prefetch = prefetch;
   }
 
   get queued(): number {
@@ -83,10 +93,12 @@ export class Balancer {
     let w = this.workers.get(key);
     if (w === undefined) {
       w = new WorkerSlot(id, credits, now);
+      w.limit = credits + this.prefetch;
       this.workers.set(key, w);
       this.ring = [...this.workers.values()];
     } else {
       w.credits = credits;
+      w.limit = credits + this.prefetch;
       w.retired = false;
     }
     return w;

@@ -48,6 +48,8 @@ export interface BrokerOptions {
   allowFrom?: readonly string[] | null;
   /** Heartbeat period with remote servers that join over a tcp backend (least-busy). Default 1000; 0: off. */
   heartbeatIntervalMs?: number;
+  /** least-busy: requests a worker may hold beyond its concurrency, waiting in its socket. Default 1. */
+  prefetch?: number;
 }
 
 export type ResolvedBrokerOptions = Readonly<Required<BrokerOptions>>;
@@ -69,6 +71,7 @@ export const brokerDefaults: Omit<ResolvedBrokerOptions, 'handler'> = Object.fre
   allowKeys: null,
   allowFrom: null,
   heartbeatIntervalMs: 1_000,
+  prefetch: 1,
 });
 
 export function resolveBrokerOptions(input: BrokerOptions): ResolvedBrokerOptions {
@@ -124,6 +127,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       allowKeys: options.allowKeys,
       allowFrom: options.allowFrom,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
+      prefetch: options.prefetch,
     });
     await device.start();
     const broker = new Broker(options, device);

@@ -212,7 +212,7 @@ export class Device extends EventEmitter<DeviceEvents> {
     super();
     this.options = resolveDeviceOptions(options);
     this.lists = { keys: this.options.allowKeys, from: this.options.allowFrom };
-    this.balancer = new Balancer(this.options.maxQueued);
+    this.balancer = new Balancer(this.options.maxQueued, this.options.prefetch);
   }
 
   get engine(): Engine {

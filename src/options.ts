@@ -69,6 +69,12 @@ export interface DeviceOptions {
   heartbeatIntervalMs?: number;
   /** Messages with more frames than this (envelope included) are refused as bad requests. Default 256. */
   maxFrames?: number;
+  /**
+   * least-busy: requests a worker may hold beyond the credits it announced,
+   * waiting in its socket, so it never idles for a round trip to the device.
+   * Higher: more throughput over tcp/ipc, coarser balancing and a longer tail behind a slow worker. A handler timeout counts from dispatch, so a prefetched request's includes its wait. Default 1.
+   */
+  prefetch?: number;
 }
 
 export type ResolvedDeviceOptions = Readonly<Required<DeviceOptions>>;
@@ -96,6 +102,7 @@ export const deviceDefaults: ResolvedDeviceOptions = Object.freeze({
   ipcMode: 0o600,
   heartbeatIntervalMs: 1_000,
   maxFrames: 256,
+  prefetch: 1,
 });
 
 export function resolveDeviceOptions(input: DeviceOptions = {}): ResolvedDeviceOptions {
@@ -140,6 +147,7 @@ export function resolveDeviceOptions(input: DeviceOptions = {}): ResolvedDeviceO
   integer('ipcMode', o.ipcMode, 0, 0o777);
   integer('heartbeatIntervalMs', o.heartbeatIntervalMs, 0, 3_600_000);
   integer('maxFrames', o.maxFrames, 3, 100_000);
+  integer('prefetch', o.prefetch, 0, 100_000);
   return Object.freeze(o);
 }
 

@@ -6,7 +6,7 @@ import { createBroker } from '../src/broker.js';
 import { Client } from '../src/client.js';
 import { connectUrlFor } from '../src/endpoints.js';
 import { ErrorCode, isZqueueError } from '../src/errors.js';
-import { HANDLERS, cli, freePort, within } from './helpers.js';
+import { HANDLERS, cli, freePort, until, within } from './helpers.js';
 
 type Outcome = { kind: 'reply' } | { kind: 'error'; code: string };
 
@@ -23,7 +23,7 @@ async function outcome(p: Promise<Buffer[]>): Promise<Outcome> {
 for (const backend of ['inproc', 'ipc'] as const) {
   describe(`broker limits (${backend} backend)`, () => {
     it('past maxQueued, requests get an immediate busy error; the accepted ones are all answered', async () => {
-      const broker = await createBroker({ handler: join(HANDLERS, 'behave.js'), threads: 1, frontend: 'tcp://127.0.0.1:*', backend, maxQueued: 5 });
+      const broker = await createBroker({ handler: join(HANDLERS, 'behave.js'), threads: 1, frontend: 'tcp://127.0.0.1:*', backend, maxQueued: 5, prefetch: 0 });
       const clients = Array.from({ length: 30 }, () => new Client({ endpoint: connectUrlFor(broker.frontendEndpoint), timeoutMs: 20_000, retries: 0 }));
       try {
         const order: string[] = [];
@@ -55,18 +55,16 @@ for (const backend of ['inproc', 'ipc'] as const) {
     });
 
     it('close() lets the in-flight request finish and answers the queued ones with closing', async () => {
-      const broker = await createBroker({ handler: join(HANDLERS, 'behave.js'), threads: 1, frontend: 'tcp://127.0.0.1:*', backend });
+      // No prefetch: one request runs, the others wait at the device, where close() can answer them.
+      const broker = await createBroker({ handler: join(HANDLERS, 'behave.js'), threads: 1, frontend: 'tcp://127.0.0.1:*', backend, prefetch: 0 });
       const clients = Array.from({ length: 5 }, () => new Client({ endpoint: connectUrlFor(broker.frontendEndpoint), timeoutMs: 20_000, retries: 0 }));
       try {
         // Five requests, one worker: one runs, four queue (which one runs depends on arrival).
         const all = clients.map((c) => outcome(c.request(['sleep', '300'])));
-        await within(5000, 'four requests queue', (async () => {
-          for (;;) {
-            const s = broker.stats().device;
-            if (s.engine === 'js' && s.queued === 4 && s.inFlight === 1) return;
-            await new Promise((r) => setImmediate(r));
-          }
-        })());
+        await until(5000, 'four requests queue', () => {
+          const s = broker.stats().device;
+          return s.engine === 'js' && s.queued === 4 && s.inFlight === 1;
+        });
         await broker.close({ timeoutMs: 5000 });
         const results = await Promise.all(all);
         assert.equal(results.filter((r) => r.kind === 'reply').length, 1, JSON.stringify(results));

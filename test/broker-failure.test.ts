@@ -10,7 +10,7 @@ import { createBroker, type Broker, type BrokerOptions } from '../src/broker.js'
 import { Client } from '../src/client.js';
 import { connectUrlFor } from '../src/endpoints.js';
 import { ErrorCode, ZqueueError } from '../src/errors.js';
-import { HANDLERS, PYTHON, pyzmqMissing, removeTempDirs, run, tempDir, within } from './helpers.js';
+import { HANDLERS, PYTHON, pyzmqMissing, removeTempDirs, run, tempDir, until, within } from './helpers.js';
 
 after(removeTempDirs);
 
@@ -76,9 +76,7 @@ for (const backend of ['inproc', 'ipc'] as const) {
           assert.equal(err.code, ErrorCode.HandlerTimeout);
           return true;
         });
-        await within(5000, 'the stuck worker is replaced', (async () => {
-          while (restarts(broker) < 1) await new Promise((r) => setImmediate(r));
-        })());
+        await until(5000, 'the stuck worker is replaced', () => restarts(broker) >= 1);
         const after = await client.request(['spin-once', dir]);
         assert.match(after[0]?.toString() ?? '', /^survived spin-once/);
       });

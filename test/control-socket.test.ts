@@ -10,7 +10,7 @@ import { ErrorCode } from '../src/errors.js';
 import { connectUrlFor } from '../src/endpoints.js';
 import { ControlServer, checkControlEndpoint, handlePauseSignals, sendControl } from '../src/control.js';
 import { parseErrorReply } from '../src/protocol.js';
-import { cli, endpointFor, freePort, removeTempDirs, within } from './helpers.js';
+import { cli, endpointFor, freePort, removeTempDirs, until, within } from './helpers.js';
 
 after(removeTempDirs);
 
@@ -75,7 +75,7 @@ describe('control', () => {
       assert.equal(parseErrorReply(await raw.receive())?.kind, 'bad-request');
       assert.equal(device.stats().state, 'running', 'a refused command changes nothing');
       assert.equal(await sendControl(ctl.endpoint, 'stop'), 'ok stopping');
-      await within(2000, 'stop callback', (async () => { while (stops === 0) await new Promise((r) => setImmediate(r)); })());
+      await until(2000, 'stop callback', () => stops > 0);
       assert.equal(stops, 1);
     } finally {
       raw.close();

@@ -7,7 +7,7 @@ import { Server } from '../src/server.js';
 import { Client } from '../src/client.js';
 import { connectUrlFor } from '../src/endpoints.js';
 import { POLICIES } from '../src/options.js';
-import { within } from './helpers.js';
+import { until } from './helpers.js';
 
 for (const policy of POLICIES) {
   describe(`js device (${policy}) under bad input`, () => {
@@ -25,13 +25,10 @@ for (const policy of POLICIES) {
         big.connect(connectUrlFor(device.frontendEndpoint));
         await big.send([Buffer.alloc(0), Buffer.alloc(4096, 1)]);
         for (let i = 0; i < 20; i++) assert.deepEqual((await client.request(`ok ${i}`)).map(String), [`ok ${i}`]);
-        await within(5000, 'junk counted', (async () => {
-          for (;;) {
-            const s = device.stats();
-            if (s.engine === 'js' && s.malformed === 100) return;
-            await new Promise((r) => setImmediate(r));
-          }
-        })());
+        await until(5000, 'junk counted', () => {
+          const s = device.stats();
+          return s.engine === 'js' && s.malformed === 100;
+        });
         const s = device.stats();
         assert.ok(s.engine === 'js');
         if (s.engine === 'js') {

@@ -107,6 +107,7 @@ describe('device statistics under refusal and timeouts', () => {
       policy: 'least-busy',
       maxQueued: 2,
       handlerTimeoutMs: 300,
+      prefetch: 0,
     }).start();
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
