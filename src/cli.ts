@@ -43,6 +43,7 @@ Run "zqueue <command> --help" for a command's options.`,
   --policy round-robin|least-busy   how requests are spread (default round-robin; least-busy needs zqueue servers)
   --max-queued N        least-busy: requests that may wait for a server (default 10000)
   --handler-timeout MS  least-busy: answer "timeout" after this long (default 30000)
+  --prefetch N          least-busy: requests a server may hold beyond its concurrency (default 1)
   --stats-on-exit       print the device's statistics when it stops
   -h, --help
 Security (tcp):
@@ -84,6 +85,7 @@ Operating (device and serve):
   --concurrency K       requests one worker holds at once    (default 1)
   --max-queued N        requests that may wait; past it clients get "busy" (default 10000)
   --handler-timeout MS  answer "timeout" and replace the worker after this long (default 30000)
+  --prefetch N          requests a worker may hold beyond its concurrency, in its socket (default 1)
   --on-worker-death retry|fail    what happens to a dead worker's requests (default retry)
   -h, --help
 Security (tcp):
@@ -299,6 +301,7 @@ async function device(argv: string[]): Promise<void> {
     policy: { type: 'string' },
     'max-queued': { type: 'string' },
     'handler-timeout': { type: 'string' },
+    prefetch: { type: 'string' },
     'stats-on-exit': { type: 'boolean' },
     ...OPS_OPTIONS,
     ...SECURITY_OPTIONS,
@@ -321,6 +324,7 @@ async function device(argv: string[]): Promise<void> {
     maxQueued: num(v, 'max-queued', 10_000),
     handlerTimeoutMs: num(v, 'handler-timeout', 30_000),
     heartbeatIntervalMs: num(v, 'heartbeat', 1000),
+    prefetch: num(v, 'prefetch', 1),
     tap: str(v, 'tap', ''),
     ...frontendSecurity(v),
     backendCurveSecretKey: typeof backendSecret === 'string' ? loadKeyPair(backendSecret).secretKey : '',
@@ -418,6 +422,7 @@ async function serve(argv: string[]): Promise<void> {
     'max-queued': { type: 'string' },
     'handler-timeout': { type: 'string' },
     'on-worker-death': { type: 'string' },
+    prefetch: { type: 'string' },
     ...OPS_OPTIONS,
     ...SECURITY_OPTIONS,
   });
@@ -436,6 +441,7 @@ async function serve(argv: string[]): Promise<void> {
     handlerTimeoutMs: num(v, 'handler-timeout', brokerDefaults.handlerTimeoutMs),
     onWorkerDeath: choice(v, 'on-worker-death', ['retry', 'fail'] as const, 'retry'),
     heartbeatIntervalMs: num(v, 'heartbeat', 1000),
+    prefetch: num(v, 'prefetch', 1),
     tap: str(v, 'tap', ''),
     ...frontendSecurity(v),
   });
