@@ -14,7 +14,7 @@ import { ErrorCode } from '../src/errors.js';
 import { connectUrlFor } from '../src/endpoints.js';
 import { ENGINES, resolveClientOptions, resolveDeviceOptions } from '../src/options.js';
 import { loadAllowList, loadKeyPair, loadPublicKey, publicOf, writeKeyPair, z85Decode, z85Encode } from '../src/keys.js';
-import { PYTHON, cli, endpointFor, pyzmqMissing, removeTempDirs, tempDir, within } from './helpers.js';
+import { PYTHON, cli, endpointFor, freePort, pyzmqMissing, removeTempDirs, tempDir, within } from './helpers.js';
 
 after(removeTempDirs);
 
@@ -275,6 +275,34 @@ describe('ipc socket files', () => {
       } finally {
         await device.close();
       }
+    }
+  });
+
+  it('zqueue device re-reads --allow-keys on SIGHUP: a key added to the folder gets in', async () => {
+    const dir = tempDir();
+    const allowDir = join(dir, 'allowed');
+    mkdirSync(allowDir);
+    const dev = writeKeyPair(dir, 'device');
+    const alice = writeKeyPair(dir, 'alice');
+    const [front, back] = [await freePort(), await freePort()];
+    const device = cli(['device', '--frontend', `tcp://127.0.0.1:${front}`, '--backend', `tcp://127.0.0.1:${back}`, '--curve-secret-key', dev.secretFile, '--allow-keys', allowDir, '--log-format', 'json']);
+    const server = cli(['server', '--connect', `tcp://127.0.0.1:${back}`, '--delay', '0', '--quiet']);
+    const keys = { curveServerKey: dev.keys.publicKey, curvePublicKey: alice.keys.publicKey, curveSecretKey: alice.keys.secretKey };
+    const before = new Client({ endpoint: `tcp://127.0.0.1:${front}`, timeoutMs: 1000, retries: 0, ...keys });
+    const after = new Client({ endpoint: `tcp://127.0.0.1:${front}`, timeoutMs: 5000, retries: 0, ...keys });
+    try {
+      await within(10_000, 'device up', device.waitFor('"event":"bound"'));
+      await assert.rejects(before.request('hi'), { code: ErrorCode.Handshake });
+      writeFileSync(join(allowDir, 'alice.key'), readFileSync(alice.publicFile));
+      device.kill('SIGHUP');
+      await within(5000, 'reloaded', device.waitFor('"event":"allow-list-reloaded","keys":1'));
+      assert.match((await after.request('hi'))[0]?.toString() ?? '', /^World from server/);
+    } finally {
+      before.close();
+      after.close();
+      server.kill();
+      device.kill();
+      await Promise.all([server.exited, device.exited]);
     }
   });
 
