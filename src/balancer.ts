@@ -9,6 +9,9 @@
  * equals so that idle workers share the load.
  */
 
+/** Workers slower than this per request get no prefetch (ms). */
+export const PREFETCH_MAX_SERVICE_MS = 5;
+
 export interface Pending {
   /** The client's message as the frontend received it: `[identity..., "", body...]`. */
   readonly frames: Buffer[];
@@ -50,8 +53,12 @@ export class WorkerSlot {
     this.lastSeen = now;
   }
 
-  /** Requests it may hold: its credits, plus the balancer's prefetch (requests waiting in its socket). */
+  /** Requests it may hold: its credits, plus the balancer's prefetch (requests waiting in its socket) when it is not slow. */
   limit = 0;
+  /** Estimated time it takes per request (ms, moving average); 0 until its first reply. */
+  serviceMs = 0;
+  /** When its last reply came (ms). */
+  lastReplyAt = 0;
 
   get available(): boolean {
     return !this.retired && this.inFlight < this.limit;
@@ -71,8 +78,11 @@ export class Balancer {
    * Requests sent to a worker beyond its credits, to wait in its socket: it
    * starts the next as soon as it answers one instead of after a round trip
    * to the device and back. 0: a worker gets a request only when it has room.
+   * Only workers whose time per request is within twice the fastest's get it
+   * (see tune()): a request prefetched to a slow worker would wait behind it.
    */
   readonly prefetch: number;
+  private completions = 0;
 
   constructor(maxQueued: number, prefetch = 0) {
     this.maxQueued = maxQueued;
@@ -93,12 +103,13 @@ export class Balancer {
     let w = this.workers.get(key);
     if (w === undefined) {
       w = new WorkerSlot(id, credits, now);
-      w.limit = credits + this.prefetch;
+      // No prefetch until its speed is known.
+      w.limit = credits;
       this.workers.set(key, w);
       this.ring = [...this.workers.values()];
     } else {
+      w.limit = w.limit - w.credits + credits;
       w.credits = credits;
-      w.limit = credits + this.prefetch;
       w.retired = false;
     }
     return w;
@@ -162,13 +173,21 @@ export class Balancer {
    * or undefined when it is unknown or was already answered (a late reply:
    * its credit comes back, the reply is to be dropped).
    */
-  complete(key: string, id: number): Held | undefined {
+  complete(key: string, id: number, now?: number): Held | undefined {
     const h = this.held.get(id);
     if (h !== undefined && h.worker.key === key) {
       this.held.delete(id);
-      h.worker.held.delete(id);
-      h.worker.inFlight--;
-      h.worker.served++;
+      const w = h.worker;
+      w.held.delete(id);
+      w.inFlight--;
+      w.served++;
+      if (now !== undefined && this.prefetch > 0) {
+        // It started this request when it was sent, or when it answered the one before, whichever came later.
+        const sample = now - Math.max(h.sentAt, w.lastReplyAt);
+        w.serviceMs = w.serviceMs === 0 ? sample : w.serviceMs * 0.8 + sample * 0.2;
+        w.lastReplyAt = now;
+        if ((++this.completions & 31) === 0) this.tune();
+      }
       return h;
     }
     const w = this.workers.get(key);
@@ -191,6 +210,21 @@ export class Balancer {
       out.push(h);
     }
     return out;
+  }
+
+  /**
+   * Gives prefetch to the workers it helps and cannot hurt: those that answer
+   * in under PREFETCH_MAX_SERVICE_MS (slower ones barely feel a round trip,
+   * and a deep socket queue would make their requests wait and time out) and
+   * within twice the fastest worker's time. Takes it from the others. Runs every 32 replies.
+   */
+  tune(): void {
+    let fastest = Infinity;
+    for (const w of this.workers.values()) if (w.serviceMs > 0 && w.serviceMs < fastest) fastest = w.serviceMs;
+    for (const w of this.workers.values()) {
+      const quick = w.serviceMs > 0 && w.serviceMs < PREFETCH_MAX_SERVICE_MS && w.serviceMs <= 2 * fastest + 0.05;
+      w.limit = w.credits + (quick ? this.prefetch : 0);
+    }
   }
 
   /** Queues a request for the next free worker; false when the queue is full. */

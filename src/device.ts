@@ -681,14 +681,16 @@ export class Device extends EventEmitter<DeviceEvents> {
         if (workerId === undefined || second === undefined) continue;
         const key = workerId.toString('latin1');
         const slot = this.balancer.workers.get(key);
-        if (slot !== undefined) slot.lastSeen = performance.now();
         if (second.length === 0) {
+          if (slot !== undefined) slot.lastSeen = performance.now();
           this.onControl(workerId, slot, frames);
         } else if (second.length === 4) {
           // A reply from a worker the device does not know (declared dead, or
           // from before a restart): it must reconnect and announce itself.
           if (slot === undefined) this.toWorker(workerId, DISCONNECT);
-          const held = this.balancer.complete(key, second.readUInt32BE(0));
+          const now = performance.now();
+          if (slot !== undefined) slot.lastSeen = now;
+          const held = this.balancer.complete(key, second.readUInt32BE(0), now);
           if (held !== undefined) {
             const reply = frames.slice(2);
             this.answered++;

@@ -72,7 +72,9 @@ export interface DeviceOptions {
   /**
    * least-busy: requests a worker may hold beyond the credits it announced,
    * waiting in its socket, so it never idles for a round trip to the device.
-   * Higher: more throughput over tcp/ipc, coarser balancing and a longer tail behind a slow worker. A handler timeout counts from dispatch, so a prefetched request's includes its wait. Default 1.
+   * Given only to workers that answer in under 5 ms and within twice the
+   * fastest worker's time (measured as they reply), so a slow worker never
+   * holds a queue. Higher: more throughput over tcp/ipc. 0: off. Default 16.
    */
   prefetch?: number;
 }
@@ -102,7 +104,7 @@ export const deviceDefaults: ResolvedDeviceOptions = Object.freeze({
   ipcMode: 0o600,
   heartbeatIntervalMs: 1_000,
   maxFrames: 256,
-  prefetch: 1,
+  prefetch: 16,
 });
 
 export function resolveDeviceOptions(input: DeviceOptions = {}): ResolvedDeviceOptions {

@@ -69,4 +69,30 @@ describe('balancer (least-busy bookkeeping)', () => {
     b.join(id('w'), 1, 0);
     assert.equal(b.pick(), w);
   });
+
+  it('prefetch goes only to workers measured quick: not before a first reply, not to a slow one', () => {
+    const b = new Balancer(100, 2);
+    const fast = b.join(Buffer.from('fast'), 1, 0);
+    const slow = b.join(Buffer.from('slow'), 1, 0);
+    assert.deepEqual([fast.limit, slow.limit], [1, 1], 'unmeasured workers get no prefetch');
+    let now = 0;
+    // 32 replies: the fast worker answers in 1 ms, the slow one in 20 ms.
+    for (let i = 0; i < 32; i++) {
+      const w = i % 2 === 0 ? fast : slow;
+      const h = b.dispatch(w, { frames: [], retried: false, receivedAt: now }, now);
+      now += w === fast ? 1 : 20;
+      assert.equal(b.complete(w.key, h.id, now), h);
+    }
+    assert.ok(fast.serviceMs > 0.9 && fast.serviceMs < 1.1 && slow.serviceMs > 19, `${fast.serviceMs} / ${slow.serviceMs} ms`);
+    assert.deepEqual([fast.limit, slow.limit], [3, 1], 'the quick worker may hold 2 more, the slow one none');
+    // Everyone slow (over 5 ms a request): no prefetch at all.
+    const c = new Balancer(100, 2);
+    const a = c.join(Buffer.from('a'), 1, 0);
+    for (let i = 0, t = 0; i < 32; i++) {
+      const h = c.dispatch(a, { frames: [], retried: false, receivedAt: t }, t);
+      t += 10;
+      c.complete(a.key, h.id, t);
+    }
+    assert.equal(a.limit, 1);
+  });
 });
