@@ -44,6 +44,12 @@ export class WorkerSlot {
   lastSeen: number;
   /** It sends heartbeats, so its silence means it is dead or stalled. */
   heartbeats = false;
+  /** It speaks worker protocol 2: takes its requests in batches (see protocol.ts). */
+  batches = false;
+  /** Requests given to it this turn and not yet sent (batches only): ids, body frame counts, body frames. */
+  outIds: number[] = [];
+  outCounts: number[] = [];
+  outFrames: Buffer[] = [];
 
   constructor(id: Buffer, credits: number, now: number) {
     this.id = id;
@@ -131,6 +137,10 @@ export class Balancer {
     }
     w.held.clear();
     w.inFlight = 0;
+    // Not sent yet: they are among the orphans, and must not reach whoever takes over its routing id.
+    w.outIds = [];
+    w.outCounts = [];
+    w.outFrames = [];
     return orphans;
   }
 

@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import * as zmq from 'zeromq';
 import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from './errors.js';
 import { resolveDeviceOptions, type DeviceOptions, type Engine, type Policy, type ResolvedDeviceOptions } from './options.js';
-import { BYE, DISCONNECT, EMPTY, HEARTBEAT, READY, delimiterIndex, displayId, errorFrame, errorKindOf, type ErrorKind } from './protocol.js';
+import { BATCH_MAX, BYE, DISCONNECT, EMPTY, HEARTBEAT, READY, REPLIES, REQUESTS, batchHeader, delimiterIndex, displayId, errorFrame, errorKindOf, parseBatch, type ErrorKind } from './protocol.js';
 import { Balancer, type Held, type Pending, type WorkerSlot } from './balancer.js';
 import { Writer, size, watchEvents } from './writer.js';
 import { bindOrExplain, connectUrlFor } from './endpoints.js';
@@ -176,6 +176,9 @@ export class Device extends EventEmitter<DeviceEvents> {
   private draining?: Promise<void>;
   private drained: (() => void) | undefined;
   private sweep?: NodeJS.Timeout;
+  /** least-busy: workers given requests this turn, and the turn's end, when they go out as one batch each. */
+  private outboxes: WorkerSlot[] = [];
+  private flushing: NodeJS.Immediate | undefined;
   private frontWriter?: Writer;
   private backWriter?: Writer;
   private readonly balancer: Balancer;
@@ -254,7 +257,11 @@ export class Device extends EventEmitter<DeviceEvents> {
     const frontend = new zmq.Router({ ...common, ...counted, maxMessageSize: o.maxMessageSize, ...security(o.curveSecretKey, this.domains.frontend) });
     const backendOptions = { ...common, ...security(o.backendCurveSecretKey, this.domains.backend) };
     // A server that reconnects under the same routing id takes it over (its old connection may not be gone yet).
-    const backend = o.policy === 'least-busy' ? new zmq.Router({ ...backendOptions, handover: true }) : new zmq.Dealer(backendOptions);
+    // least-busy's ROUTER never waits to send (without ROUTER_MANDATORY it drops what a full
+    // peer cannot take, and credits keep every worker's share far below the high-water mark):
+    // a zero send timeout spares zeromq.js's readiness check, a system call, on every send.
+    const backend =
+      o.policy === 'least-busy' ? new zmq.Router({ ...backendOptions, handover: true, sendTimeout: 0 }) : new zmq.Dealer(backendOptions);
     this.frontend = frontend;
     this.backend = backend;
     // Subscribe before binding, so that no early connection goes uncounted.
@@ -282,13 +289,17 @@ export class Device extends EventEmitter<DeviceEvents> {
       this.loops.push(proxy.run().catch((err: unknown) => this.loopFailed(err)));
     } else {
       const onSendError = (err: unknown): void => this.loopFailed(err);
-      this.frontWriter = new Writer(frontend, (err) => {
-        const code = zmqCode(err);
-        if (code === 'EHOSTUNREACH') this.dropped.unroutable++;
-        else if (code === 'EAGAIN') this.dropped.full++;
-        else onSendError(err);
-      });
-      this.backWriter = new Writer(backend, onSendError);
+      this.frontWriter = new Writer(
+        frontend,
+        (err) => {
+          const code = zmqCode(err);
+          if (code === 'EHOSTUNREACH') this.dropped.unroutable++;
+          else if (code === 'EAGAIN') this.dropped.full++;
+          else onSendError(err);
+        },
+        { immediate: true },
+      );
+      this.backWriter = new Writer(backend, onSendError, { immediate: o.policy === 'least-busy' });
       if (o.policy === 'least-busy') {
         this.loops.push(this.balancedFrontLoop(frontend), this.balancedBackLoop(backend as zmq.Router));
         if (o.handlerTimeoutMs > 0) {
@@ -435,6 +446,10 @@ export class Device extends EventEmitter<DeviceEvents> {
       await this.drain(timeoutMs);
       clearInterval(this.sweep);
       clearInterval(this.heartbeat);
+      // Whatever a batch still holds was answered with `closing` or its wait timed out.
+      clearImmediate(this.flushing);
+      this.flushing = undefined;
+      this.outboxes = [];
     }
     this.frontend?.close();
     this.backend?.close();
@@ -660,7 +675,7 @@ export class Device extends EventEmitter<DeviceEvents> {
         const pending: Pending = { frames, retried: false, receivedAt: performance.now() };
         const worker = this.balancer.queued === 0 ? this.balancer.pick() : undefined;
         if (worker !== undefined) {
-          await this.sendToWorker(this.balancer.dispatch(worker, pending, pending.receivedAt));
+          this.sendToWorker(this.balancer.dispatch(worker, pending, pending.receivedAt));
         } else if (!this.balancer.enqueue(pending)) {
           this.reject(frames, 'busy', `the device's queue is full (maxQueued ${this.options.maxQueued})`);
         }
@@ -683,7 +698,8 @@ export class Device extends EventEmitter<DeviceEvents> {
         const slot = this.balancer.workers.get(key);
         if (second.length === 0) {
           if (slot !== undefined) slot.lastSeen = performance.now();
-          this.onControl(workerId, slot, frames);
+          if (frames[2]?.equals(REPLIES) === true) this.onReplies(workerId, key, slot, frames);
+          else this.onControl(workerId, slot, frames);
         } else if (second.length === 4) {
           // A reply from a worker the device does not know (declared dead, or
           // from before a restart): it must reconnect and announce itself.
@@ -694,7 +710,7 @@ export class Device extends EventEmitter<DeviceEvents> {
           if (held !== undefined) {
             const reply = frames.slice(2);
             this.answered++;
-            this.recordLatency(held.receivedAt);
+            this.recordLatency(held.receivedAt, now);
             this.countFailure(reply);
             this.toClient(reply);
           }
@@ -707,6 +723,32 @@ export class Device extends EventEmitter<DeviceEvents> {
     }
   }
 
+  /** A batch of replies from a version-2 worker: each goes back along the envelope its request came with. */
+  private onReplies(workerId: Buffer, key: string, slot: WorkerSlot | undefined, frames: Buffer[]): void {
+    const entries = parseBatch(frames, 3);
+    if (entries === undefined) {
+      // Not from a zqueue worker that works: its requests time out, or are retried when it goes.
+      this.malformed++;
+      return;
+    }
+    // Counted per reply, as for version-1 workers: the message itself was counted once.
+    this.back.messagesIn += entries.length - 1;
+    if (slot === undefined) this.toWorker(workerId, DISCONNECT);
+    const now = performance.now();
+    for (const e of entries) {
+      const held = this.balancer.complete(key, e.id, now);
+      if (held === undefined) continue;
+      const reply = held.frames.slice(0, delimiterIndex(held.frames) + 1);
+      for (let i = e.start; i < e.end; i++) reply.push(frames[i] as Buffer);
+      this.answered++;
+      this.recordLatency(held.receivedAt, now);
+      this.countFailure(reply);
+      this.toClient(reply);
+    }
+    this.dispatchQueued();
+    if (this.drained !== undefined && this.inFlight === 0) this.drained();
+  }
+
   private onControl(workerId: Buffer, slot: WorkerSlot | undefined, frames: Buffer[]): void {
     this.control++;
     const verb = frames[2];
@@ -717,6 +759,8 @@ export class Device extends EventEmitter<DeviceEvents> {
     } else if (verb.equals(READY)) {
       const credits = Number(frames[3]?.toString() ?? '1');
       const slot = this.balancer.join(workerId, Number.isInteger(credits) && credits > 0 ? credits : 1, performance.now());
+      // READY's optional 5th frame: the worker protocol version; 2 and above take batches.
+      slot.batches = Number(frames[5]?.toString() ?? '1') >= 2;
       // READY's optional 4th frame: the worker heartbeats, so its silence will mean it is gone.
       // A heartbeat back at once tells the worker that this device heartbeats too.
       if (Number(frames[4]?.toString() ?? '0') > 0 && this.options.heartbeatIntervalMs > 0) {
@@ -759,13 +803,53 @@ export class Device extends EventEmitter<DeviceEvents> {
     }
   }
 
-  private sendToWorker(h: Held): Promise<void> {
-    const id = Buffer.allocUnsafe(4);
-    id.writeUInt32BE(h.id, 0);
-    const frames = [h.worker.id, id, ...h.frames];
+  /**
+   * Gives a request to its worker: a version-2 worker's goes into its batch,
+   * sent when this turn of the event loop ends (see flush); a version-1
+   * worker's goes at once, as `[id, envelope..., body...]`.
+   */
+  private sendToWorker(h: Held): void {
     this.back.messagesOut++;
     this.back.bytesOut += size(h.frames);
-    return this.backWriter?.send(frames) ?? Promise.resolve();
+    const w = h.worker;
+    if (w.batches) {
+      if (w.outIds.length >= BATCH_MAX) this.sendBatch(w);
+      if (w.outIds.length === 0) {
+        this.outboxes.push(w);
+        this.flushing ??= setImmediate(this.flush);
+      }
+      const body = delimiterIndex(h.frames) + 1;
+      w.outIds.push(h.id);
+      w.outCounts.push(h.frames.length - body);
+      for (let i = body; i < h.frames.length; i++) w.outFrames.push(h.frames[i] as Buffer);
+      return;
+    }
+    const id = Buffer.allocUnsafe(4);
+    id.writeUInt32BE(h.id, 0);
+    void this.backWriter?.send([w.id, id, ...h.frames]);
+  }
+
+  /**
+   * Sends each worker the batch it was given this turn: one message, one
+   * native call, for all the requests that came in one read burst. Runs in
+   * the same turn of the event loop as the reads (setImmediate's check phase
+   * follows the poll phase), so batching adds no wait.
+   */
+  private readonly flush = (): void => {
+    this.flushing = undefined;
+    const slots = this.outboxes;
+    this.outboxes = [];
+    // Empty when the worker left after its requests were given (they were retried), or was sent a full batch.
+    for (const w of slots) if (w.outIds.length > 0) this.sendBatch(w);
+  };
+
+  private sendBatch(w: WorkerSlot): void {
+    const message = [w.id, EMPTY, REQUESTS, batchHeader(w.outIds, w.outCounts)];
+    for (const f of w.outFrames) message.push(f);
+    w.outIds = [];
+    w.outCounts = [];
+    w.outFrames = [];
+    void this.backWriter?.send(message);
   }
 
   private dispatchQueued(): void {
@@ -774,7 +858,7 @@ export class Device extends EventEmitter<DeviceEvents> {
       if (worker === undefined) return;
       const p = this.balancer.dequeue();
       if (p === undefined) return;
-      void this.sendToWorker(this.balancer.dispatch(worker, p, performance.now()));
+      this.sendToWorker(this.balancer.dispatch(worker, p, performance.now()));
     }
   }
 
@@ -818,9 +902,9 @@ export class Device extends EventEmitter<DeviceEvents> {
     void this.frontWriter?.send(reply);
   }
 
-  private recordLatency(arrivedAt: number): void {
+  private recordLatency(arrivedAt: number, now = performance.now()): void {
     if (!this.options.recordLatency) return;
-    const us = (performance.now() - arrivedAt) * 1000;
+    const us = (now - arrivedAt) * 1000;
     record(this.latency, us);
     if (this.window !== undefined) record(this.window, us);
   }

@@ -8,6 +8,11 @@
  * `concurrency` requests at once. It announces READY (see protocol.ts) so a
  * least-busy device can balance on it; other devices drop that message.
  *
+ * A least-busy zqueue device sends it requests in batches (worker protocol 2,
+ * which READY announces): they wait in an inbox here, run `concurrency` at a
+ * time, and the replies ready in one turn of the event loop go back as one
+ * message.
+ *
  * Whatever a request looks like, the server lives on: a message without an
  * envelope delimiter is counted and dropped (there is nowhere to reply), a
  * handler that throws or rejects produces a `handler` error reply.
@@ -18,7 +23,7 @@ import { pathToFileURL } from 'node:url';
 import * as zmq from 'zeromq';
 import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from './errors.js';
 import { resolveServerOptions, type Handler, type ServerOptions, type ResolvedServerOptions } from './options.js';
-import { BYE, DISCONNECT, EMPTY, HEARTBEAT, READY, delimiterIndex, errorFrame, replyFrames } from './protocol.js';
+import { BATCH_MAX, BYE, DISCONNECT, EMPTY, HEARTBEAT, READY, REPLIES, REQUESTS, WORKER_PROTOCOL, batchHeader, delimiterIndex, errorFrame, parseBatch, replyFrames } from './protocol.js';
 import { Writer, watchEvents } from './writer.js';
 import { IPC_MODE, restrictIpc } from './endpoints.js';
 import { doneOrTimeout } from './wait.js';
@@ -56,6 +61,14 @@ export class Server {
   private malformed = 0;
   private handlerTimeouts = 0;
   private reconnects = 0;
+  /** Batched requests not yet started (ids and bodies), and where the next one is. */
+  private inbox: { id: number; body: Buffer[] }[] = [];
+  private inboxHead = 0;
+  /** Replies to batched requests, sent as one message when the turn ends. */
+  private outIds: number[] = [];
+  private outCounts: number[] = [];
+  private outFrames: Buffer[] = [];
+  private flushing: NodeJS.Immediate | undefined;
   /** Heartbeats: when the device was last heard from, whether it heartbeats at all, the back-off. */
   private lastHeard = 0;
   private deviceBeats = false;
@@ -144,9 +157,9 @@ export class Server {
     });
     this.state = 'running';
     if (this.announces) {
-      const ready = [EMPTY, READY, Buffer.from(String(o.concurrency))];
-      // A heartbeat period tells a least-busy device to watch this server's silence.
-      if (o.heartbeatIntervalMs > 0) ready.push(Buffer.from(String(o.heartbeatIntervalMs)));
+      // A heartbeat period tells a least-busy device to watch this server's silence (0: none);
+      // the protocol version, that it takes batches.
+      const ready = [EMPTY, READY, Buffer.from(String(o.concurrency)), Buffer.from(String(o.heartbeatIntervalMs)), Buffer.from(String(WORKER_PROTOCOL))];
       void this.writer.send(ready);
     }
     this.loop = this.serve(socket);
@@ -160,8 +173,9 @@ export class Server {
   private beat(): void {
     if (this.state !== 'running' || this.reconnecting !== undefined) return;
     const period = this.options.heartbeatIntervalMs;
-    // With every slot taken the loop reads nothing, heartbeats included: silence then proves nothing.
-    if (this.running >= this.options.concurrency) this.lastHeard = performance.now();
+    // With every slot taken (or requests waiting in the inbox) the loop reads nothing,
+    // heartbeats included: silence then proves nothing.
+    if (this.busy) this.lastHeard = performance.now();
     if (this.deviceBeats && performance.now() - this.lastHeard > 3 * period) {
       this.reconnect('the device was silent for 3 heartbeat periods');
       return;
@@ -180,6 +194,8 @@ export class Server {
     this.reconnecting = (async () => {
       const old = this.socket;
       const oldLoop = this.loop;
+      // The device will count this server gone and send its requests elsewhere.
+      this.dropInbox();
       old?.close();
       this.slotFree?.();
       await oldLoop;
@@ -205,7 +221,8 @@ export class Server {
   /** A message from the device that is not a request: its heartbeat, or "reconnect". */
   private onDeviceControl(frames: Buffer[]): void {
     const verb = frames[1];
-    if (verb?.equals(HEARTBEAT) === true) this.deviceBeats = true;
+    if (verb?.equals(REQUESTS) === true) this.takeBatch(frames);
+    else if (verb?.equals(HEARTBEAT) === true) this.deviceBeats = true;
     else if (verb?.equals(DISCONNECT) === true) {
       this.backoffMs = 0;
       this.reconnect('the device asked (it did not know this server)');
@@ -261,11 +278,17 @@ export class Server {
     clearInterval(this.beatTimer);
     this.wake?.();
     await this.reconnecting;
+    // Batched requests not started: BYE makes the device send them elsewhere.
+    this.dropInbox();
     this.slotFree?.();
     if (this.running > 0 && timeoutMs > 0) {
       await doneOrTimeout(timeoutMs, (done) => (this.idle = done));
       this.idle = undefined;
     }
+    // Replies of this turn go before BYE, which makes the device retry what is still unanswered.
+    clearImmediate(this.flushing);
+    this.flushing = undefined;
+    this.flushReplies();
     // From here on a send must not wait for a device that may be gone:
     // libzmq fails it at once (EAGAIN) instead of blocking until a peer comes.
     if (this.socket !== undefined) this.socket.sendTimeout = 0;
@@ -277,10 +300,11 @@ export class Server {
   }
 
   private async serve(socket: zmq.Dealer | zmq.Router): Promise<void> {
-    const concurrency = this.options.concurrency;
     try {
       for (;;) {
-        if (this.running >= concurrency) {
+        // Reads the next message once a slot is free and the inbox is empty.
+        // (Not once its socket is closed: a reconnect waits for this loop to end.)
+        while (this.busy && this.state === 'running' && !socket.closed) {
           await new Promise<void>((resolve) => {
             this.slotFree = resolve;
           });
@@ -307,14 +331,61 @@ export class Server {
         this.running++;
         // Not awaited, even with concurrency 1: the slot check above waits for
         // it, and close() can end that wait when a handler never returns.
-        void this.handle(frames.slice(0, d + 1), frames.slice(d + 1));
+        void this.handle(frames.slice(d + 1), frames.slice(0, d + 1), 0);
       }
     } catch (err) {
       if (this.state === 'running' && !isSocketClosedError(err)) this.onError(err);
     }
   }
 
-  private async handle(envelope: Buffer[], body: Buffer[]): Promise<void> {
+  /** Every slot is taken, or batched requests wait for one: the loop reads nothing more. */
+  private get busy(): boolean {
+    return this.running >= this.options.concurrency || this.inboxHead < this.inbox.length;
+  }
+
+  /** A REQUESTS batch from the device: into the inbox, and as many started as there are free slots. */
+  private takeBatch(frames: Buffer[]): void {
+    const entries = parseBatch(frames, 2);
+    if (entries === undefined) {
+      this.malformed++;
+      return;
+    }
+    for (const e of entries) this.inbox.push({ id: e.id, body: frames.slice(e.start, e.end) });
+    this.received += entries.length;
+    this.startBatched();
+  }
+
+  private startBatched(): void {
+    while (this.state === 'running' && this.running < this.options.concurrency && this.inboxHead < this.inbox.length) {
+      const next = this.inbox[this.inboxHead++];
+      if (next === undefined) break;
+      this.running++;
+      void this.handle(next.body, undefined, next.id);
+    }
+    if (this.inboxHead >= this.inbox.length) this.dropInbox();
+  }
+
+  private dropInbox(): void {
+    this.inbox = [];
+    this.inboxHead = 0;
+  }
+
+  /** Sends the replies to batched requests made this turn, as one message. */
+  private readonly flushReplies = (): void => {
+    if (this.outIds.length === 0) return;
+    const message = [EMPTY, REPLIES, batchHeader(this.outIds, this.outCounts)];
+    for (const f of this.outFrames) message.push(f);
+    this.outIds = [];
+    this.outCounts = [];
+    this.outFrames = [];
+    void this.writer?.send(message);
+  };
+
+  /**
+   * Runs the handler on a request's body; the reply goes back along its
+   * `envelope`, or (a batched request: no envelope) into this turn's batch under its `id`.
+   */
+  private async handle(body: Buffer[], envelope: Buffer[] | undefined, id: number): Promise<void> {
     let reply: Buffer[];
     let timedOut = false;
     try {
@@ -331,8 +402,20 @@ export class Server {
       }
     }
     this.answered++;
-    if (this.writer !== undefined) await this.writer.send([...envelope, ...reply]);
+    if (envelope === undefined) {
+      if (this.outIds.length >= BATCH_MAX) this.flushReplies();
+      this.outIds.push(id);
+      this.outCounts.push(reply.length);
+      for (const f of reply) this.outFrames.push(f);
+      this.flushing ??= setImmediate(() => {
+        this.flushing = undefined;
+        this.flushReplies();
+      });
+    } else if (this.writer !== undefined) {
+      await this.writer.send([...envelope, ...reply]);
+    }
     this.running--;
+    this.startBatched();
     this.slotFree?.();
     if (this.running === 0) this.idle?.();
     if (timedOut) this.onHandlerTimeout();
@@ -357,6 +440,8 @@ export class Server {
    */
   destroy(): void {
     this.state = 'closed';
+    clearImmediate(this.flushing);
+    this.flushing = undefined;
     this.socket?.close();
   }
 }

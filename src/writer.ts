@@ -5,14 +5,27 @@
  */
 import type * as zmq from 'zeromq';
 
+export interface WriterOptions {
+  /**
+   * The socket's sendTimeout is 0: zeromq.js then sends at once or fails at
+   * once (EAGAIN), and never leaves a send in flight, so sends need no queue
+   * and go straight to the socket. Default false.
+   */
+  readonly immediate?: boolean;
+}
+
 export class Writer {
   private tail: Promise<void> = Promise.resolve();
   private pending = 0;
+  private readonly immediate: boolean;
 
   constructor(
     private readonly socket: zmq.Writable,
     private readonly onError: (err: unknown) => void,
-  ) {}
+    options: WriterOptions = {},
+  ) {
+    this.immediate = options.immediate ?? false;
+  }
 
   /** Messages accepted but not yet handed to libzmq. */
   get backlog(): number {
@@ -21,6 +34,15 @@ export class Writer {
 
   /** Queues a message; the promise settles once libzmq has it (it never rejects). */
   send(frames: Buffer[]): Promise<void> {
+    if (this.immediate) {
+      try {
+        return this.socket.send(frames).then(undefined, this.onError);
+      } catch (err) {
+        // zeromq.js throws at once (not a rejection) on a closed socket.
+        this.onError(err);
+        return Promise.resolve();
+      }
+    }
     this.pending++;
     // zeromq.js throws at once (not a rejection) on a closed socket: make it one.
     const attempt = (): Promise<void> => {
