@@ -120,7 +120,7 @@ export async function runMicro(progress: Progress, timeMs = 250): Promise<MicroR
       })
       .add('least-busy: pick + dispatch + complete', () => {
         const worker = balancer.pick() ?? w;
-        const h = balancer.dispatch(worker, { frames, retried: false, receivedAt: 0 }, 0);
+        const h = balancer.dispatch(worker, { frames, bodyAt: 2, retried: false, receivedAt: 0 }, 0);
         balancer.complete(worker.key, h.id);
       })
       .add('error reply parse', () => {

@@ -48,7 +48,7 @@ export interface BrokerOptions {
   allowFrom?: readonly string[] | null;
   /** Heartbeat period with remote servers that join over a tcp backend (least-busy). Default 1000; 0: off. */
   heartbeatIntervalMs?: number;
-  /** least-busy: requests a quick worker may hold beyond its concurrency, waiting in its socket (see DeviceOptions.prefetch). Default 16. */
+  /** least-busy: requests a quick worker may hold beyond its concurrency, waiting in its socket (see DeviceOptions.prefetch). Default 128. */
   prefetch?: number;
 }
 
@@ -71,7 +71,7 @@ export const brokerDefaults: Omit<ResolvedBrokerOptions, 'handler'> = Object.fre
   allowKeys: null,
   allowFrom: null,
   heartbeatIntervalMs: 1_000,
-  prefetch: 16,
+  prefetch: 128,
 });
 
 export function resolveBrokerOptions(input: BrokerOptions): ResolvedBrokerOptions {

@@ -43,7 +43,7 @@ Run "zqueue <command> --help" for a command's options.`,
   --policy round-robin|least-busy   how requests are spread (default round-robin; least-busy needs zqueue servers)
   --max-queued N        least-busy: requests that may wait for a server (default 10000)
   --handler-timeout MS  least-busy: answer "timeout" after this long (default 30000)
-  --prefetch N          least-busy: requests a quick server may hold beyond its concurrency (default 16)
+  --prefetch N          least-busy: requests a quick server may hold beyond its concurrency (default 128)
   --stats-on-exit       print the device's statistics when it stops
   -h, --help
 Security (tcp):
@@ -85,7 +85,7 @@ Operating (device and serve):
   --concurrency K       requests one worker holds at once    (default 1)
   --max-queued N        requests that may wait; past it clients get "busy" (default 10000)
   --handler-timeout MS  answer "timeout" and replace the worker after this long (default 30000)
-  --prefetch N          requests a quick worker may hold beyond its concurrency, in its socket (default 16)
+  --prefetch N          requests a quick worker may hold beyond its concurrency, in its socket (default 128)
   --on-worker-death retry|fail    what happens to a dead worker's requests (default retry)
   -h, --help
 Security (tcp):

@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import * as zmq from 'zeromq';
 import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from './errors.js';
 import { resolveDeviceOptions, type DeviceOptions, type Engine, type Policy, type ResolvedDeviceOptions } from './options.js';
-import { BATCH_MAX, BYE, DISCONNECT, EMPTY, HEARTBEAT, READY, REPLIES, REQUESTS, batchHeader, delimiterIndex, displayId, errorFrame, errorKindOf, parseBatch, type ErrorKind } from './protocol.js';
+import { BYE, DISCONNECT, EMPTY, HEARTBEAT, READY, REPLIES, REQUESTS, appendBatch, delimiterIndex, displayId, errorFrame, errorKindOf, parseBatch, type ErrorKind } from './protocol.js';
 import { Balancer, type Held, type Pending, type WorkerSlot } from './balancer.js';
 import { Writer, size, watchEvents } from './writer.js';
 import { bindOrExplain, connectUrlFor } from './endpoints.js';
@@ -659,7 +659,8 @@ export class Device extends EventEmitter<DeviceEvents> {
         this.front.messagesIn++;
         this.front.bytesIn += size(frames);
         this.tap?.publish(TAP_IN, frames);
-        if (delimiterIndex(frames) < 0) {
+        const d = delimiterIndex(frames);
+        if (d < 0) {
           this.malformed++;
           continue;
         }
@@ -672,7 +673,7 @@ export class Device extends EventEmitter<DeviceEvents> {
           continue;
         }
         if (gateHooks.spinUsPerRequest > 0) spin(gateHooks.spinUsPerRequest);
-        const pending: Pending = { frames, retried: false, receivedAt: performance.now() };
+        const pending: Pending = { frames, bodyAt: d + 1, retried: false, receivedAt: performance.now() };
         const worker = this.balancer.queued === 0 ? this.balancer.pick() : undefined;
         if (worker !== undefined) {
           this.sendToWorker(this.balancer.dispatch(worker, pending, pending.receivedAt));
@@ -738,7 +739,7 @@ export class Device extends EventEmitter<DeviceEvents> {
     for (const e of entries) {
       const held = this.balancer.complete(key, e.id, now);
       if (held === undefined) continue;
-      const reply = held.frames.slice(0, delimiterIndex(held.frames) + 1);
+      const reply = held.frames.slice(0, held.bodyAt);
       for (let i = e.start; i < e.end; i++) reply.push(frames[i] as Buffer);
       this.answered++;
       this.recordLatency(held.receivedAt, now);
@@ -813,15 +814,11 @@ export class Device extends EventEmitter<DeviceEvents> {
     this.back.bytesOut += size(h.frames);
     const w = h.worker;
     if (w.batches) {
-      if (w.outIds.length >= BATCH_MAX) this.sendBatch(w);
-      if (w.outIds.length === 0) {
+      if (w.outbox.length === 0) {
         this.outboxes.push(w);
         this.flushing ??= setImmediate(this.flush);
       }
-      const body = delimiterIndex(h.frames) + 1;
-      w.outIds.push(h.id);
-      w.outCounts.push(h.frames.length - body);
-      for (let i = body; i < h.frames.length; i++) w.outFrames.push(h.frames[i] as Buffer);
+      w.outbox.push(h);
       return;
     }
     const id = Buffer.allocUnsafe(4);
@@ -839,18 +836,15 @@ export class Device extends EventEmitter<DeviceEvents> {
     this.flushing = undefined;
     const slots = this.outboxes;
     this.outboxes = [];
-    // Empty when the worker left after its requests were given (they were retried), or was sent a full batch.
-    for (const w of slots) if (w.outIds.length > 0) this.sendBatch(w);
+    for (const w of slots) {
+      // Empty when the worker left after its requests were given (they were retried).
+      if (w.outbox.length === 0) continue;
+      const message = [w.id, EMPTY, REQUESTS];
+      appendBatch(message, w.outbox);
+      w.outbox = [];
+      void this.backWriter?.send(message);
+    }
   };
-
-  private sendBatch(w: WorkerSlot): void {
-    const message = [w.id, EMPTY, REQUESTS, batchHeader(w.outIds, w.outCounts)];
-    for (const f of w.outFrames) message.push(f);
-    w.outIds = [];
-    w.outCounts = [];
-    w.outFrames = [];
-    void this.backWriter?.send(message);
-  }
 
   private dispatchQueued(): void {
     while (this.balancer.queued > 0) {
@@ -868,7 +862,7 @@ export class Device extends EventEmitter<DeviceEvents> {
       this.reject(h.frames, 'closing', 'the device is shutting down');
     } else if (this.options.onWorkerDeath === 'retry' && !h.retried) {
       this.retried++;
-      this.balancer.enqueue({ frames: h.frames, retried: true, receivedAt: h.receivedAt }, true);
+      this.balancer.enqueue({ frames: h.frames, bodyAt: h.bodyAt, retried: true, receivedAt: h.receivedAt }, true);
     } else {
       this.reject(h.frames, 'worker-died', 'the server handling this request died');
     }

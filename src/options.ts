@@ -71,10 +71,11 @@ export interface DeviceOptions {
   maxFrames?: number;
   /**
    * least-busy: requests a worker may hold beyond the credits it announced,
-   * waiting in its socket, so it never idles for a round trip to the device.
-   * Given only to workers that answer in under 5 ms and within twice the
-   * fastest worker's time (measured as they reply), so a slow worker never
-   * holds a queue. Higher: more throughput over tcp/ipc. 0: off. Default 16.
+   * waiting in its socket, so it never idles for a round trip to the device,
+   * and its requests and replies go in larger batches. Given only to workers
+   * that answer in under 5 ms and within twice the fastest worker's time
+   * (measured as they reply), and at most 10 ms of a worker's work, so a slow
+   * worker never holds a queue. Higher: more throughput over tcp/ipc. 0: off. Default 128.
    */
   prefetch?: number;
 }
@@ -104,7 +105,7 @@ export const deviceDefaults: ResolvedDeviceOptions = Object.freeze({
   ipcMode: 0o600,
   heartbeatIntervalMs: 1_000,
   maxFrames: 256,
-  prefetch: 16,
+  prefetch: 128,
 });
 
 export function resolveDeviceOptions(input: DeviceOptions = {}): ResolvedDeviceOptions {

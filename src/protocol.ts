@@ -35,9 +35,9 @@
  * it in one turn of the event loop as one message, and the worker answers the
  * replies it has ready in one turn as one message: one socket operation on each
  * side for many requests, where each costs a native call, a promise and a
- * wake-up of libzmq's I/O thread. The header has 8 bytes per request, its id
- * and how many body frames follow for it (two u32, big-endian); the bodies
- * follow in order. The envelope stays at the device, which keeps each request
+ * wake-up of libzmq's I/O thread. A header has 8 bytes per request, its id
+ * and how many body frames follow for it (two u32, big-endian), and the bodies
+ * follow in order; a batch of more than 16 is several such groups in a row. The envelope stays at the device, which keeps each request
  * until its reply comes. A version-1 worker (one that says nothing) gets each
  * request alone as `[<id>, identity..., "", body...]`, an envelope it echoes
  * like any REP server.
@@ -72,49 +72,66 @@ export const WORKER_PROTOCOL = 2;
 /** Bytes per request in a batch header: its id and its body's frame count (u32 each). */
 export const BATCH_ENTRY = 8;
 /**
- * Most requests in one batch: 16 keeps a header at 128 bytes, the most
+ * Most requests under one header: 16 keeps a header at 128 bytes, the most
  * zeromq.js copies; a larger buffer it sends zero-copy and releases from
- * libzmq's I/O thread. A bench run with unbounded batches once ended in a heap
- * corruption in native code that later runs did not reproduce; bounded, the
- * header stays on the path every other small frame takes. Batches average about
- * 8 under load (a worker holds its credits plus prefetch), so the bound costs little.
+ * libzmq's I/O thread. A bench run with unbounded headers once ended in a heap
+ * corruption in native code that later runs did not reproduce; bounded, a
+ * header takes the path every other small frame takes. A message holds as
+ * many header-and-bodies groups as it needs.
  */
 export const BATCH_MAX = 16;
 
-/** One request or reply in a batch: its id, and where its body frames are in the message. */
+/** One request or reply in a received batch: its id, and where its body frames are in the message. */
 export interface BatchEntry {
   readonly id: number;
   readonly start: number;
   readonly end: number;
 }
 
-/** Builds a batch header for requests/replies given as [id, body frame count] pairs. */
-export function batchHeader(ids: readonly number[], counts: readonly number[]): Buffer {
-  const header = Buffer.allocUnsafe(ids.length * BATCH_ENTRY);
-  for (let i = 0; i < ids.length; i++) {
-    header.writeUInt32BE(ids[i] ?? 0, i * BATCH_ENTRY);
-    header.writeUInt32BE(counts[i] ?? 0, i * BATCH_ENTRY + 4);
+/** One request or reply to put in a batch: its id, and its frames from `bodyAt` on are its body. */
+export interface BatchItem {
+  readonly id: number;
+  readonly frames: readonly Buffer[];
+  readonly bodyAt: number;
+}
+
+/** Appends `items` to `message` as a batch: groups of up to BATCH_MAX, each a header then the bodies. */
+export function appendBatch(message: Buffer[], items: readonly BatchItem[]): void {
+  for (let g = 0; g < items.length; g += BATCH_MAX) {
+    const n = Math.min(BATCH_MAX, items.length - g);
+    const header = Buffer.allocUnsafe(n * BATCH_ENTRY);
+    message.push(header);
+    for (let i = 0; i < n; i++) {
+      const item = items[g + i] as BatchItem;
+      header.writeUInt32BE(item.id, i * BATCH_ENTRY);
+      header.writeUInt32BE(item.frames.length - item.bodyAt, i * BATCH_ENTRY + 4);
+      for (let f = item.bodyAt; f < item.frames.length; f++) message.push(item.frames[f] as Buffer);
+    }
   }
-  return header;
 }
 
 /**
- * Reads a batch: `frames[at]` is the header, the bodies follow. Undefined when
- * the message does not add up (a header not a multiple of 8 bytes, a count
- * that runs past the frames, frames left over): it is then dropped whole.
+ * Reads a batch: `frames[at]` is the first header, its bodies follow, then the
+ * next group's header, and so on. Undefined when the message does not add up
+ * (a header empty or not a multiple of 8 bytes, a count that runs past the
+ * frames): it is then dropped whole.
  */
 export function parseBatch(frames: readonly Buffer[], at: number): BatchEntry[] | undefined {
-  const header = frames[at];
-  if (header === undefined || header.length === 0 || header.length % BATCH_ENTRY !== 0) return undefined;
   const entries: BatchEntry[] = [];
-  let start = at + 1;
-  for (let o = 0; o < header.length; o += BATCH_ENTRY) {
-    const end = start + header.readUInt32BE(o + 4);
-    if (end > frames.length) return undefined;
-    entries.push({ id: header.readUInt32BE(o), start, end });
-    start = end;
-  }
-  return start === frames.length ? entries : undefined;
+  let next = at;
+  do {
+    const header = frames[next];
+    if (header === undefined || header.length === 0 || header.length % BATCH_ENTRY !== 0) return undefined;
+    let start = next + 1;
+    for (let o = 0; o < header.length; o += BATCH_ENTRY) {
+      const end = start + header.readUInt32BE(o + 4);
+      if (end > frames.length) return undefined;
+      entries.push({ id: header.readUInt32BE(o), start, end });
+      start = end;
+    }
+    next = start;
+  } while (next < frames.length);
+  return entries;
 }
 
 export function errorFrame(kind: ErrorKind, message: string): Buffer {

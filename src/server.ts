@@ -23,7 +23,7 @@ import { pathToFileURL } from 'node:url';
 import * as zmq from 'zeromq';
 import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from './errors.js';
 import { resolveServerOptions, type Handler, type ServerOptions, type ResolvedServerOptions } from './options.js';
-import { BATCH_MAX, BYE, DISCONNECT, EMPTY, HEARTBEAT, READY, REPLIES, REQUESTS, WORKER_PROTOCOL, batchHeader, delimiterIndex, errorFrame, parseBatch, replyFrames } from './protocol.js';
+import { BYE, DISCONNECT, EMPTY, HEARTBEAT, READY, REPLIES, REQUESTS, WORKER_PROTOCOL, appendBatch, type BatchItem, delimiterIndex, errorFrame, parseBatch, replyFrames } from './protocol.js';
 import { Writer, watchEvents } from './writer.js';
 import { IPC_MODE, restrictIpc } from './endpoints.js';
 import { doneOrTimeout } from './wait.js';
@@ -65,9 +65,7 @@ export class Server {
   private inbox: { id: number; body: Buffer[] }[] = [];
   private inboxHead = 0;
   /** Replies to batched requests, sent as one message when the turn ends. */
-  private outIds: number[] = [];
-  private outCounts: number[] = [];
-  private outFrames: Buffer[] = [];
+  private outbox: BatchItem[] = [];
   private flushing: NodeJS.Immediate | undefined;
   /** Heartbeats: when the device was last heard from, whether it heartbeats at all, the back-off. */
   private lastHeard = 0;
@@ -371,15 +369,13 @@ export class Server {
   }
 
   /** Sends the replies to batched requests made this turn, as one message. */
-  private readonly flushReplies = (): void => {
-    if (this.outIds.length === 0) return;
-    const message = [EMPTY, REPLIES, batchHeader(this.outIds, this.outCounts)];
-    for (const f of this.outFrames) message.push(f);
-    this.outIds = [];
-    this.outCounts = [];
-    this.outFrames = [];
+  private flushReplies(): void {
+    if (this.outbox.length === 0) return;
+    const message = [EMPTY, REPLIES];
+    appendBatch(message, this.outbox);
+    this.outbox = [];
     void this.writer?.send(message);
-  };
+  }
 
   /**
    * Runs the handler on a request's body; the reply goes back along its
@@ -403,10 +399,7 @@ export class Server {
     }
     this.answered++;
     if (envelope === undefined) {
-      if (this.outIds.length >= BATCH_MAX) this.flushReplies();
-      this.outIds.push(id);
-      this.outCounts.push(reply.length);
-      for (const f of reply) this.outFrames.push(f);
+      this.outbox.push({ id, frames: reply, bodyAt: 0 });
       this.flushing ??= setImmediate(() => {
         this.flushing = undefined;
         this.flushReplies();

@@ -1,9 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Balancer } from '../src/balancer.js';
+import { Balancer, PREFETCH_BUDGET_MS } from '../src/balancer.js';
 
 const id = (s: string): Buffer => Buffer.from(s);
-const req = (n: number) => ({ frames: [id(`c${n}`), Buffer.alloc(0), id(`r${n}`)], retried: false, receivedAt: 0 });
+const req = (n: number) => ({ frames: [id(`c${n}`), Buffer.alloc(0), id(`r${n}`)], bodyAt: 2, retried: false, receivedAt: 0 });
 
 describe('balancer (least-busy bookkeeping)', () => {
   it('picks the worker with the lowest share of credits in use, rotating among equals', () => {
@@ -79,7 +79,7 @@ describe('balancer (least-busy bookkeeping)', () => {
     // 32 replies: the fast worker answers in 1 ms, the slow one in 20 ms.
     for (let i = 0; i < 32; i++) {
       const w = i % 2 === 0 ? fast : slow;
-      const h = b.dispatch(w, { frames: [], retried: false, receivedAt: now }, now);
+      const h = b.dispatch(w, { frames: [], bodyAt: 0, retried: false, receivedAt: now }, now);
       now += w === fast ? 1 : 20;
       assert.equal(b.complete(w.key, h.id, now), h);
     }
@@ -89,10 +89,26 @@ describe('balancer (least-busy bookkeeping)', () => {
     const c = new Balancer(100, 2);
     const a = c.join(Buffer.from('a'), 1, 0);
     for (let i = 0, t = 0; i < 32; i++) {
-      const h = c.dispatch(a, { frames: [], retried: false, receivedAt: t }, t);
+      const h = c.dispatch(a, { frames: [], bodyAt: 0, retried: false, receivedAt: t }, t);
       t += 10;
       c.complete(a.key, h.id, t);
     }
     assert.equal(a.limit, 1);
+  });
+
+  it('prefetch holds at most PREFETCH_BUDGET_MS of a worker\'s work, and at most the prefetch option', () => {
+    const limitAt = (serviceMs: number): number => {
+      const b = new Balancer(100, 128);
+      const w = b.join(Buffer.from('w'), 1, 0);
+      for (let i = 0, t = 0; i < 32; i++) {
+        const h = b.dispatch(w, { frames: [], bodyAt: 0, retried: false, receivedAt: t }, t);
+        t += serviceMs;
+        b.complete(w.key, h.id, t);
+      }
+      return w.limit;
+    };
+    assert.equal(limitAt(1), 1 + PREFETCH_BUDGET_MS, '1 ms a request: 10 more');
+    assert.equal(limitAt(4), 1 + Math.floor(PREFETCH_BUDGET_MS / 4), '4 ms a request: 2 more');
+    assert.equal(limitAt(0.01), 1 + 128, 'quick: the option bounds it');
   });
 });
