@@ -1,6 +1,6 @@
 /**
  * A broker: the device on the main thread and N server workers on worker
- * threads running a handler module, joined over inproc (default) or ipc.
+ * threads running a handler module, joined over ipc (default) or inproc.
  * With `least-busy` (the default) each request goes to a worker that has room
  * for it; with `round-robin` the device's DEALER spreads them as the seed does.
  */
@@ -18,7 +18,12 @@ export interface BrokerOptions {
   handler: string;
   /** The clients' endpoint. Default `tcp://*:5559`. */
   frontend?: string;
-  /** `inproc` (default), `ipc`, or an endpoint to bind (remote `zqueue server`s may join it over tcp). */
+  /**
+   * `ipc` (default: a socket file only this user may use, in the temp directory), `inproc`,
+   * or an endpoint to bind (remote `zqueue server`s may join it over tcp). `inproc` is for
+   * small messages only: zeromq.js hands frames over 128 bytes from thread to thread
+   * without copying, which corrupts the heap (see the README's known limits).
+   */
   backend?: string;
   /** Worker threads. Default: the machine's available parallelism. */
   threads?: number;
@@ -56,7 +61,7 @@ export type ResolvedBrokerOptions = Readonly<Required<BrokerOptions>>;
 
 export const brokerDefaults: Omit<ResolvedBrokerOptions, 'handler'> = Object.freeze({
   frontend: 'tcp://*:5559',
-  backend: 'inproc',
+  backend: 'ipc',
   threads: availableParallelism(),
   policy: 'least-busy',
   engine: 'js',

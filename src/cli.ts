@@ -80,7 +80,8 @@ Operating (device and serve):
   --handler FILE        module whose default export is (request: Buffer[]) => reply   (required)
   --threads N           server worker threads               (default: available cores, ${brokerDefaults.threads} here)
   --frontend ENDPOINT   bind the clients' side here         (default tcp://*:5559)
-  --backend inproc|ipc|ENDPOINT   how workers join the device (default inproc; an endpoint lets remote servers join)
+  --backend ipc|inproc|ENDPOINT   how workers join the device (default ipc; inproc: messages of 128 bytes or less only;
+                        an endpoint lets remote servers join)
   --policy least-busy|round-robin (default least-busy)
   --concurrency K       requests one worker holds at once    (default 1)
   --max-queued N        requests that may wait; past it clients get "busy" (default 10000)

@@ -98,6 +98,16 @@ export function resolveBackend(spec: string): string {
   return spec;
 }
 
+/**
+ * The largest frame that may cross between threads over inproc. zeromq.js
+ * copies frames up to 128 bytes and hands larger ones over as they are (zero
+ * copy); between threads that corrupts the heap and aborts the process within
+ * seconds under load (seen at 1 KiB and 64 KiB, in both directions; copying
+ * in JavaScript first does not help). tcp and ipc copy through the kernel and
+ * are safe, which is why worker threads join over ipc by default.
+ */
+export const INPROC_MAX_FRAME = 128;
+
 /** Who may use a bound ipc socket file, unless told otherwise: its owner only. */
 export const IPC_MODE = 0o600;
 
