@@ -20,7 +20,7 @@ import { resolveDeviceOptions, type DeviceOptions, type Engine, type Policy, typ
 import { BYE, DISCONNECT, EMPTY, HEARTBEAT, READY, REPLIES, REQUESTS, appendBatch, delimiterIndex, displayId, errorFrame, errorKindOf, parseBatch, type ErrorKind } from './protocol.js';
 import { Balancer, type Held, type Pending, type WorkerSlot } from './balancer.js';
 import { Writer, size, watchEvents } from './writer.js';
-import { bindOrExplain, connectUrlFor } from './endpoints.js';
+import { INPROC_MAX_FRAME, bindOrExplain, connectUrlFor } from './endpoints.js';
 import { createHistogram, record, summarize, type Histogram, type LatencySummary } from './latency.js';
 import { TAP_IN, TAP_OUT, Tap, type TapStats } from './tap.js';
 import { checkKeys, newDomain, parseCidrs, zap, type AccessPolicy, type Refusal } from './auth.js';
@@ -182,6 +182,8 @@ export class Device extends EventEmitter<DeviceEvents> {
   private frontWriter?: Writer;
   private backWriter?: Writer;
   private readonly balancer: Balancer;
+  /** Over an inproc backend, the largest frame a request may carry to a worker thread (see INPROC_MAX_FRAME). */
+  private frameLimit = Infinity;
   private readonly peers = { frontend: 0, backend: 0 };
   private readonly watchers: Promise<void>[] = [];
   private stoppedAt = 0;
@@ -281,6 +283,7 @@ export class Device extends EventEmitter<DeviceEvents> {
     }
     this.boundFrontend = frontend.lastEndpoint ?? o.frontend;
     this.boundBackend = backend.lastEndpoint ?? o.backend;
+    if (this.boundBackend.startsWith('inproc://')) this.frameLimit = INPROC_MAX_FRAME;
     this.startedAt = performance.now();
     this.setState('running');
     if (o.engine === 'native') {
@@ -593,6 +596,10 @@ export class Device extends EventEmitter<DeviceEvents> {
           this.reject(frames, 'bad-request', `more than ${this.options.maxFrames} frames`);
           continue;
         }
+        if (this.frameLimit !== Infinity && largest(frames) > this.frameLimit) {
+          this.reject(frames, 'bad-request', INPROC_TOO_LARGE);
+          continue;
+        }
         if (this.stopping) {
           this.reject(frames, 'closing', 'the device is shutting down');
           continue;
@@ -666,6 +673,10 @@ export class Device extends EventEmitter<DeviceEvents> {
         }
         if (frames.length > this.options.maxFrames) {
           this.reject(frames, 'bad-request', `more than ${this.options.maxFrames} frames`);
+          continue;
+        }
+        if (this.frameLimit !== Infinity && largest(frames) > this.frameLimit) {
+          this.reject(frames, 'bad-request', INPROC_TOO_LARGE);
           continue;
         }
         if (this.stopping) {
@@ -943,6 +954,15 @@ export class Device extends EventEmitter<DeviceEvents> {
     if (this.listenerCount('error') > 0) this.emit('error', error);
   }
 }
+
+/** The longest frame's length. */
+function largest(frames: readonly Buffer[]): number {
+  let n = 0;
+  for (const f of frames) if (f.length > n) n = f.length;
+  return n;
+}
+
+const INPROC_TOO_LARGE = `a frame over ${INPROC_MAX_FRAME} bytes cannot go to a worker thread over inproc (use an ipc backend)`;
 
 function policyOf(keys: readonly string[] | null, from: readonly string[] | null): AccessPolicy {
   return { ...(keys !== null ? { keys } : {}), ...(from !== null ? { from } : {}) };

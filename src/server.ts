@@ -25,7 +25,7 @@ import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from './errors.j
 import { resolveServerOptions, type Handler, type ServerOptions, type ResolvedServerOptions } from './options.js';
 import { BYE, DISCONNECT, EMPTY, HEARTBEAT, READY, REPLIES, REQUESTS, WORKER_PROTOCOL, appendBatch, type BatchItem, delimiterIndex, errorFrame, parseBatch, replyFrames } from './protocol.js';
 import { Writer, watchEvents } from './writer.js';
-import { IPC_MODE, restrictIpc } from './endpoints.js';
+import { INPROC_MAX_FRAME, IPC_MODE, restrictIpc } from './endpoints.js';
 import { doneOrTimeout } from './wait.js';
 
 export interface ServerStats {
@@ -74,6 +74,8 @@ export class Server {
   private beatTimer: NodeJS.Timeout | undefined;
   private reconnecting: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  /** Over inproc (worker threads), replies must keep every frame within INPROC_MAX_FRAME. */
+  private readonly inproc: boolean;
   /** Called when the server reconnects (`why`: the device went silent, or asked). */
   onReconnect: (why: string) => void = () => {};
   /** Called after a handler ran past handlerTimeoutMs and its client got a `timeout` reply. */
@@ -87,6 +89,7 @@ export class Server {
     }
     this.handler = handler;
     this.options = resolveServerOptions(options);
+    this.inproc = this.options.endpoint.startsWith('inproc://');
   }
 
   /** READY and BYE go to a device this server connects to; a bound server has none. */
@@ -387,6 +390,9 @@ export class Server {
     try {
       const result = this.handler(body);
       reply = replyFrames(isPromiseLike(result) ? await this.bounded(result) : result);
+      if (this.inproc && reply.some((f) => f.length > INPROC_MAX_FRAME)) {
+        throw new Error(`a reply frame over ${INPROC_MAX_FRAME} bytes cannot leave a worker thread over inproc (use an ipc backend)`);
+      }
     } catch (err) {
       if (err === TIMED_OUT) {
         timedOut = true;

@@ -5,7 +5,9 @@ import { createBroker, type BrokerOptions } from '../src/broker.js';
 import { Client } from '../src/client.js';
 import { connectUrlFor } from '../src/endpoints.js';
 import { POLICIES } from '../src/options.js';
-import { EXAMPLES } from './helpers.js';
+import { ErrorCode, ZqueueError } from '../src/errors.js';
+import { INPROC_MAX_FRAME } from '../src/endpoints.js';
+import { EXAMPLES, HANDLERS } from './helpers.js';
 
 // Frames over 128 bytes are where zeromq.js stops copying and hands memory
 // over as is. Over inproc between threads that took the process down in the
@@ -35,9 +37,39 @@ for (const policy of POLICIES) {
         );
         const s = broker.stats();
         assert.ok(s.workers.every((w) => w.restarts === 0));
-        assert.ok(s.device.engine === 'js' && s.device.answered === CLIENTS * EACH);
+        assert.ok(s.device.engine === 'js');
+        assert.equal(s.device.answered, CLIENTS * EACH, JSON.stringify(s.device));
       } finally {
         for (const c of clients) c.close();
+        await broker.close();
+      }
+    });
+  });
+}
+
+for (const policy of POLICIES) {
+  describe(`broker: an inproc backend carries small frames and refuses large ones (${policy})`, () => {
+    it('a large request is a bad request, a large reply a handler error, and the process lives on', async () => {
+      const broker = await createBroker({ handler: join(HANDLERS, 'sized.js'), threads: 1, frontend: 'tcp://127.0.0.1:*', backend: 'inproc', policy });
+      const client = new Client({ endpoint: connectUrlFor(broker.frontendEndpoint), timeoutMs: 5000, retries: 0 });
+      const refused = async (request: Buffer | string, code: ErrorCode): Promise<void> => {
+        await assert.rejects(client.request([request]), (err: unknown) => err instanceof ZqueueError && err.code === code && /inproc/.test(err.message));
+      };
+      try {
+        const [small] = await client.request([String(INPROC_MAX_FRAME)]);
+        assert.equal(small?.length, INPROC_MAX_FRAME, 'a reply of 128 bytes goes through');
+        await refused(Buffer.alloc(INPROC_MAX_FRAME + 1, 0x31), ErrorCode.BadRequest);
+        await refused(String(INPROC_MAX_FRAME + 1), ErrorCode.Handler);
+        await refused('65536', ErrorCode.Handler);
+        for (let i = 0; i < 200; i++) {
+          const [again] = await client.request(['16']);
+          assert.equal(again?.length, 16);
+        }
+        const s = broker.stats();
+        assert.ok(s.workers.every((w) => w.restarts === 0));
+        assert.ok(s.device.engine === 'js' && s.device.failed.badRequest === 1 && s.device.failed.handler === 2, JSON.stringify(s.device));
+      } finally {
+        client.close();
         await broker.close();
       }
     });
