@@ -43,6 +43,7 @@ export class ControlServer {
     readonly endpoint: string,
     private readonly target: Target,
     private readonly onStop: () => void,
+    private readonly unlink: () => void,
   ) {
     this.loop = this.serve();
   }
@@ -51,13 +52,14 @@ export class ControlServer {
   static async start(target: Target, endpoint: string, onStop: () => void): Promise<ControlServer> {
     checkControlEndpoint(endpoint);
     const socket = new zmq.Reply({ linger: 0, maxMessageSize: 4096 });
+    let unlink: () => void;
     try {
-      await bindOrExplain(socket, endpoint, 'control socket');
+      unlink = await bindOrExplain(socket, endpoint, 'control socket');
     } catch (err) {
       socket.close();
       throw err;
     }
-    return new ControlServer(socket, socket.lastEndpoint ?? endpoint, target, onStop);
+    return new ControlServer(socket, socket.lastEndpoint ?? endpoint, target, onStop, unlink);
   }
 
   /** Stops answering. Idempotent. */
@@ -65,6 +67,7 @@ export class ControlServer {
     if (!this.closed) {
       this.closed = true;
       this.socket.close();
+      this.unlink();
     }
     await this.loop;
   }

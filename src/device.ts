@@ -186,6 +186,8 @@ export class Device extends EventEmitter<DeviceEvents> {
   private frameLimit = Infinity;
   private readonly peers = { frontend: 0, backend: 0 };
   private readonly watchers: Promise<void>[] = [];
+  /** Remove the ipc socket files the device bound, once its sockets are closed. */
+  private unlinks: (() => void)[] = [];
   private stoppedAt = 0;
   private boundFrontend = '';
   private boundBackend = '';
@@ -270,12 +272,13 @@ export class Device extends EventEmitter<DeviceEvents> {
     this.observe(frontend, 'frontend', o.frontend);
     this.observe(backend, 'backend', o.backend);
     try {
-      await bindOrExplain(frontend, o.frontend, 'frontend', o.ipcMode);
-      await bindOrExplain(backend, o.backend, 'backend', o.ipcMode);
+      this.unlinks.push(await bindOrExplain(frontend, o.frontend, 'frontend', o.ipcMode));
+      this.unlinks.push(await bindOrExplain(backend, o.backend, 'backend', o.ipcMode));
       if (o.tap !== '') this.tap = await Tap.open(o.tap, o.tapHighWaterMark, (n) => this.emit('tap', n));
     } catch (err) {
       frontend.close();
       backend.close();
+      this.removeIpcFiles();
       await Promise.all(this.watchers);
       await this.unregisterDomains();
       this.state = 'closed';
@@ -461,6 +464,7 @@ export class Device extends EventEmitter<DeviceEvents> {
     this.gate = undefined;
     gate?.open();
     await Promise.allSettled(this.loops);
+    this.removeIpcFiles();
     await Promise.all(this.watchers);
     await tapClosed;
     await this.unregisterDomains();
@@ -489,6 +493,11 @@ export class Device extends EventEmitter<DeviceEvents> {
       zap.update(this.domains.frontend, policyOf(this.lists.keys, this.lists.from));
     }
     if (this.domains.backend !== undefined && lists.serverKeys !== undefined) zap.update(this.domains.backend, policyOf(lists.serverKeys, null));
+  }
+
+  private removeIpcFiles(): void {
+    for (const unlink of this.unlinks) unlink();
+    this.unlinks = [];
   }
 
   private async unregisterDomains(): Promise<void> {

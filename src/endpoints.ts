@@ -2,7 +2,7 @@
  * Endpoint strings, checked before they reach libzmq so that a typo gets a
  * clear message instead of a bare EINVAL.
  */
-import { chmodSync, existsSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, statSync, unlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import type * as zmq from 'zeromq';
@@ -124,11 +124,41 @@ export function restrictIpc(endpoint: string, mode: number): void {
   }
 }
 
-/** Binds, turning libzmq's errno into a ZqueueError that names the socket and endpoint; ipc files get `ipcMode`. */
-export async function bindOrExplain(socket: zmq.Socket, endpoint: string, what: string, ipcMode = IPC_MODE): Promise<void> {
+/**
+ * For a bound ipc endpoint: a function that removes its socket file, to call
+ * once the socket is closed (libzmq leaves the file behind when the process
+ * ends before its I/O thread has closed the listener, which is the usual case).
+ * It removes only the file this bind made: one replaced since (another
+ * process bound the path) is left alone. A no-op for other transports.
+ */
+export function ipcFileRemover(endpoint: string): () => void {
+  if (!endpoint.startsWith('ipc://') || endpoint.startsWith('ipc://@')) return () => {};
+  const path = endpoint.slice('ipc://'.length);
+  let ino: number;
+  try {
+    ino = statSync(path).ino;
+  } catch {
+    return () => {};
+  }
+  return () => {
+    try {
+      if (statSync(path).ino === ino) unlinkSync(path);
+    } catch {
+      // Gone already.
+    }
+  };
+}
+
+/**
+ * Binds, turning libzmq's errno into a ZqueueError that names the socket and
+ * endpoint; ipc files get `ipcMode`. Returns what removes the ipc file after
+ * the socket closes (see ipcFileRemover).
+ */
+export async function bindOrExplain(socket: zmq.Socket, endpoint: string, what: string, ipcMode = IPC_MODE): Promise<() => void> {
   try {
     await socket.bind(endpoint);
     restrictIpc(endpoint, ipcMode);
+    return ipcFileRemover(socket.lastEndpoint ?? endpoint);
   } catch (err) {
     if (err instanceof ZqueueError) throw err;
     const code = zmqCode(err);

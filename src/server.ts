@@ -25,7 +25,7 @@ import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from './errors.j
 import { resolveServerOptions, type Handler, type ServerOptions, type ResolvedServerOptions } from './options.js';
 import { BYE, DISCONNECT, EMPTY, HEARTBEAT, READY, REPLIES, REQUESTS, WORKER_PROTOCOL, appendBatch, type BatchItem, delimiterIndex, errorFrame, parseBatch, replyFrames } from './protocol.js';
 import { Writer, watchEvents } from './writer.js';
-import { INPROC_MAX_FRAME, IPC_MODE, restrictIpc } from './endpoints.js';
+import { INPROC_MAX_FRAME, IPC_MODE, ipcFileRemover, restrictIpc } from './endpoints.js';
 import { doneOrTimeout } from './wait.js';
 
 export interface ServerStats {
@@ -67,6 +67,8 @@ export class Server {
   /** Replies to batched requests, sent as one message when the turn ends. */
   private outbox: BatchItem[] = [];
   private flushing: NodeJS.Immediate | undefined;
+  /** A bound server's ipc socket file goes when the server closes. */
+  private unlinkIpc: () => void = () => {};
   /** Heartbeats: when the device was last heard from, whether it heartbeats at all, the back-off. */
   private lastHeard = 0;
   private deviceBeats = false;
@@ -141,6 +143,7 @@ export class Server {
       if (o.bind) {
         await socket.bind(o.endpoint);
         restrictIpc(o.endpoint, IPC_MODE);
+        this.unlinkIpc = ipcFileRemover(socket.lastEndpoint ?? o.endpoint);
       } else socket.connect(o.endpoint);
     } catch (err) {
       socket.close();
@@ -295,6 +298,7 @@ export class Server {
     if (this.socket !== undefined) this.socket.sendTimeout = 0;
     if (this.announces && this.writer !== undefined) await this.writer.send([EMPTY, BYE]);
     this.socket?.close();
+    this.unlinkIpc();
     await this.loop;
     await this.watcher;
     this.state = 'closed';
@@ -442,6 +446,7 @@ export class Server {
     clearImmediate(this.flushing);
     this.flushing = undefined;
     this.socket?.close();
+    this.unlinkIpc();
   }
 }
 

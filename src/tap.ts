@@ -41,6 +41,7 @@ export class Tap {
     private readonly socket: zmq.XPublisher,
     readonly endpoint: string,
     private readonly onSubscriptions: (count: number) => void,
+    private readonly unlink: () => void,
   ) {
     this.reader = this.readSubscriptions();
   }
@@ -52,13 +53,14 @@ export class Tap {
    */
   static async open(endpoint: string, highWaterMark: number, onSubscriptions: (count: number) => void = () => {}): Promise<Tap> {
     const socket = new zmq.XPublisher({ noDrop: true, sendTimeout: 0, sendHighWaterMark: highWaterMark, linger: 0, verbosity: 'allSubsUnsubs' });
+    let unlink: () => void;
     try {
-      await bindOrExplain(socket, endpoint, 'tap');
+      unlink = await bindOrExplain(socket, endpoint, 'tap');
     } catch (err) {
       socket.close();
       throw err;
     }
-    return new Tap(socket, socket.lastEndpoint ?? endpoint, onSubscriptions);
+    return new Tap(socket, socket.lastEndpoint ?? endpoint, onSubscriptions, unlink);
   }
 
   /** Publishes `[prefix, ...frames]` now, or counts it dropped. Never waits, never throws. */
@@ -77,6 +79,7 @@ export class Tap {
     if (!this.closed) {
       this.closed = true;
       this.socket.close();
+      this.unlink();
     }
     return this.reader;
   }
