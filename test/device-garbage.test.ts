@@ -18,14 +18,19 @@ import { ErrorCode, isZqueueError } from '../src/errors.js';
 import { connectUrlFor } from '../src/endpoints.js';
 import { EXAMPLES, until } from './helpers.js';
 
-/** A ZMTP 3.0 greeting for the NULL mechanism (64 bytes). */
+/**
+ * A ZMTP 3.0 greeting for the NULL mechanism (64 bytes), then a command that is
+ * not READY: a certain handshake error. (Random bytes right after the greeting
+ * are not: a random length can leave libzmq waiting for the rest until the
+ * connection ends, which is a disconnect, not a handshake error.)
+ */
 function greeting(): Buffer {
   const g = Buffer.alloc(64);
   g[0] = 0xff;
   g[9] = 0x7f;
   g[10] = 3;
   g.write('NULL', 12, 'latin1');
-  return g;
+  return Buffer.concat([g, Buffer.from([0x04, 5]), Buffer.from('BOGUS', 'latin1')]);
 }
 
 describe('device under garbage', () => {
@@ -54,7 +59,7 @@ describe('device under garbage', () => {
     const stream = new zmq.Stream({ linger: 0 });
     const rssBefore = process.memoryUsage().rss;
     try {
-      // Raw bytes: with no greeting, and after a valid one.
+      // Raw bytes: with no greeting, and after a valid greeting and a wrong first command.
       for (const prefix of [Buffer.alloc(0), greeting()]) {
         for (let k = 0; k < 5; k++) {
           const sock = connect(port, '127.0.0.1');
