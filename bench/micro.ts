@@ -5,6 +5,11 @@
  *   fixed cost of a hop, free of load-generator effects.
  * - The device's per-message work in JavaScript: envelope check, the
  *   least-busy bookkeeping of one request, error-reply parsing.
+ * - What a message costs in zeromq.js by its number of frames: one send and
+ *   one receive over inproc on one thread (no I/O thread, no system call to
+ *   wait), for 1, 3 and 8 frames of 16 bytes and 1 frame of 128. The JS
+ *   device pays this per request at its frontend (3 frames in, 3 out), where
+ *   libzmq's own proxy pays no bridge at all: the floor under issue #9.
  */
 import '../src/context.js';
 import { Bench } from 'tinybench';
@@ -78,6 +83,42 @@ function result(name: string, task: Bench['tasks'][number]): MicroResult {
   };
 }
 
+/**
+ * One send and one receive of a message of each shape between two PAIR
+ * sockets over inproc on this thread. The slope over the frame count is the
+ * bridge's cost per frame (a Buffer made per frame received, a libzmq message
+ * per frame sent); 1 × 128 bytes against 8 × 16 shows that it is the frames,
+ * not the bytes.
+ */
+export async function frameCosts(timeMs: number, n: number): Promise<MicroResult[]> {
+  const endpoint = `inproc://zq-micro-frames-${n}`;
+  const a = new zmq.Pair({ linger: 0 });
+  const b = new zmq.Pair({ linger: 0 });
+  try {
+    await a.bind(endpoint);
+    b.connect(endpoint);
+    const shapes: [string, Buffer[]][] = [
+      ['1 frame of 16 B', [Buffer.alloc(16, 0x61)]],
+      ['3 frames of 16 B', Array.from({ length: 3 }, () => Buffer.alloc(16, 0x61))],
+      ['8 frames of 16 B', Array.from({ length: 8 }, () => Buffer.alloc(16, 0x61))],
+      ['1 frame of 128 B', [Buffer.alloc(128, 0x61)]],
+    ];
+    const bench = new Bench({ time: timeMs, warmupTime: 50 });
+    for (const [name, message] of shapes) {
+      bench.add(`zeromq.js send + receive, ${name}`, async () => {
+        await a.send(message);
+        const got = await b.receive();
+        if (got.length !== message.length) throw new Error(`received ${got.length} frames, sent ${message.length}`);
+      });
+    }
+    await bench.run();
+    return bench.tasks.map((t) => result(t.name, t));
+  } finally {
+    b.close();
+    a.close();
+  }
+}
+
 export async function runMicro(progress: Progress, timeMs = 250): Promise<MicroResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'zq-micro-'));
   const out: MicroResult[] = [];
@@ -86,7 +127,7 @@ export async function runMicro(progress: Progress, timeMs = 250): Promise<MicroR
   try {
     const hops: Hop[] = ['direct', 'native', 'js', 'least-busy'];
     const transports = ['tcp', 'ipc', 'inproc'] as const;
-    const total = hops.length * transports.length + 1;
+    const total = hops.length * transports.length + 2;
     for (const transport of transports) {
       for (const hop of hops) {
         progress.tick(n, total, `micro: round trip ${transport}/${hop}`);
@@ -105,6 +146,8 @@ export async function runMicro(progress: Progress, timeMs = 250): Promise<MicroR
         }
       }
     }
+    progress.tick(n++, total, 'micro: zeromq.js cost per frame');
+    out.push(...(await frameCosts(timeMs, n)));
     progress.tick(n, total, 'micro: device per-message work');
     const frames = [Buffer.from([0, 1, 2, 3, 4]), Buffer.alloc(0), payload];
     const balancer = new Balancer(1000);
