@@ -11,7 +11,7 @@ import { Device } from './device.js';
 import { Server, loadHandler, seedHandler } from './server.js';
 import { resolve as resolvePath } from 'node:path';
 import { Client } from './client.js';
-import { ENGINES, POLICIES, type Engine, type Policy } from './options.js';
+import { ENGINES, POLICIES, deviceDefaults, type Engine, type Policy } from './options.js';
 import { Broker, brokerDefaults } from './broker.js';
 import { MetricsServer, StatsLine, deviceOf, isLoopback, parseListenAddress, type Target } from './metrics.js';
 import { ControlServer, handlePauseSignals, sendControl, CONTROL_COMMANDS } from './control.js';
@@ -325,7 +325,7 @@ async function device(argv: string[]): Promise<void> {
     maxQueued: num(v, 'max-queued', 10_000),
     handlerTimeoutMs: num(v, 'handler-timeout', 30_000),
     heartbeatIntervalMs: num(v, 'heartbeat', 1000),
-    prefetch: num(v, 'prefetch', 1),
+    prefetch: num(v, 'prefetch', deviceDefaults.prefetch),
     tap: str(v, 'tap', ''),
     ...frontendSecurity(v),
     backendCurveSecretKey: typeof backendSecret === 'string' ? loadKeyPair(backendSecret).secretKey : '',
@@ -442,7 +442,7 @@ async function serve(argv: string[]): Promise<void> {
     handlerTimeoutMs: num(v, 'handler-timeout', brokerDefaults.handlerTimeoutMs),
     onWorkerDeath: choice(v, 'on-worker-death', ['retry', 'fail'] as const, 'retry'),
     heartbeatIntervalMs: num(v, 'heartbeat', 1000),
-    prefetch: num(v, 'prefetch', 1),
+    prefetch: num(v, 'prefetch', brokerDefaults.prefetch),
     tap: str(v, 'tap', ''),
     ...frontendSecurity(v),
   });

@@ -46,7 +46,17 @@ export class Logger {
 export function logLifecycle(logger: Logger, device: Device, broker?: Broker): () => void {
   const s = device.stats();
   if (s.state === 'running' || s.state === 'paused') {
-    logger.log('bound', { frontend: s.frontend, backend: s.backend, engine: s.engine, policy: s.policy, tap: s.counted ? s.tap?.endpoint : undefined });
+    const balanced = s.policy === 'least-busy';
+    logger.log('bound', {
+      frontend: s.frontend,
+      backend: s.backend,
+      engine: s.engine,
+      policy: s.policy,
+      // The settings that shape least-busy's speed, as they are in force (not as a flag said).
+      prefetch: balanced ? device.options.prefetch : undefined,
+      maxQueued: balanced ? device.options.maxQueued : undefined,
+      tap: s.counted ? s.tap?.endpoint : undefined,
+    });
   }
   const onState = (state: string): void => {
     const event = state === 'closing' ? 'draining' : state === 'running' ? 'resumed' : state;
