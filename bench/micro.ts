@@ -14,8 +14,8 @@
 import '../src/context.js';
 import { Bench } from 'tinybench';
 import * as zmq from 'zeromq';
-import { Device } from '../src/device.js';
-import { Server } from '../src/server.js';
+import { Device } from '../src/device/device.js';
+import { Server } from '../src/server/server.js';
 import { Balancer } from '../src/balancer.js';
 import { delimiterIndex, errorFrame, errorKindOf, parseErrorReply } from '../src/protocol.js';
 import { createHistogram, record } from '../src/latency.js';

@@ -2,11 +2,11 @@
  * `npm run bench:gate-rates -- [N]`: measures the gate itself. Runs the check
  * N times on unchanged code (every alarm is a false alarm), then N times with
  * the js device slowed by 25 % and by 50 % of its baseline CPU per request
- * (busy-work injected per request through gateHooks; every alarm a detection).
+ * (busy-work injected per request through the device's DeviceHooks seam (bench/lib/topology.ts); every alarm a detection).
  * Prints the rates and writes results/gate-rates.md.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { gateHooks } from '../src/device.js';
+import { injected } from '../bench/lib/topology.js';
 import { checkBaseline, gateDefaults } from '../bench/lib/gate.js';
 import { check } from './check.js';
 
@@ -15,7 +15,7 @@ const baseline = checkBaseline(JSON.parse(readFileSync('results/baseline.json', 
 const rows: string[] = [];
 const started = Date.now();
 for (const slowdown of [0, 0.25, 0.5]) {
-  gateHooks.spinUsPerRequest = slowdown * baseline.js_device_us_per_req;
+  injected.spinUs = slowdown * baseline.js_device_us_per_req;
   let alarms = 0;
   const flagged = new Map<string, number>();
   for (let i = 0; i < n; i++) {
@@ -26,9 +26,9 @@ for (const slowdown of [0, 0.25, 0.5]) {
   }
   const what = slowdown === 0 ? 'false alarms' : 'detections';
   const top = [...flagged.entries()].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([k, c]) => `${k} (${c})`).join('; ');
-  rows.push(`| ${slowdown * 100} % (${gateHooks.spinUsPerRequest.toFixed(1)} µs/request) | ${alarms} of ${n} ${what} | ${top || '–'} |`);
+  rows.push(`| ${slowdown * 100} % (${injected.spinUs.toFixed(1)} µs/request) | ${alarms} of ${n} ${what} | ${top || '–'} |`);
 }
-gateHooks.spinUsPerRequest = 0;
+injected.spinUs = 0;
 const md = [
   '# How well the regression gate sees',
   '',

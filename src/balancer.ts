@@ -10,7 +10,7 @@
  */
 
 
-import type { BatchItem } from './protocol.js';
+import { FairQueue, type Enqueued } from './fairqueue.js';
 
 /** Workers slower than this per request get no prefetch (ms). */
 export const PREFETCH_MAX_SERVICE_MS = 5;
@@ -31,9 +31,12 @@ export interface Pending {
 /** A request given to a worker (a BatchItem as it is: it goes into the worker's batch unchanged). */
 export interface Held extends Pending {
   readonly id: number;
-  readonly worker: WorkerSlot;
+  readonly worker: Worker;
   readonly sentAt: number;
 }
+
+/** A worker as the engines see it: they ask the balancer, and never change a slot themselves. */
+export type Worker = Readonly<WorkerSlot>;
 
 export class WorkerSlot {
   readonly key: string;
@@ -54,8 +57,6 @@ export class WorkerSlot {
   heartbeats = false;
   /** It speaks worker protocol 2: takes its requests in batches (see protocol.ts). */
   batches = false;
-  /** Requests given to it this turn and not yet sent (batches only). */
-  outbox: BatchItem[] = [];
 
   constructor(id: Buffer, credits: number, now: number) {
     this.id = id;
@@ -77,14 +78,26 @@ export class WorkerSlot {
   }
 }
 
+export interface HeldByWorker extends Held {
+  readonly worker: WorkerSlot;
+}
+
+/** How a worker said READY: its credits, and what it speaks. */
+export interface Joining {
+  readonly credits: number;
+  /** It heartbeats: its silence will mean it is gone. */
+  readonly heartbeats: boolean;
+  /** It takes batches (worker protocol 2). */
+  readonly batches: boolean;
+}
+
 export class Balancer {
-  readonly workers = new Map<string, WorkerSlot>();
-  readonly held = new Map<number, Held>();
+  private readonly slots = new Map<string, WorkerSlot>();
+  private readonly held = new Map<number, HeldByWorker>();
   private ring: WorkerSlot[] = [];
   private next = 0;
   private nextId = 1;
-  private queue: (Pending | undefined)[] = [];
-  private head = 0;
+  private readonly queue: FairQueue<Pending>;
   readonly maxQueued: number;
   /**
    * Requests sent to a worker beyond its credits, to wait in its socket: it
@@ -96,43 +109,97 @@ export class Balancer {
   readonly prefetch: number;
   private completions = 0;
 
-  constructor(maxQueued: number, prefetch = 0) {
+  constructor(maxQueued: number, prefetch = 0, maxQueuedPerClient = maxQueued) {
     this.maxQueued = maxQueued;
     this.prefetch = prefetch;
+    this.queue = new FairQueue(maxQueued, maxQueuedPerClient);
   }
 
   get queued(): number {
-    return this.queue.length - this.head;
+    return this.queue.length;
+  }
+
+  /** Clients with requests waiting, and the most one of them has. */
+  queueStats(): { clientsWaiting: number; deepestClient: number } {
+    return { clientsWaiting: this.queue.clientsWaiting, deepestClient: this.queue.deepestClient() };
+  }
+
+  get size(): number {
+    return this.slots.size;
+  }
+
+  worker(key: string): Worker | undefined {
+    return this.slots.get(key);
+  }
+
+  workers(): IterableIterator<Worker> {
+    return this.slots.values();
+  }
+
+  /** Heard from the worker (any message): it is alive. False when the balancer does not know it. */
+  seen(key: string, now: number): boolean {
+    const w = this.slots.get(key);
+    if (w === undefined) return false;
+    w.lastSeen = now;
+    return true;
+  }
+
+  /** The worker heartbeats (it sent one): from now on its silence means it is gone. False when unknown. */
+  heartbeating(key: string): boolean {
+    const w = this.slots.get(key);
+    if (w === undefined) return false;
+    w.heartbeats = true;
+    return true;
+  }
+
+  /** A worker that held a request past its timeout gets no more. True the first time. */
+  retire(key: string): boolean {
+    const w = this.slots.get(key);
+    if (w === undefined || w.retired) return false;
+    w.retired = true;
+    return true;
+  }
+
+  /** Workers that heartbeat and have been silent since before `deadline`. */
+  silentSince(deadline: number): Worker[] {
+    const out: Worker[] = [];
+    for (const w of this.slots.values()) if (w.heartbeats && w.lastSeen < deadline) out.push(w);
+    return out;
   }
 
   get inFlight(): number {
     return this.held.size;
   }
 
-  /** A worker said READY (again): (re)sets its credits. */
-  join(id: Buffer, credits: number, now: number): WorkerSlot {
+  /** A worker said READY (again): (re)sets its credits and what it speaks. */
+  join(id: Buffer, joining: Joining | number, now: number): Worker {
+    const j = typeof joining === 'number' ? { credits: joining, heartbeats: false, batches: false } : joining;
+    const credits = j.credits;
     const key = id.toString('latin1');
-    let w = this.workers.get(key);
+    let w = this.slots.get(key);
     if (w === undefined) {
       w = new WorkerSlot(id, credits, now);
       // No prefetch until its speed is known.
       w.limit = credits;
-      this.workers.set(key, w);
-      this.ring = [...this.workers.values()];
+      this.slots.set(key, w);
+      this.ring = [...this.slots.values()];
     } else {
       w.limit = w.limit - w.credits + credits;
       w.credits = credits;
       w.retired = false;
     }
+    w.batches = j.batches;
+    if (j.heartbeats) w.heartbeats = true;
+    w.lastSeen = now;
     return w;
   }
 
   /** A worker left or died: forget it, and hand back the requests it held. */
   leave(key: string): Held[] {
-    const w = this.workers.get(key);
+    const w = this.slots.get(key);
     if (w === undefined) return [];
-    this.workers.delete(key);
-    this.ring = [...this.workers.values()];
+    this.slots.delete(key);
+    this.ring = [...this.slots.values()];
     const orphans: Held[] = [];
     for (const id of w.held) {
       const h = this.held.get(id);
@@ -143,13 +210,11 @@ export class Balancer {
     }
     w.held.clear();
     w.inFlight = 0;
-    // Not sent yet: they are among the orphans, and must not reach whoever takes over its routing id.
-    w.outbox = [];
     return orphans;
   }
 
   /** The worker with the lowest share of its credits in use, or undefined when all are full. */
-  pick(): WorkerSlot | undefined {
+  pick(): Worker | undefined {
     const ring = this.ring;
     const n = ring.length;
     let best: WorkerSlot | undefined;
@@ -172,10 +237,12 @@ export class Balancer {
   }
 
   /** Records that `pending` goes to `worker`; returns the request id to put on the wire. */
-  dispatch(worker: WorkerSlot, pending: Pending, now: number): Held {
+  dispatch(picked: Worker, pending: Pending, now: number): Held {
+    const worker = this.slots.get(picked.key);
+    if (worker === undefined) throw new Error(`dispatch to an unknown worker ${picked.key}`);
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffff_fffe ? 1 : this.nextId + 1;
-    const held: Held = { frames: pending.frames, bodyAt: pending.bodyAt, retried: pending.retried, receivedAt: pending.receivedAt, id, worker, sentAt: now };
+    const held: HeldByWorker = { frames: pending.frames, bodyAt: pending.bodyAt, retried: pending.retried, receivedAt: pending.receivedAt, id, worker, sentAt: now };
     this.held.set(id, held);
     worker.held.add(id);
     worker.inFlight++;
@@ -204,7 +271,7 @@ export class Balancer {
       }
       return h;
     }
-    const w = this.workers.get(key);
+    const w = this.slots.get(key);
     if (w !== undefined && w.abandoned.delete(id)) w.inFlight--;
     return undefined;
   }
@@ -235,40 +302,33 @@ export class Balancer {
    */
   tune(): void {
     let fastest = Infinity;
-    for (const w of this.workers.values()) if (w.serviceMs > 0 && w.serviceMs < fastest) fastest = w.serviceMs;
-    for (const w of this.workers.values()) {
+    for (const w of this.slots.values()) if (w.serviceMs > 0 && w.serviceMs < fastest) fastest = w.serviceMs;
+    for (const w of this.slots.values()) {
       const quick = w.serviceMs > 0 && w.serviceMs < PREFETCH_MAX_SERVICE_MS && w.serviceMs <= 2 * fastest + 0.05;
       w.limit = w.credits + (quick ? Math.min(this.prefetch, Math.max(1, Math.floor(PREFETCH_BUDGET_MS / w.serviceMs))) : 0);
     }
   }
 
-  /** Queues a request for the next free worker; false when the queue is full. */
-  enqueue(p: Pending, front = false): boolean {
-    if (!front && this.queued >= this.maxQueued) return false;
-    if (front) {
-      if (this.head > 0) this.queue[--this.head] = p;
-      else this.queue.unshift(p);
-    } else {
-      this.queue.push(p);
-    }
-    return true;
+  /**
+   * Queues a client's request for the next free worker, behind that client's
+   * earlier ones; clients are served in turn (see FairQueue). Refused when
+   * the queue or the client's share of it is full.
+   */
+  enqueue(client: string, p: Pending): Enqueued {
+    return this.queue.enqueue(client, p);
+  }
+
+  /** Queues a request to be retried (its worker died), ahead of the clients' queues. */
+  requeue(p: Pending): void {
+    this.queue.retry(p);
   }
 
   dequeue(): Pending | undefined {
-    if (this.head >= this.queue.length) return undefined;
-    const p = this.queue[this.head];
-    this.queue[this.head++] = undefined;
-    if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
-    }
-    return p;
+    return this.queue.dequeue();
   }
 
   /** Empties the queue, returning what waited. */
   drainQueue(): Pending[] {
-    const out: Pending[] = [];
-    for (let p = this.dequeue(); p !== undefined; p = this.dequeue()) out.push(p);
-    return out;
+    return this.queue.drain();
   }
 }

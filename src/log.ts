@@ -5,12 +5,11 @@
  * shippers (one object per line, with `time`, `level`, `event`).
  */
 import type { Broker } from './broker.js';
-import type { Device } from './device.js';
-import { oneOf } from './options.js';
+import type { Device } from './device/device.js';
+import { LOG_FORMATS, oneOf, type LogFormat } from './options.js';
 import { displayId } from './protocol.js';
 
-export const LOG_FORMATS = ['text', 'json'] as const;
-export type LogFormat = (typeof LOG_FORMATS)[number];
+export { LOG_FORMATS, type LogFormat } from './options.js';
 export type LogLevel = 'info' | 'warn' | 'error';
 export type LogFields = Readonly<Record<string, string | number | boolean | undefined>>;
 

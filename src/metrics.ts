@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage, type Server as HttpServer, type Ser
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { Broker } from './broker.js';
-import type { Device, DeviceStats } from './device.js';
+import type { Device, DeviceStats } from './device/device.js';
 import { ErrorCode, ZqueueError, invalidOption } from './errors.js';
 import type { SlotStats } from './pool.js';
 

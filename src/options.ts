@@ -1,12 +1,18 @@
 /**
- * Every option zqueue takes: its type, its default and its check, in one
- * place. Each `resolveX` returns a complete, frozen options object or throws a
+ * Every option zqueue takes, written once: its type, its default (the unit is
+ * in its name: …Ms, …Bytes; or in its doc), its check, its command-line flag
+ * and its help line. The library's `resolve…Options`, the CLI's flags and the
+ * `--help` text are all made from these tables (see src/cli/flags.ts).
+ *
+ * Each `resolveX` returns a complete, frozen options object or throws a
  * ZqueueError (ERR_ZQ_INVALID_OPTION / ERR_ZQ_INVALID_ENDPOINT) naming the option.
  */
+import { availableParallelism } from 'node:os';
+import { resolve as resolvePath } from 'node:path';
 import * as zmq from 'zeromq';
 import { invalidOption } from './errors.js';
 import { parseEndpoint, type EndpointRole } from './endpoints.js';
-import { isZ85Key } from './keys.js';
+import { isZ85Key, loadAllowList, loadKeyPair, loadPublicKey, publicOf } from './keys.js';
 import { checkKeys, parseCidrs } from './auth.js';
 import type { Reply } from './protocol.js';
 
@@ -17,261 +23,379 @@ export type Handler = (request: Buffer[]) => Reply | Promise<Reply>;
 
 export const ENGINES: readonly Engine[] = ['native', 'js'];
 export const POLICIES: readonly Policy[] = ['round-robin', 'least-busy'];
+export const LOG_FORMATS = ['text', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+// ---------------------------------------------------------------- the shape of a table
+
+/** How an option appears on the command line. */
+export interface CliFlag<T> {
+  /** `--flag`. */
+  readonly flag: string;
+  /** Its value's placeholder in --help (`N`, `MS`, `FILE`); none: a switch that sets true. */
+  readonly arg?: string;
+  /** The flag's text as the option's value (default: an integer for numbers, the text for strings). */
+  parse?(text: string): T;
+  /** Other options the flag sets, from its value (`--curve-key FILE` also sets the public key). */
+  also?(value: T, text: string): Readonly<Record<string, unknown>>;
+  /** What --help gives as the default, where it is not the default value itself ('' for none). */
+  readonly shownDefault?: string;
+  /** Its help line, where a second flag for the option does something of its own (`--bind` beside `--connect`). */
+  readonly doc?: string;
+}
+
+export interface OptionSpec<T> {
+  readonly default: T;
+  /** One line, for --help and the docs. */
+  readonly doc: string;
+  /** Throws naming `name` when `value` is not a valid value. */
+  check(name: string, value: unknown): void;
+  /** The default when it follows from other options (resolved after them). */
+  derive?(resolved: Readonly<Record<string, unknown>>): T;
+  /** Integers: the range `check` allows (the CLI says it in its own words). */
+  readonly range?: readonly [min: number, max: number];
+  /** Choices: the values `check` allows. */
+  readonly choices?: readonly string[];
+  readonly cli?: CliFlag<T> | readonly CliFlag<T>[];
+}
+
+/** A table of options: one spec per option (methods, not function fields: a spec of T is a spec of unknown). */
+export type OptionTable = Readonly<Record<string, OptionSpec<unknown>>>;
+
+/** The options object a table takes (every field optional). */
+export type OptionsOf<T extends OptionTable> = { -readonly [K in keyof T]?: T[K] extends OptionSpec<infer V> ? V : never };
+/** The resolved options of a table (every field present, frozen). */
+export type ResolvedOf<T extends OptionTable> = { readonly [K in keyof T]: T[K] extends OptionSpec<infer V> ? V : never };
+
+export function flagsOf(spec: OptionSpec<unknown>): readonly CliFlag<unknown>[] {
+  if (spec.cli === undefined) return [];
+  return Array.isArray(spec.cli) ? (spec.cli as readonly CliFlag<unknown>[]) : [spec.cli as CliFlag<unknown>];
+}
+
+// ---------------------------------------------------------------- spec builders
+
+type Cli<T> = CliFlag<T> | readonly CliFlag<T>[] | undefined;
+
+function spec<T>(def: T, doc: string, check: (name: string, value: unknown) => void, cli: Cli<T>, extra: Partial<OptionSpec<T>> = {}): OptionSpec<T> {
+  return { default: def, doc, check, ...(cli !== undefined ? { cli } : {}), ...extra };
+}
+
+function int(def: number, min: number, max: number, doc: string, cli?: Cli<number>, extra?: Partial<OptionSpec<number>>): OptionSpec<number> {
+  return spec(def, doc, (n, v) => integer(n, v, min, max), cli, { range: [min, max], ...extra });
+}
+
+function bool(def: boolean, doc: string, cli?: Cli<boolean>): OptionSpec<boolean> {
+  return spec(def, doc, boolean, cli);
+}
+
+function pick<T extends string>(def: T, allowed: readonly T[], doc: string, cli?: Cli<T>): OptionSpec<T> {
+  return spec(def, doc, (n, v) => oneOf(n, v, allowed), cli, { choices: allowed });
+}
+
+function address(def: string, role: EndpointRole, doc: string, cli?: Cli<string>): OptionSpec<string> {
+  return spec(def, doc, (n, v) => endpoint(n, v, role), cli);
+}
+
+function text(def: string, doc: string, cli?: Cli<string>): OptionSpec<string> {
+  return spec(def, doc, (n, v) => {
+    if (typeof v !== 'string') throw invalidOption(n, 'a string', v);
+  }, cli);
+}
+
+function key(doc: string, cli?: Cli<string>): OptionSpec<string> {
+  return spec('', doc, curveKey, cli);
+}
+
+function keyList(doc: string, cli?: Cli<readonly string[] | null>): OptionSpec<readonly string[] | null> {
+  return spec<readonly string[] | null>(null, doc, (n, v) => {
+    if (v === null) return;
+    if (!Array.isArray(v)) throw invalidOption(n, 'a list of Z85 public keys, or null', v);
+    checkKeys(n, v as string[]);
+  }, cli);
+}
+
+const secretKeyFile = (text: string): string => loadKeyPair(text).secretKey;
+const list = (text: string): string[] => text.split(',').map((r) => r.trim()).filter((r) => r !== '');
+const MAX_MS = 2 ** 31 - 1;
 
 // ---------------------------------------------------------------- device
 
-export interface DeviceOptions {
-  /** ROUTER endpoint facing clients; bound. Default `tcp://*:5559`, as the seed. */
-  frontend?: string;
-  /** Endpoint facing servers; bound. Default `tcp://*:5560`, as the seed. */
-  backend?: string;
-  /** `native`: libzmq's proxy on a thread of its own; `js`: a counting loop on the main thread. Default `js`. */
-  engine?: Engine;
-  /** `round-robin` (a DEALER backend, the seed's) or `least-busy` (workers announce READY). Default `round-robin`. */
-  policy?: Policy;
-  /** Listen backlog of tcp/ipc sockets (libzmq's default is 100). Default 4096. */
-  backlog?: number;
-  /** Largest inbound message from a client, in bytes; a peer that sends more is disconnected. -1: no limit. Default 16 MiB. */
-  maxMessageSize?: number;
-  /** least-busy: requests that may wait for a free worker; past it clients get a `busy` error. Default 10000. */
-  maxQueued?: number;
-  /** least-busy: a request held by a worker longer than this gets a `timeout` error. 0: never. Default 30000. */
-  handlerTimeoutMs?: number;
-  /** least-busy: what happens to the requests a dead worker held: `retry` once elsewhere, or `fail`. Default `retry`. */
-  onWorkerDeath?: OnWorkerDeath;
-  /** Send/receive high-water mark of the device's sockets, in messages. Default 10000. */
-  highWaterMark?: number;
-  /** `close()` waits this long for in-flight requests before dropping them. Default 2000. */
-  closeTimeoutMs?: number;
-  /** Publish a copy of every request (`in`) and reply (`out`) on a PUB socket bound here (js engine). Default '' (off). */
-  tap?: string;
-  /** How many messages a tap subscriber may lag by before the tap drops (and counts) messages. Default 1000. */
-  tapHighWaterMark?: number;
-  /** Time each request at the device for the latency histogram in `stats()` (js engine). Default true. */
-  recordLatency?: boolean;
-  /** Z85 secret key: the frontend becomes a CURVE server (clients need its public key). Default '' (no encryption). */
-  curveSecretKey?: string;
-  /** Z85 public keys of the clients allowed (needs curveSecretKey). null: any client that completes the handshake. Default null. */
-  allowKeys?: readonly string[] | null;
-  /** Source addresses allowed on the frontend, as CIDR ranges (tcp). null: any. Default null. */
-  allowFrom?: readonly string[] | null;
-  /** Z85 secret key: the backend becomes a CURVE server (servers need its public key). Default ''. */
-  backendCurveSecretKey?: string;
-  /** Z85 public keys of the servers allowed on the backend (needs backendCurveSecretKey). Default null (any). */
-  allowServerKeys?: readonly string[] | null;
-  /** Permissions of the ipc socket files the device binds. Default 0o600 (its owner only). */
-  ipcMode?: number;
-  /**
-   * least-busy: heartbeat period with servers that heartbeat (remote zqueue
-   * servers); one silent for 3 periods is declared dead and its requests are
-   * retried. 0: off. Default 1000.
-   */
-  heartbeatIntervalMs?: number;
-  /** Messages with more frames than this (envelope included) are refused as bad requests. Default 256. */
-  maxFrames?: number;
-  /**
-   * least-busy: requests a worker may hold beyond the credits it announced,
-   * waiting in its socket, so it never idles for a round trip to the device,
-   * and its requests and replies go in larger batches. Given only to workers
-   * that answer in under 5 ms and within twice the fastest worker's time
-   * (measured as they reply), and at most 10 ms of a worker's work, so a slow
-   * worker never holds a queue. Higher: more throughput over tcp/ipc. 0: off. Default 128.
-   */
-  prefetch?: number;
-}
+export const deviceOptions = {
+  frontend: address('tcp://*:5559', 'bind', "bind the clients' side (a ROUTER) here", { flag: 'frontend', arg: 'ENDPOINT' }),
+  backend: address('tcp://*:5560', 'bind', "bind the servers' side here", { flag: 'backend', arg: 'ENDPOINT' }),
+  engine: pick<Engine>('js', ENGINES, "native: libzmq's proxy on a thread of its own; js: the counting loops on the main thread", { flag: 'engine', arg: 'native|js' }),
+  policy: pick<Policy>('round-robin', POLICIES, 'round-robin: the seed\'s DEALER; least-busy: workers announce READY and get requests as they have room', {
+    flag: 'policy',
+    arg: 'round-robin|least-busy',
+  }),
+  backlog: int(4096, 1, 1_000_000, "listen backlog of tcp/ipc sockets, in connections (libzmq's own is 100)", { flag: 'backlog', arg: 'N' }),
+  maxMessageSize: int(16 * 1024 * 1024, -1, 2 ** 31 - 1, 'largest message from a client, in bytes; a peer that sends more is cut off (-1: no limit)', {
+    flag: 'max-message-size',
+    arg: 'BYTES',
+  }),
+  maxQueued: int(10_000, 0, 10_000_000, 'least-busy: requests that may wait for a free worker; past it clients get "busy"', { flag: 'max-queued', arg: 'N' }),
+  maxQueuedPerClient: int(2_500, 0, 10_000_000, 'least-busy: requests one client (one routing identity) may have waiting; past it that client gets "busy"', {
+    flag: 'max-queued-per-client',
+    arg: 'N',
+    shownDefault: 'a quarter of --max-queued',
+  }, { derive: (o) => Math.max(1, Math.ceil((o.maxQueued as number) / 4)) }),
+  handlerTimeoutMs: int(30_000, 0, MAX_MS, 'least-busy: a request held by a worker longer than this gets "timeout" (0: never)', { flag: 'handler-timeout', arg: 'MS' }),
+  onWorkerDeath: pick<OnWorkerDeath>('retry', ['retry', 'fail'], "least-busy: a dead worker's requests are retried once elsewhere, or fail", {
+    flag: 'on-worker-death',
+    arg: 'retry|fail',
+  }),
+  highWaterMark: int(10_000, 0, 10_000_000, "send/receive high-water mark of the device's sockets, in messages", { flag: 'hwm', arg: 'N' }),
+  closeTimeoutMs: int(2_000, 0, MAX_MS, 'close() waits this long for in-flight requests', { flag: 'close-timeout', arg: 'MS' }),
+  tap: text('', 'publish every request ("in") and reply ("out") on a PUB socket bound here (js engine; \'\': off)', { flag: 'tap', arg: 'ENDPOINT', shownDefault: 'off' }),
+  tapHighWaterMark: int(1_000, 0, 10_000_000, 'messages a tap subscriber may lag by before the tap drops (and counts) them', { flag: 'tap-hwm', arg: 'N' }),
+  recordLatency: bool(true, 'time each request at the device for the latency histogram (js engine)'),
+  curveSecretKey: key('encrypt the frontend with CURVE: its Z85 secret key (FILE: NAME.key_secret from zqueue keygen)', {
+    flag: 'curve-secret-key',
+    arg: 'FILE',
+    parse: secretKeyFile,
+    shownDefault: 'plain',
+  }),
+  allowKeys: keyList('only clients whose public key is listed (a .key file, a folder of them, or bare Z85 keys one per line; re-read on SIGHUP)', {
+    flag: 'allow-keys',
+    arg: 'FILE|DIR',
+    parse: loadAllowList,
+    shownDefault: 'any',
+  }),
+  allowFrom: spec<readonly string[] | null>(null, 'only clients from these source addresses (CIDR ranges, tcp)', (n, v) => {
+    if (v === null) return;
+    if (!Array.isArray(v)) throw invalidOption(n, 'a list of CIDR ranges, or null', v);
+    parseCidrs(n, v as string[]);
+  }, { flag: 'allow-from', arg: 'CIDR,...', parse: list, shownDefault: 'any' }),
+  backendCurveSecretKey: key('encrypt the backend too: its Z85 secret key (servers need its .key)', {
+    flag: 'backend-curve-secret-key',
+    arg: 'FILE',
+    parse: secretKeyFile,
+    shownDefault: 'plain',
+  }),
+  allowServerKeys: keyList('only servers whose public key is listed (re-read on SIGHUP)', { flag: 'allow-server-keys', arg: 'FILE|DIR', parse: loadAllowList, shownDefault: 'any' }),
+  ipcMode: int(0o600, 0, 0o777, 'permissions of the ipc socket files the device binds (octal; 600: its owner only)', {
+    flag: 'ipc-mode',
+    arg: 'OCTAL',
+    parse: octal,
+    shownDefault: '600',
+  }),
+  heartbeatIntervalMs: int(1_000, 0, 3_600_000, 'least-busy: heartbeat with servers that heartbeat; one silent for 3 periods is declared dead (0: off)', {
+    flag: 'heartbeat',
+    arg: 'MS',
+  }),
+  maxFrames: int(256, 3, 100_000, 'messages with more frames than this (envelope included) are refused as bad requests', { flag: 'max-frames', arg: 'N' }),
+  prefetch: int(128, 0, 100_000, 'least-busy: requests a quick worker may hold beyond its credits, waiting in its socket (within 10 ms of its work; 0: off)', {
+    flag: 'prefetch',
+    arg: 'N',
+  }),
+} satisfies OptionTable;
 
-export type ResolvedDeviceOptions = Readonly<Required<DeviceOptions>>;
-
-export const deviceDefaults: ResolvedDeviceOptions = Object.freeze({
-  frontend: 'tcp://*:5559',
-  backend: 'tcp://*:5560',
-  engine: 'js',
-  policy: 'round-robin',
-  backlog: 4096,
-  maxMessageSize: 16 * 1024 * 1024,
-  maxQueued: 10_000,
-  handlerTimeoutMs: 30_000,
-  onWorkerDeath: 'retry',
-  highWaterMark: 10_000,
-  closeTimeoutMs: 2_000,
-  tap: '',
-  tapHighWaterMark: 1_000,
-  recordLatency: true,
-  curveSecretKey: '',
-  allowKeys: null,
-  allowFrom: null,
-  backendCurveSecretKey: '',
-  allowServerKeys: null,
-  ipcMode: 0o600,
-  heartbeatIntervalMs: 1_000,
-  maxFrames: 256,
-  prefetch: 128,
-});
+export type DeviceOptions = OptionsOf<typeof deviceOptions>;
+export type ResolvedDeviceOptions = ResolvedOf<typeof deviceOptions>;
+export const deviceDefaults: ResolvedDeviceOptions = defaultsOf(deviceOptions);
 
 export function resolveDeviceOptions(input: DeviceOptions = {}): ResolvedDeviceOptions {
-  checkKnown('device', input, deviceDefaults);
-  const o = { ...deviceDefaults, ...defined(input) };
-  endpoint('frontend', o.frontend, 'bind');
-  endpoint('backend', o.backend, 'bind');
-  oneOf('engine', o.engine, ENGINES);
-  oneOf('policy', o.policy, POLICIES);
+  const o = resolveTable('device', deviceOptions, input);
+  checkDevice(o);
+  return Object.freeze(o);
+}
+
+/** The checks that relate one device option to another. */
+function checkDevice(o: ResolvedDeviceOptions): void {
   if (o.engine === 'native' && o.policy !== 'round-robin') {
     throw invalidOption('policy', '"round-robin" with engine "native" (libzmq\'s proxy cannot balance by readiness)', o.policy);
   }
-  integer('backlog', o.backlog, 1, 1_000_000);
-  integer('maxMessageSize', o.maxMessageSize, -1, 2 ** 31 - 1);
-  integer('maxQueued', o.maxQueued, 0, 10_000_000);
-  integer('handlerTimeoutMs', o.handlerTimeoutMs, 0, 2 ** 31 - 1);
-  oneOf('onWorkerDeath', o.onWorkerDeath, ['retry', 'fail'] as const);
-  integer('highWaterMark', o.highWaterMark, 0, 10_000_000);
-  integer('closeTimeoutMs', o.closeTimeoutMs, 0, 2 ** 31 - 1);
   if (o.tap !== '') {
     endpoint('tap', o.tap, 'bind');
     if (o.engine === 'native') throw invalidOption('tap', "'' with engine \"native\" (libzmq's proxy is not tapped; use engine \"js\")", o.tap);
   }
-  integer('tapHighWaterMark', o.tapHighWaterMark, 0, 10_000_000);
-  boolean('recordLatency', o.recordLatency);
-  curveKey('curveSecretKey', o.curveSecretKey);
-  curveKey('backendCurveSecretKey', o.backendCurveSecretKey);
-  if (o.allowKeys !== null) {
-    if (!Array.isArray(o.allowKeys)) throw invalidOption('allowKeys', 'a list of Z85 public keys, or null', o.allowKeys);
-    checkKeys('allowKeys', o.allowKeys);
-    if (o.curveSecretKey === '') throw invalidOption('allowKeys', 'null unless curveSecretKey is set (keys are checked in the CURVE handshake)', 'a list');
-  }
-  if (o.allowServerKeys !== null) {
-    if (!Array.isArray(o.allowServerKeys)) throw invalidOption('allowServerKeys', 'a list of Z85 public keys, or null', o.allowServerKeys);
-    checkKeys('allowServerKeys', o.allowServerKeys);
-    if (o.backendCurveSecretKey === '') throw invalidOption('allowServerKeys', 'null unless backendCurveSecretKey is set', 'a list');
-  }
-  if (o.allowFrom !== null) {
-    if (!Array.isArray(o.allowFrom)) throw invalidOption('allowFrom', 'a list of CIDR ranges, or null', o.allowFrom);
-    parseCidrs('allowFrom', o.allowFrom);
-  }
-  integer('ipcMode', o.ipcMode, 0, 0o777);
-  integer('heartbeatIntervalMs', o.heartbeatIntervalMs, 0, 3_600_000);
-  integer('maxFrames', o.maxFrames, 3, 100_000);
-  integer('prefetch', o.prefetch, 0, 100_000);
-  return Object.freeze(o);
+  if (o.allowKeys !== null && o.curveSecretKey === '') throw invalidOption('allowKeys', 'null unless curveSecretKey is set (keys are checked in the CURVE handshake)', 'a list');
+  if (o.allowServerKeys !== null && o.backendCurveSecretKey === '') throw invalidOption('allowServerKeys', 'null unless backendCurveSecretKey is set', 'a list');
 }
 
 // ---------------------------------------------------------------- server
 
-export interface ServerOptions {
-  /** Where the server's socket goes. Default `tcp://localhost:5560`, the seed's device backend. */
-  endpoint?: string;
-  /** Bind instead of connect (clients then come straight to this server; it does not announce READY). Default false. */
-  bind?: boolean;
-  /** Requests handled at once (for async handlers). Default 1, as a REP server. */
-  concurrency?: number;
-  /** Tell a least-busy device when this server is ready (harmless to other devices). Default true. */
-  announce?: boolean;
-  /** The socket's routing id, so a device can name this server. Default: libzmq's. */
-  routingId?: string;
-  /** A handler still running after this long gets a `timeout` error reply (the handler is abandoned). 0: never. Default 0. */
-  handlerTimeoutMs?: number;
-  /**
-   * Watch the socket's connection events (for `connected()`). Default true.
-   * Worker threads turn it off: libzmq's observer is a socket of its own that
-   * closes some time after the server's, and a thread that ends (a handler's
-   * `process.exit()`) with it still open aborts the whole process.
-   */
-  observe?: boolean;
-  /** `close()` waits this long for running handlers. Default 2000. */
-  closeTimeoutMs?: number;
-  /** The device backend's CURVE public key (Z85): talk to it encrypted. Default '' (plain). */
-  curveServerKey?: string;
-  /** This server's own CURVE key pair (Z85); with curveServerKey only, a fresh pair is made. */
-  curvePublicKey?: string;
-  curveSecretKey?: string;
-  /**
-   * Heartbeat with the device every this many ms (connecting servers). Once
-   * the device has heartbeated back, 3 silent periods mean it is gone: the
-   * server reconnects on a fresh socket, backing off up to 32 periods. 0: off. Default 1000.
-   */
-  heartbeatIntervalMs?: number;
-}
+export const serverOptions = {
+  endpoint: address('tcp://localhost:5560', 'connect', "the device's backend", [
+    { flag: 'connect', arg: 'ENDPOINT' },
+    { flag: 'bind', arg: 'ENDPOINT', also: () => ({ bind: true }), shownDefault: '', doc: 'bind here instead of connecting (clients then come straight to this server)' },
+  ]),
+  bind: bool(false, 'bind instead of connect: clients then come straight to this server, which does not announce READY'),
+  concurrency: int(1, 1, 100_000, 'requests handled at once (for async handlers; 1 as a REP server)', { flag: 'concurrency', arg: 'N' }),
+  announce: bool(true, 'tell a least-busy device when this server is ready (harmless to other devices)'),
+  routingId: spec<string>('', "the socket's routing id, so a device can name this server ('': libzmq's)", (n, v) => {
+    if (typeof v !== 'string' || v.length > 255) throw invalidOption(n, 'a string of up to 255 characters', v);
+  }, { flag: 'routing-id', arg: 'ID', shownDefault: "libzmq's" }),
+  handlerTimeoutMs: int(0, 0, MAX_MS, 'a handler still running after this long gets a "timeout" reply and is abandoned (0: never)'),
+  observe: bool(true, "watch the socket's connection events, for connected() (worker threads turn it off: an observer open at thread exit aborts the process)"),
+  closeTimeoutMs: int(2_000, 0, MAX_MS, 'close() waits this long for running handlers'),
+  curveServerKey: key("the device backend's CURVE public key (FILE: NAME.key): talk CURVE", { flag: 'curve-server-key', arg: 'FILE', parse: loadPublicKey, shownDefault: 'plain' }),
+  curvePublicKey: key('this server\'s own CURVE public key (with curveServerKey only, a fresh pair is made)'),
+  curveSecretKey: key("this server's own CURVE secret key (FILE: NAME.key_secret), for a device with a server allow-list", {
+    flag: 'curve-key',
+    arg: 'FILE',
+    parse: secretKeyFile,
+    also: (secret) => ({ curvePublicKey: publicOf(secret) }),
+    shownDefault: 'a fresh pair',
+  }),
+  heartbeatIntervalMs: int(1_000, 0, 3_600_000, 'heartbeat with a least-busy device; reconnect when it is silent 3 periods, backing off up to 32 (0: off)', {
+    flag: 'heartbeat',
+    arg: 'MS',
+  }),
+} satisfies OptionTable;
 
-export type ResolvedServerOptions = Readonly<Required<Omit<ServerOptions, 'routingId'>>> & { readonly routingId?: string };
-
-export const serverDefaults = Object.freeze({
-  endpoint: 'tcp://localhost:5560',
-  bind: false,
-  concurrency: 1,
-  announce: true,
-  handlerTimeoutMs: 0,
-  observe: true,
-  closeTimeoutMs: 2_000,
-  curveServerKey: '',
-  curvePublicKey: '',
-  curveSecretKey: '',
-  heartbeatIntervalMs: 1_000,
-});
+export type ServerOptions = OptionsOf<typeof serverOptions>;
+export type ResolvedServerOptions = ResolvedOf<typeof serverOptions>;
+export const serverDefaults: ResolvedServerOptions = defaultsOf(serverOptions);
 
 export function resolveServerOptions(input: ServerOptions = {}): ResolvedServerOptions {
-  checkKnown('server', input, { ...serverDefaults, routingId: '' });
-  const o = { ...serverDefaults, ...defined(input) };
-  endpoint('endpoint', o.endpoint, o.bind ? 'bind' : 'connect');
-  boolean('bind', o.bind);
-  integer('concurrency', o.concurrency, 1, 100_000);
-  boolean('announce', o.announce);
-  integer('handlerTimeoutMs', o.handlerTimeoutMs, 0, 2 ** 31 - 1);
-  boolean('observe', o.observe);
-  integer('closeTimeoutMs', o.closeTimeoutMs, 0, 2 ** 31 - 1);
-  curveClient(o);
-  integer('heartbeatIntervalMs', o.heartbeatIntervalMs, 0, 3_600_000);
-  if (o.routingId !== undefined && (typeof o.routingId !== 'string' || o.routingId.length === 0 || o.routingId.length > 255)) {
-    throw invalidOption('routingId', 'a string of 1 to 255 characters', o.routingId);
-  }
-  return Object.freeze(o);
+  const o = resolveTable('server', serverOptions, input, { endpoint: (r) => (r.bind === true ? 'bind' : 'connect') });
+  return Object.freeze(curveClient(o));
 }
 
 // ---------------------------------------------------------------- client
 
-export interface ClientOptions {
-  /** The device's frontend. Default `tcp://localhost:5559`, as the seed. */
-  endpoint?: string;
-  /** How long one attempt waits for its reply, in ms. Default 2500 (the zguide's Lazy Pirate). */
-  timeoutMs?: number;
-  /** Attempts after the first, each on a fresh socket. Default 3. */
-  retries?: number;
-  /** The device's CURVE public key (Z85): talk to it encrypted. Default '' (plain). */
-  curveServerKey?: string;
-  /** This client's own CURVE key pair (Z85), for a device with an allow-list; with curveServerKey only, a fresh pair is made. */
-  curvePublicKey?: string;
-  curveSecretKey?: string;
-}
+export const clientOptions = {
+  endpoint: address('tcp://localhost:5559', 'connect', "the device's frontend", { flag: 'connect', arg: 'ENDPOINT' }),
+  timeoutMs: int(2_500, 1, MAX_MS, "how long one attempt waits for its reply (the zguide's Lazy Pirate)", { flag: 'timeout', arg: 'MS' }),
+  retries: int(3, 0, 1_000, 'attempts after the first, each on a fresh socket', { flag: 'retries', arg: 'N' }),
+  curveServerKey: key("the device's CURVE public key (FILE: NAME.key): talk CURVE", { flag: 'curve-server-key', arg: 'FILE', parse: loadPublicKey, shownDefault: 'plain' }),
+  curvePublicKey: key("this client's own CURVE public key (with curveServerKey only, a fresh pair is made)"),
+  curveSecretKey: key("this client's own CURVE secret key (FILE: NAME.key_secret), for a device with an allow-list", {
+    flag: 'curve-key',
+    arg: 'FILE',
+    parse: secretKeyFile,
+    also: (secret) => ({ curvePublicKey: publicOf(secret) }),
+    shownDefault: 'a fresh pair',
+  }),
+} satisfies OptionTable;
 
-export type ResolvedClientOptions = Readonly<Required<ClientOptions>>;
-
-export const clientDefaults: ResolvedClientOptions = Object.freeze({
-  endpoint: 'tcp://localhost:5559',
-  timeoutMs: 2_500,
-  retries: 3,
-  curveServerKey: '',
-  curvePublicKey: '',
-  curveSecretKey: '',
-});
+export type ClientOptions = OptionsOf<typeof clientOptions>;
+export type ResolvedClientOptions = ResolvedOf<typeof clientOptions>;
+export const clientDefaults: ResolvedClientOptions = defaultsOf(clientOptions);
 
 export function resolveClientOptions(input: ClientOptions = {}): ResolvedClientOptions {
-  checkKnown('client', input, clientDefaults);
-  const o = { ...clientDefaults, ...defined(input) };
-  endpoint('endpoint', o.endpoint, 'connect');
-  integer('timeoutMs', o.timeoutMs, 1, 2 ** 31 - 1);
-  integer('retries', o.retries, 0, 1_000);
-  return Object.freeze(curveClient(o));
+  return Object.freeze(curveClient(resolveTable('client', clientOptions, input)));
+}
+
+// ---------------------------------------------------------------- broker: the device's options, the pool's, and the handler
+
+export const poolOptions = {
+  handler: spec<string>('', 'module whose default export is (request: Buffer[]) => reply (required)', (n, v) => {
+    if (typeof v !== 'string' || v.length === 0) throw invalidOption(n, 'the path of a handler module', v);
+  }, { flag: 'handler', arg: 'FILE', shownDefault: 'required' }),
+  threads: int(availableParallelism(), 1, 1024, 'server worker threads', { flag: 'threads', arg: 'N', shownDefault: `available cores, ${availableParallelism()} here` }),
+  concurrency: { ...serverOptions.concurrency, doc: 'requests one worker handles at once (for async handlers)' },
+  stopGraceMs: int(1_000, 0, MAX_MS, 'a retired worker gets this long to stop before its thread is terminated'),
+} satisfies OptionTable;
+
+export const brokerOptions = {
+  ...deviceOptions,
+  backend: spec('ipc', 'how workers join the device: ipc (a private socket file), inproc, or an endpoint to bind (remote servers may join it)', (n, v) => {
+    if (v !== 'ipc' && v !== 'inproc') endpoint(n, v, 'bind');
+  }, { flag: 'backend', arg: 'ipc|inproc|ENDPOINT' }),
+  policy: { ...deviceOptions.policy, default: 'least-busy' },
+  ...poolOptions,
+} satisfies OptionTable;
+
+export type BrokerOptions = Omit<OptionsOf<typeof brokerOptions>, 'handler'> & { handler: string };
+export type ResolvedBrokerOptions = ResolvedOf<typeof brokerOptions>;
+export const brokerDefaults: Omit<ResolvedBrokerOptions, 'handler'> = (() => {
+  const { handler: _handler, ...rest } = defaultsOf(brokerOptions);
+  return Object.freeze(rest);
+})();
+
+export function resolveBrokerOptions(input: BrokerOptions): ResolvedBrokerOptions {
+  const o = resolveTable('broker', brokerOptions, input);
+  // The device's own cross-checks, with the backend as the device will bind it.
+  checkDevice({ ...o, policy: o.policy as Policy, backend: deviceDefaults.backend });
+  return Object.freeze({ ...o, handler: resolvePath(o.handler) });
+}
+
+/** The device's share of a broker's options (the pool's go to the workers). */
+export function deviceShare(o: ResolvedBrokerOptions, backend: string): DeviceOptions {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(deviceOptions)) out[k] = (o as Record<string, unknown>)[k];
+  out.backend = backend;
+  return out;
+}
+
+// ---------------------------------------------------------------- the commands' own options
+
+/** Running a device or broker from the CLI: metrics, the stats line, control, logs. */
+export const operateOptions = {
+  metrics: text('', 'serve Prometheus /metrics here ([HOST:]PORT, host 127.0.0.1 unless given)', { flag: 'metrics', arg: '[HOST:]PORT', shownDefault: 'off' }),
+  statsIntervalS: int(0, 0, 86_400, 'print one line of rates and latency percentiles to stderr every S seconds (0: never)', { flag: 'stats-interval', arg: 'S' }),
+  control: text('', 'answer pause|resume|stats|stop on a REP socket (ipc:// or tcp://127.0.0.1:PORT only)', { flag: 'control', arg: 'ENDPOINT', shownDefault: 'off' }),
+  logFormat: pick<LogFormat>('text', LOG_FORMATS, 'lifecycle log lines on stderr', { flag: 'log-format', arg: 'text|json' }),
+  statsOnExit: bool(false, "print the device's statistics when it stops", { flag: 'stats-on-exit' }),
+} satisfies OptionTable;
+
+/** `zqueue server`'s seed behaviour. */
+export const seedServerOptions = {
+  delayMs: int(1_000, 0, MAX_MS, 'wait this long before replying (as the seed)', { flag: 'delay', arg: 'MS' }),
+  quiet: bool(false, 'do not print each request', { flag: 'quiet' }),
+  handler: text('', 'answer with this module\'s default export instead (as zqueue serve)', { flag: 'handler', arg: 'FILE', shownDefault: "the seed's" }),
+} satisfies OptionTable;
+
+/** `zqueue client`'s seed behaviour. */
+export const seedClientOptions = {
+  requests: int(9, 0, 1_000_000_000, 'how many requests to make (as the seed)', { flag: 'requests', arg: 'N' }),
+  message: text('', 'the request', { flag: 'message', arg: 'TEXT', shownDefault: '"Hello from <id>"' }),
+} satisfies OptionTable;
+
+export const keygenOptions = {
+  dir: text('.', 'where to write', { flag: 'dir', arg: 'DIR', shownDefault: 'the current folder' }),
+} satisfies OptionTable;
+
+export const tapOptions = {
+  count: int(0, 0, 1_000_000_000, 'stop after N messages (0: run until Ctrl-C)', { flag: 'count', arg: 'N' }),
+} satisfies OptionTable;
+
+export const ctlOptions = {
+  timeoutMs: int(2_000, 1, MAX_MS, 'wait this long for the answer', { flag: 'timeout', arg: 'MS' }),
+} satisfies OptionTable;
+
+// ---------------------------------------------------------------- resolving a table
+
+/** The table's defaults, derived ones included, frozen. */
+export function defaultsOf<T extends OptionTable>(table: T): ResolvedOf<T> {
+  return Object.freeze(resolveTable('', table, {}, {}, false)) as ResolvedOf<T>;
+}
+
+/**
+ * Fills in defaults and checks every field. `roles` picks an endpoint's role
+ * from other options (a server's endpoint is bound with `bind: true`).
+ */
+export function resolveTable<T extends OptionTable>(
+  what: string,
+  table: T,
+  input: object,
+  roles: Readonly<Record<string, (o: Record<string, unknown>) => EndpointRole>> = {},
+  check = true,
+): ResolvedOf<T> & Record<string, unknown> {
+  if (check) checkKnown(what, input, table);
+  const given = defined(input) as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const [k, s] of Object.entries(table)) if (s.derive === undefined) out[k] = k in given ? given[k] : s.default;
+  for (const [k, s] of Object.entries(table)) if (s.derive !== undefined) out[k] = k in given ? given[k] : s.derive(out);
+  if (check) {
+    for (const [k, s] of Object.entries(table)) {
+      const role = roles[k];
+      if (role !== undefined) endpoint(k, out[k], role(out));
+      else s.check(k, out[k]);
+    }
+  }
+  return out as ResolvedOf<T> & Record<string, unknown>;
 }
 
 /** Checks a CURVE client's keys, and makes it a fresh key pair when it has a server key but none of its own. */
 function curveClient<T extends { curveServerKey: string; curvePublicKey: string; curveSecretKey: string }>(o: T): T {
-  curveKey('curveServerKey', o.curveServerKey);
-  curveKey('curvePublicKey', o.curvePublicKey);
-  curveKey('curveSecretKey', o.curveSecretKey);
   if ((o.curvePublicKey === '') !== (o.curveSecretKey === '')) throw invalidOption('curveSecretKey', 'given together with curvePublicKey (a key pair)', o.curveSecretKey === '' ? '' : 'a key');
   if (o.curveServerKey === '' && o.curveSecretKey !== '') throw invalidOption('curveServerKey', "the server's public key when a key pair is given", '');
   if (o.curveServerKey !== '' && o.curveSecretKey === '') {
     const pair = zmq.curveKeyPair();
-    o.curvePublicKey = pair.publicKey;
-    o.curveSecretKey = pair.secretKey;
+    return { ...o, curvePublicKey: pair.publicKey, curveSecretKey: pair.secretKey };
   }
   return o;
 }
@@ -302,6 +426,12 @@ export function oneOf<T extends string>(name: string, value: unknown, allowed: r
 export function endpoint(name: string, value: unknown, role: EndpointRole): asserts value is string {
   if (typeof value !== 'string') throw invalidOption(name, 'an endpoint string', value);
   parseEndpoint(value, role);
+}
+
+/** Three octal digits, as chmod takes them. */
+function octal(text: string): number {
+  if (!/^[0-7]{3}$/.test(text)) throw invalidOption('ipcMode', 'three octal digits such as 600 or 660', text);
+  return parseInt(text, 8);
 }
 
 /** Rejects option names that are not known: a typo must not pass silently. */

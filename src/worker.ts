@@ -10,7 +10,7 @@
 import './context.js';
 import { readlinkSync } from 'node:fs';
 import type { MessagePort } from 'node:worker_threads';
-import { Server, loadHandler, type ServerStats } from './server.js';
+import { Server, loadHandler, type ServerStats } from './server/server.js';
 import type { Handler } from './options.js';
 
 export interface WorkerTask {
@@ -89,10 +89,10 @@ export default async function runWorker(task: WorkerTask): Promise<WorkerResult>
   });
   // An async handler that ran past its timeout may still be running: this
   // worker retires (its client already has a `timeout` reply) and is replaced.
-  server.onHandlerTimeout = () => {
+  server.on('handler-timeout', () => {
     post({ type: 'timeout' });
     stop(0);
-  };
+  });
   try {
     await server.start();
     post({ type: 'ready', endpoint: server.endpoint, tid: osThreadId() });

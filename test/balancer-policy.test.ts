@@ -53,10 +53,10 @@ describe('balancer (least-busy bookkeeping)', () => {
 
   it('the queue is bounded, FIFO, and takes retries at the front past the bound', () => {
     const b = new Balancer(2);
-    assert.ok(b.enqueue(req(1)));
-    assert.ok(b.enqueue(req(2)));
-    assert.equal(b.enqueue(req(3)), false);
-    assert.ok(b.enqueue({ ...req(0), retried: true }, true));
+    assert.equal(b.enqueue('c', req(1)), 'queued');
+    assert.equal(b.enqueue('c', req(2)), 'queued');
+    assert.equal(b.enqueue('c', req(3)), 'full');
+    b.requeue({ ...req(0), retried: true });
     assert.deepEqual([b.dequeue(), b.dequeue(), b.dequeue(), b.dequeue()].map((p) => p?.frames[2]?.toString()), ['r0', 'r1', 'r2', undefined]);
     assert.equal(b.queued, 0);
   });
@@ -64,7 +64,7 @@ describe('balancer (least-busy bookkeeping)', () => {
   it('a retired worker gets nothing more until it says READY again', () => {
     const b = new Balancer(10);
     const w = b.join(id('w'), 1, 0);
-    w.retired = true;
+    assert.ok(b.retire('w'));
     assert.equal(b.pick(), undefined);
     b.join(id('w'), 1, 0);
     assert.equal(b.pick(), w);

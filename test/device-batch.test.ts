@@ -1,7 +1,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as zmq from 'zeromq';
-import { Device } from '../src/device.js';
+import { Device } from '../src/device/device.js';
 import { connectUrlFor } from '../src/endpoints.js';
 import { BATCH_MAX, appendBatch, parseBatch } from '../src/protocol.js';
 import { TRANSPORTS, endpointFor, removeTempDirs } from './helpers.js';

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Device } from '../src/device.js';
-import { Server } from '../src/server.js';
+import { Device } from '../src/device/device.js';
+import { Server } from '../src/server/server.js';
 import { Client } from '../src/client.js';
 import { connectUrlFor } from '../src/endpoints.js';
 import { HANDLERS, cli, freePort, until, within, type Spawned } from './helpers.js';
@@ -108,7 +108,7 @@ describe('heartbeats with remote servers', () => {
     try {
       await device.waitForWorkers(1);
       assert.deepEqual((await client.request('before')).map(String), ['before']);
-      const reconnected = new Promise<string>((r) => (server.onReconnect = r));
+      const reconnected = new Promise<string>((r) => server.once('reconnect', r));
       await device.close(0);
       assert.match(await within(5000, 'server notices', reconnected), /silent for 3 heartbeat periods/);
       device = await new Device(options).start();

@@ -1,8 +1,8 @@
 /** Overload and undeliverable replies: busy at once, memory bounded, capacity kept, nothing lost, drops counted. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Device } from '../src/device.js';
-import { Server } from '../src/server.js';
+import { Device } from '../src/device/device.js';
+import { Server } from '../src/server/server.js';
 import { Client } from '../src/client.js';
 import { ErrorCode } from '../src/errors.js';
 import { connectUrlFor } from '../src/endpoints.js';

@@ -1,7 +1,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Device } from '../src/device.js';
-import { Server } from '../src/server.js';
+import { Device } from '../src/device/device.js';
+import { Server } from '../src/server/server.js';
 import { Client } from '../src/client.js';
 import { connectUrlFor } from '../src/endpoints.js';
 import { ENGINES } from '../src/options.js';

@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
-import { Server } from '../src/server.js';
+import { Server } from '../src/server/server.js';
 import { Client } from '../src/client.js';
 import { ENGINES } from '../src/options.js';
 import { cli, freePort, within } from './helpers.js';

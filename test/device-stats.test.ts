@@ -1,8 +1,8 @@
 /** Each statistic of the js device, checked against a load whose every figure is known. */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Device } from '../src/device.js';
-import { Server } from '../src/server.js';
+import { Device } from '../src/device/device.js';
+import { Server } from '../src/server/server.js';
 import { Client } from '../src/client.js';
 import { ErrorCode } from '../src/errors.js';
 import { connectUrlFor } from '../src/endpoints.js';

@@ -2,7 +2,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Device } from '../src/device.js';
+import { Device } from '../src/device/device.js';
 import { createBroker } from '../src/broker.js';
 import { EXAMPLES, endpointFor, removeTempDirs } from './helpers.js';
 

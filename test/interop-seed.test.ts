@@ -5,8 +5,8 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Device } from '../src/device.js';
-import { Server, seedHandler } from '../src/server.js';
+import { Device } from '../src/device/device.js';
+import { Server, seedHandler } from '../src/server/server.js';
 import { Client } from '../src/client.js';
 import { ENGINES } from '../src/options.js';
 import { freePort, pyzmqMissing, python, within, type Spawned } from './helpers.js';

@@ -1,8 +1,8 @@
 /** Lifecycle logs: one line per event, text or JSON, and none per request. */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Device } from '../src/device.js';
-import { Server } from '../src/server.js';
+import { Device } from '../src/device/device.js';
+import { Server } from '../src/server/server.js';
 import { Client } from '../src/client.js';
 import { Broker } from '../src/broker.js';
 import { Logger, logLifecycle } from '../src/log.js';

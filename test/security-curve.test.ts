@@ -7,8 +7,8 @@ import { createServer as createTcpServer, connect, type Socket as TcpSocket } fr
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import * as zmq from 'zeromq';
-import { Device } from '../src/device.js';
-import { Server } from '../src/server.js';
+import { Device } from '../src/device/device.js';
+import { Server } from '../src/server/server.js';
 import { Client } from '../src/client.js';
 import { ErrorCode } from '../src/errors.js';
 import { connectUrlFor } from '../src/endpoints.js';

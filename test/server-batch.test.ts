@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as zmq from 'zeromq';
-import { Server } from '../src/server.js';
+import { Server } from '../src/server/server.js';
 import { BATCH_MAX, WORKER_PROTOCOL, appendBatch, parseBatch } from '../src/protocol.js';
 
 /** A REQUESTS message to the worker `id`, one single-frame body per request id. */

@@ -17,16 +17,20 @@
  * envelope delimiter is counted and dropped (there is nowhere to reply), a
  * handler that throws or rejects produces a `handler` error reply.
  */
-import './context.js';
-import { randomInt } from 'node:crypto';
-import { pathToFileURL } from 'node:url';
+import '../context.js';
+import { EventEmitter } from 'node:events';
 import * as zmq from 'zeromq';
-import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from './errors.js';
-import { resolveServerOptions, type Handler, type ServerOptions, type ResolvedServerOptions } from './options.js';
-import { BYE, DISCONNECT, EMPTY, HEARTBEAT, READY, REPLIES, REQUESTS, WORKER_PROTOCOL, appendBatch, type BatchItem, delimiterIndex, errorFrame, parseBatch, replyFrames } from './protocol.js';
-import { Writer, watchEvents } from './writer.js';
-import { INPROC_MAX_FRAME, IPC_MODE, ipcFileRemover, restrictIpc } from './endpoints.js';
-import { doneOrTimeout } from './wait.js';
+import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from '../errors.js';
+import { resolveServerOptions, type Handler, type ServerOptions, type ResolvedServerOptions } from '../options.js';
+import { BYE, DISCONNECT, EMPTY, HEARTBEAT, READY, REQUESTS, WORKER_PROTOCOL, delimiterIndex } from '../protocol.js';
+import { Writer, watchEvents } from '../writer.js';
+import { IPC_MODE, ipcFileRemover, restrictIpc } from '../endpoints.js';
+import { doneOrTimeout } from '../wait.js';
+import { runHandler } from './handler.js';
+import { DeviceWatch } from './heartbeat.js';
+import { Inbox, Outbox } from './batches.js';
+
+export { loadHandler, seedHandler } from './handler.js';
 
 export interface ServerStats {
   readonly received: number;
@@ -41,7 +45,16 @@ export interface ServerStats {
 
 export type ServerState = 'new' | 'running' | 'closing' | 'closed';
 
-export class Server {
+export interface ServerEvents {
+  /** A send or a loop failed for a reason other than shutdown. */
+  error: [err: Error];
+  /** The server dropped its socket and is connecting afresh (`why`: the device went silent, or asked). */
+  reconnect: [why: string];
+  /** A handler ran past handlerTimeoutMs and its client got a `timeout` reply. */
+  'handler-timeout': [];
+}
+
+export class Server extends EventEmitter<ServerEvents> {
   readonly options: ResolvedServerOptions;
   private readonly handler: Handler;
   private socket?: zmq.Dealer | zmq.Router;
@@ -61,37 +74,27 @@ export class Server {
   private malformed = 0;
   private handlerTimeouts = 0;
   private reconnects = 0;
-  /** Batched requests not yet started (ids and bodies), and where the next one is. */
-  private inbox: { id: number; body: Buffer[] }[] = [];
-  private inboxHead = 0;
-  /** Replies to batched requests, sent as one message when the turn ends. */
-  private outbox: BatchItem[] = [];
-  private flushing: NodeJS.Immediate | undefined;
+  /** Batched requests not yet started, and the replies of this turn. */
+  private readonly inbox = new Inbox();
+  private readonly outbox = new Outbox((message) => void this.writer?.send(message));
   /** A bound server's ipc socket file goes when the server closes. */
   private unlinkIpc: () => void = () => {};
-  /** Heartbeats: when the device was last heard from, whether it heartbeats at all, the back-off. */
-  private lastHeard = 0;
-  private deviceBeats = false;
-  private backoffMs = 0;
+  private readonly watch: DeviceWatch;
   private beatTimer: NodeJS.Timeout | undefined;
   private reconnecting: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   /** Over inproc (worker threads), replies must keep every frame within INPROC_MAX_FRAME. */
   private readonly inproc: boolean;
-  /** Called when the server reconnects (`why`: the device went silent, or asked). */
-  onReconnect: (why: string) => void = () => {};
-  /** Called after a handler ran past handlerTimeoutMs and its client got a `timeout` reply. */
-  onHandlerTimeout: () => void = () => {};
-  /** Called when a send fails for a reason other than shutdown. */
-  onError: (err: unknown) => void = () => {};
 
   constructor(handler: Handler, options: ServerOptions = {}) {
+    super();
     if (typeof handler !== 'function') {
       throw new ZqueueError(ErrorCode.InvalidOption, 'option "handler" must be a function (request: Buffer[]) => reply');
     }
     this.handler = handler;
     this.options = resolveServerOptions(options);
     this.inproc = this.options.endpoint.startsWith('inproc://');
+    this.watch = new DeviceWatch(this.options.heartbeatIntervalMs, performance.now());
   }
 
   /** READY and BYE go to a device this server connects to; a bound server has none. */
@@ -108,10 +111,17 @@ export class Server {
     await this.open();
     const o = this.options;
     if (this.announces && o.heartbeatIntervalMs > 0) {
-      this.lastHeard = performance.now();
+      this.watch.heard(performance.now());
       this.beatTimer = setInterval(() => this.beat(), o.heartbeatIntervalMs);
     }
     return this;
+  }
+
+  /** Reports an unexpected failure on `error` (never throws when nobody listens). */
+  private fail(err: unknown): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else process.emitWarning(error.message, { code: 'ZQ_SERVER_ERROR' });
   }
 
   /** Opens, binds or connects the socket, and starts serving it; READY when it announces. */
@@ -121,7 +131,7 @@ export class Server {
       linger: 500,
       // libzmq's listen backlog is 100: a burst of clients connecting to a bound server would stall on SYN retries.
       backlog: 4096,
-      ...(o.routingId !== undefined ? { routingId: o.routingId } : {}),
+      ...(o.routingId !== '' ? { routingId: o.routingId } : {}),
       ...(o.curveServerKey !== '' && !o.bind ? { curveServerKey: o.curveServerKey, curvePublicKey: o.curvePublicKey, curveSecretKey: o.curveSecretKey } : {}),
     };
     // Connecting to a device: a DEALER. Bound, for clients to reach directly:
@@ -157,7 +167,8 @@ export class Server {
       );
     }
     this.writer = new Writer(socket, (err) => {
-      if (!isSocketClosedError(err) && this.state === 'running') this.onError(err);
+      // EAGAIN: the device cannot take it now (gone, or full); heartbeats and reconnects deal with that.
+      if (!isSocketClosedError(err) && zmqCode(err) !== 'EAGAIN' && this.state === 'running') this.fail(err);
     });
     this.state = 'running';
     if (this.announces) {
@@ -176,11 +187,7 @@ export class Server {
    */
   private beat(): void {
     if (this.state !== 'running' || this.reconnecting !== undefined) return;
-    const period = this.options.heartbeatIntervalMs;
-    // With every slot taken (or requests waiting in the inbox) the loop reads nothing,
-    // heartbeats included: silence then proves nothing.
-    if (this.busy) this.lastHeard = performance.now();
-    if (this.deviceBeats && performance.now() - this.lastHeard > 3 * period) {
+    if (this.watch.silent(performance.now(), this.busy)) {
       this.reconnect('the device was silent for 3 heartbeat periods');
       return;
     }
@@ -191,15 +198,13 @@ export class Server {
   private reconnect(why: string): void {
     if (this.state !== 'running' || this.reconnecting !== undefined) return;
     this.reconnects++;
-    this.onReconnect(why);
-    const period = this.options.heartbeatIntervalMs;
-    const wait = this.backoffMs;
-    this.backoffMs = Math.min(Math.max(period, this.backoffMs * 2), 32 * period);
+    this.emit('reconnect', why);
+    const wait = this.watch.nextWait();
     this.reconnecting = (async () => {
       const old = this.socket;
       const oldLoop = this.loop;
       // The device will count this server gone and send its requests elsewhere.
-      this.dropInbox();
+      this.inbox.clear();
       old?.close();
       this.slotFree?.();
       await oldLoop;
@@ -214,11 +219,10 @@ export class Server {
         this.wake = undefined;
       }
       if (this.state !== 'running') return;
-      this.deviceBeats = false;
-      this.lastHeard = performance.now();
+      this.watch.restart(performance.now());
       await this.open();
     })()
-      .catch((err: unknown) => this.onError(err))
+      .catch((err: unknown) => this.fail(err))
       .finally(() => (this.reconnecting = undefined));
   }
 
@@ -226,9 +230,9 @@ export class Server {
   private onDeviceControl(frames: Buffer[]): void {
     const verb = frames[1];
     if (verb?.equals(REQUESTS) === true) this.takeBatch(frames);
-    else if (verb?.equals(HEARTBEAT) === true) this.deviceBeats = true;
+    else if (verb?.equals(HEARTBEAT) === true) this.watch.deviceHeartbeats();
     else if (verb?.equals(DISCONNECT) === true) {
-      this.backoffMs = 0;
+      this.watch.resetBackoff();
       this.reconnect('the device asked (it did not know this server)');
     }
   }
@@ -283,16 +287,14 @@ export class Server {
     this.wake?.();
     await this.reconnecting;
     // Batched requests not started: BYE makes the device send them elsewhere.
-    this.dropInbox();
+    this.inbox.clear();
     this.slotFree?.();
     if (this.running > 0 && timeoutMs > 0) {
       await doneOrTimeout(timeoutMs, (done) => (this.idle = done));
       this.idle = undefined;
     }
     // Replies of this turn go before BYE, which makes the device retry what is still unanswered.
-    clearImmediate(this.flushing);
-    this.flushing = undefined;
-    this.flushReplies();
+    this.outbox.flush();
     // From here on a send must not wait for a device that may be gone:
     // libzmq fails it at once (EAGAIN) instead of blocking until a peer comes.
     if (this.socket !== undefined) this.socket.sendTimeout = 0;
@@ -319,8 +321,7 @@ export class Server {
         const frames = await socket.receive();
         if (this.state !== 'running') return;
         if (this.announces) {
-          this.lastHeard = performance.now();
-          this.backoffMs = 0;
+          this.watch.heard(performance.now());
           // From a device, a request starts with an identity; an empty first frame is the device's control message.
           if (frames[0]?.length === 0) {
             this.onDeviceControl(frames);
@@ -339,49 +340,33 @@ export class Server {
         void this.handle(frames.slice(d + 1), frames.slice(0, d + 1), 0);
       }
     } catch (err) {
-      if (this.state === 'running' && !isSocketClosedError(err)) this.onError(err);
+      if (this.state === 'running' && !isSocketClosedError(err)) this.fail(err);
     }
   }
 
   /** Every slot is taken, or batched requests wait for one: the loop reads nothing more. */
   private get busy(): boolean {
-    return this.running >= this.options.concurrency || this.inboxHead < this.inbox.length;
+    return this.running >= this.options.concurrency || this.inbox.waiting > 0;
   }
 
   /** A REQUESTS batch from the device: into the inbox, and as many started as there are free slots. */
   private takeBatch(frames: Buffer[]): void {
-    const entries = parseBatch(frames, 2);
-    if (entries === undefined) {
+    const n = this.inbox.take(frames);
+    if (n === undefined) {
       this.malformed++;
       return;
     }
-    for (const e of entries) this.inbox.push({ id: e.id, body: frames.slice(e.start, e.end) });
-    this.received += entries.length;
+    this.received += n;
     this.startBatched();
   }
 
   private startBatched(): void {
-    while (this.state === 'running' && this.running < this.options.concurrency && this.inboxHead < this.inbox.length) {
-      const next = this.inbox[this.inboxHead++];
+    while (this.state === 'running' && this.running < this.options.concurrency) {
+      const next = this.inbox.next();
       if (next === undefined) break;
       this.running++;
       void this.handle(next.body, undefined, next.id);
     }
-    if (this.inboxHead >= this.inbox.length) this.dropInbox();
-  }
-
-  private dropInbox(): void {
-    this.inbox = [];
-    this.inboxHead = 0;
-  }
-
-  /** Sends the replies to batched requests made this turn, as one message. */
-  private flushReplies(): void {
-    if (this.outbox.length === 0) return;
-    const message = [EMPTY, REPLIES];
-    appendBatch(message, this.outbox);
-    this.outbox = [];
-    void this.writer?.send(message);
   }
 
   /**
@@ -389,52 +374,17 @@ export class Server {
    * `envelope`, or (a batched request: no envelope) into this turn's batch under its `id`.
    */
   private async handle(body: Buffer[], envelope: Buffer[] | undefined, id: number): Promise<void> {
-    let reply: Buffer[];
-    let timedOut = false;
-    try {
-      const result = this.handler(body);
-      reply = replyFrames(isPromiseLike(result) ? await this.bounded(result) : result);
-      if (this.inproc && reply.some((f) => f.length > INPROC_MAX_FRAME)) {
-        throw new Error(`a reply frame over ${INPROC_MAX_FRAME} bytes cannot leave a worker thread over inproc (use an ipc backend)`);
-      }
-    } catch (err) {
-      if (err === TIMED_OUT) {
-        timedOut = true;
-        this.handlerTimeouts++;
-        reply = [errorFrame('timeout', `the handler ran past ${this.options.handlerTimeoutMs} ms`)];
-      } else {
-        this.handlerErrors++;
-        reply = [errorFrame('handler', err instanceof Error ? err.message : String(err))];
-      }
-    }
+    const outcome = await runHandler(this.handler, body, this.options.handlerTimeoutMs, this.inproc);
+    if (outcome.kind === 'timeout') this.handlerTimeouts++;
+    else if (outcome.kind === 'error') this.handlerErrors++;
     this.answered++;
-    if (envelope === undefined) {
-      this.outbox.push({ id, frames: reply, bodyAt: 0 });
-      this.flushing ??= setImmediate(() => {
-        this.flushing = undefined;
-        this.flushReplies();
-      });
-    } else if (this.writer !== undefined) {
-      await this.writer.send([...envelope, ...reply]);
-    }
+    if (envelope === undefined) this.outbox.add(id, outcome.frames);
+    else if (this.writer !== undefined) await this.writer.send([...envelope, ...outcome.frames]);
     this.running--;
     this.startBatched();
     this.slotFree?.();
     if (this.running === 0) this.idle?.();
-    if (timedOut) this.onHandlerTimeout();
-  }
-
-  /** Races an async handler against handlerTimeoutMs. */
-  private bounded<T>(result: Promise<T>): Promise<T> {
-    const ms = this.options.handlerTimeoutMs;
-    if (ms === 0) return result;
-    let timer: NodeJS.Timeout | undefined;
-    return Promise.race([
-      result,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(TIMED_OUT), ms);
-      }),
-    ]).finally(() => clearTimeout(timer));
+    if (outcome.kind === 'timeout') this.emit('handler-timeout');
   }
 
   /**
@@ -443,44 +393,13 @@ export class Server {
    */
   destroy(): void {
     this.state = 'closed';
-    clearImmediate(this.flushing);
-    this.flushing = undefined;
+    this.outbox.discard();
     this.socket?.close();
     this.unlinkIpc();
   }
 }
 
-const TIMED_OUT = new Error('handler timed out');
-
-function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
-}
-
-/** Loads a handler module: its default export handles a request. Rejects with a message naming the file. */
-export async function loadHandler(path: string): Promise<Handler> {
-  let mod: unknown;
-  try {
-    mod = await import(pathToFileURL(path).href);
-  } catch (err) {
-    throw new Error(`cannot load handler ${path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  }
-  const handler = (mod as { default?: unknown }).default;
-  if (typeof handler !== 'function') {
-    throw new Error(`handler ${path} has no default export function (export default (request) => reply)`);
-  }
-  return handler as Handler;
-}
-
 /** Creates and starts a server. */
 export async function createServer(handler: Handler, options: ServerOptions = {}): Promise<Server> {
   return new Server(handler, options).start();
-}
-
-/** The seed's server: prints each request, waits `delayMs`, answers "World from server <id>". */
-export function seedHandler(delayMs: number, id = randomInt(1, 10005), log: (line: string) => void = console.log): Handler {
-  return async (request) => {
-    log(`Received request:  ${request.map((f) => f.toString()).join(' ')}`);
-    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
-    return `World from server ${id}`;
-  };
 }

@@ -1,0 +1,52 @@
+/**
+ * zqueue's command line: one module per command, each a spec (its flags and
+ * help, made from the option tables) and a run(). `main()` can be called
+ * from a test without spawning a process.
+ * A user error prints one line on stderr and exits 2 (usage) or 1 (run time).
+ */
+import { ErrorCode, ZqueueError } from '../errors.js';
+import { UsageError, helpOf, mainHelp, parseCommand, type CommandSpec, type Parsed } from './flags.js';
+import * as device from './device.js';
+import * as server from './server.js';
+import * as client from './client.js';
+import * as serve from './serve.js';
+import * as keygen from './keygen.js';
+import * as tap from './tap.js';
+import * as ctl from './ctl.js';
+
+export interface Command {
+  readonly spec: CommandSpec;
+  run(parsed: Parsed): Promise<void> | void;
+}
+
+export const COMMANDS: readonly Command[] = [device, server, client, serve, keygen, tap, ctl];
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+    console.log(mainHelp(COMMANDS.map((c) => c.spec)));
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS.find((c) => c.spec.name === name);
+  try {
+    if (command === undefined) throw new UsageError(`zqueue: unknown command "${name}" (try zqueue --help)`);
+    const parsed = parseCommand(command.spec, rest);
+    if (parsed.help) {
+      console.log(helpOf(command.spec));
+      return 0;
+    }
+    await command.run(parsed);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(err.message);
+      return 2;
+    }
+    if (err instanceof ZqueueError) {
+      console.error(`zqueue ${name}: ${err.message}`);
+      return err.code === ErrorCode.InvalidOption || err.code === ErrorCode.InvalidEndpoint ? 2 : 1;
+    }
+    console.error(`zqueue ${name}: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * What a counting engine counts (relay and balanced; the native engine has
+ * none of this, and its type says so): messages and bytes each way, replies,
+ * failures by kind, drops, and the request-latency histogram. Also the
+ * client-facing sends, which every count passes through: the tap and the
+ * frontend's writer.
+ */
+import { performance } from 'node:perf_hooks';
+import { EMPTY, delimiterIndex, errorFrame, errorKindOf, type ErrorKind } from '../protocol.js';
+import { createHistogram, record, summarize, type Histogram, type LatencySummary } from '../latency.js';
+import { TAP_OUT, type Tap, type TapStats } from '../tap.js';
+import { size, type Writer } from '../writer.js';
+
+export interface SideStats {
+  messagesIn: number;
+  bytesIn: number;
+  messagesOut: number;
+  bytesOut: number;
+}
+
+/** Requests answered with an error, by kind (made by the device or relayed from a server). */
+export interface FailedCounts {
+  /** Refused at once: the queue was full, or the client's share of it (see QueueStats.busyPerClient). */
+  busy: number;
+  /** Refused or dropped from the queue: the device was shutting down. */
+  closing: number;
+  /** No reply in time (the device's handler timeout, or a server's). */
+  timeout: number;
+  /** The server's handler threw or rejected. */
+  handler: number;
+  /** Its worker died and the request could not be retried. */
+  workerDied: number;
+  /** Refused as malformed: more frames than maxFrames, a frame too large for inproc. */
+  badRequest: number;
+  /** Any other error reply a server sent. */
+  other: number;
+}
+
+export interface WorkerStats {
+  readonly id: string;
+  /** `ready`: has room; `full`: holds as many requests as it announced; `retired`: timed out, gets no more. */
+  readonly state: 'ready' | 'full' | 'retired';
+  readonly credits: number;
+  readonly inFlight: number;
+  readonly served: number;
+}
+
+/** least-busy's fair queue: who waits, and how deep. */
+export interface QueueStats {
+  /** Clients (routing identities) with requests waiting. */
+  readonly clientsWaiting: number;
+  /** The most requests one client has waiting. */
+  readonly deepestClient: number;
+  /** Of `failed.busy`: refused because that client had maxQueuedPerClient requests waiting (the rest: the whole queue was full). */
+  readonly busyPerClient: number;
+}
+
+/** What a counting engine reports. */
+export interface CountedStats {
+  readonly counted: true;
+  readonly frontendTraffic: Readonly<SideStats>;
+  readonly backendTraffic: Readonly<SideStats>;
+  /** Requests relayed to servers and not yet answered. */
+  readonly inFlight: number;
+  /** least-busy: requests waiting for a free worker. */
+  readonly queued: number;
+  readonly queue: QueueStats;
+  /** Replies relayed from servers to clients (error replies from servers included). */
+  readonly answered: number;
+  readonly failed: Readonly<FailedCounts>;
+  /** Messages from clients dropped for having no envelope delimiter, and malformed worker batches. */
+  readonly malformed: number;
+  /** Requests held by a worker that died. */
+  readonly orphaned: number;
+  /** Orphaned requests sent again to another worker. */
+  readonly retried: number;
+  /** Workers declared dead after 3 silent heartbeat periods. */
+  readonly workersLost: number;
+  /**
+   * Replies the frontend could not deliver, which a ROUTER drops silently:
+   * the client is gone (`unroutable`), or its queue is at the high-water mark (`full`).
+   */
+  readonly dropped: Readonly<{ unroutable: number; full: number }>;
+  /** Worker control messages (READY, BYE, HEARTBEAT) received. */
+  readonly control: number;
+  /**
+   * Time from a request's arrival to its reply's, at the device. Exact for
+   * least-busy; for round-robin it is timed per client, which is exact for
+   * REQ clients (one request at a time).
+   */
+  readonly latency: LatencySummary;
+  readonly tap: TapStats | undefined;
+  readonly workers: readonly WorkerStats[];
+}
+
+/** What the native engine reports: nothing counted, by type. */
+export interface UncountedStats {
+  readonly counted: false;
+}
+
+function sideStats(): SideStats {
+  return { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 };
+}
+
+export class Counters {
+  readonly front = sideStats();
+  readonly back = sideStats();
+  answered = 0;
+  readonly failed: FailedCounts = { busy: 0, closing: 0, timeout: 0, handler: 0, workerDied: 0, badRequest: 0, other: 0 };
+  readonly dropped = { unroutable: 0, full: 0 };
+  malformed = 0;
+  orphaned = 0;
+  retried = 0;
+  workersLost = 0;
+  control = 0;
+  /** `busy` replies caused by a client's share of the queue (maxQueuedPerClient). */
+  busyPerClient = 0;
+  private readonly latency = createHistogram();
+  private window: Histogram | undefined;
+
+  constructor(
+    private readonly recordLatencies: boolean,
+    private readonly frontWriter: Writer,
+    private readonly tap: Tap | undefined,
+  ) {}
+
+  /** A reply (or an error reply) to a client: counted, tapped and sent. */
+  toClient(reply: Buffer[]): void {
+    this.front.messagesOut++;
+    this.front.bytesOut += size(reply);
+    this.tap?.publish(TAP_OUT, reply);
+    void this.frontWriter.send(reply);
+  }
+
+  /** Answers a client's request with an error reply (its envelope, then the error frame). */
+  reject(frames: readonly Buffer[], kind: ErrorKind, message: string): void {
+    const d = delimiterIndex(frames);
+    if (d < 0) return;
+    this.countKind(kind);
+    this.toClient([...frames.slice(0, d), EMPTY, errorFrame(kind, message)]);
+  }
+
+  /** A server's reply relayed to its client: answered, and counted by kind when it is an error reply. */
+  replied(reply: Buffer[], arrivedAt: number | undefined, now?: number): void {
+    this.answered++;
+    if (arrivedAt !== undefined) this.time(arrivedAt, now);
+    const kind = errorKindOf(reply[reply.length - 1]);
+    if (kind !== undefined) this.countKind(kind);
+    this.toClient(reply);
+  }
+
+  time(arrivedAt: number, now = performance.now()): void {
+    if (!this.recordLatencies) return;
+    const us = (now - arrivedAt) * 1000;
+    record(this.latency, us);
+    if (this.window !== undefined) record(this.window, us);
+  }
+
+  countKind(kind: ErrorKind | 'other'): void {
+    switch (kind) {
+      case 'busy':
+      case 'closing':
+      case 'timeout':
+      case 'handler':
+        this.failed[kind]++;
+        break;
+      case 'worker-died':
+        this.failed.workerDied++;
+        break;
+      case 'bad-request':
+        this.failed.badRequest++;
+        break;
+      default:
+        this.failed.other++;
+    }
+  }
+
+  /** The latency of requests answered since the previous call (the first call starts the window). */
+  latencyWindow(): LatencySummary {
+    const w = this.window;
+    this.window = createHistogram();
+    return summarize(w ?? this.window);
+  }
+
+  /** The counts as stats; the engine adds what only it knows. */
+  snapshot(extra: { inFlight: number; queued: number; queue: Omit<QueueStats, 'busyPerClient'>; workers: readonly WorkerStats[] }): CountedStats {
+    return {
+      counted: true,
+      frontendTraffic: { ...this.front },
+      backendTraffic: { ...this.back },
+      inFlight: extra.inFlight,
+      queued: extra.queued,
+      queue: { ...extra.queue, busyPerClient: this.busyPerClient },
+      answered: this.answered,
+      failed: { ...this.failed },
+      malformed: this.malformed,
+      orphaned: this.orphaned,
+      retried: this.retried,
+      workersLost: this.workersLost,
+      dropped: { ...this.dropped },
+      control: this.control,
+      latency: summarize(this.latency),
+      tap: this.tap?.stats(),
+      workers: extra.workers,
+    };
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * What the two counting engines (relay and balanced) share: their counters,
+ * the frontend's writer (which counts what a ROUTER would drop silently),
+ * the pause gate, and loops whose unexpected failures reach the device.
+ */
+import * as zmq from 'zeromq';
+import { isSocketClosedError, zmqCode } from '../errors.js';
+import { TAP_IN } from '../tap.js';
+import { Writer, size } from '../writer.js';
+import { admit, type Admission, type AdmitRules } from './admit.js';
+import { Counters } from './counters.js';
+import { INPROC_MAX_FRAME } from '../endpoints.js';
+import { Gate, type EngineContext } from './engine.js';
+
+export abstract class CountingEngine {
+  protected readonly counters: Counters;
+  protected readonly frontWriter: Writer;
+  protected readonly gate = new Gate();
+  private readonly loops: Promise<void>[] = [];
+  /** Over an inproc backend, the largest frame a request may carry to a worker thread (see INPROC_MAX_FRAME). */
+  private readonly frameLimit: number;
+
+  private readonly rules: AdmitRules;
+
+  constructor(protected readonly ctx: EngineContext) {
+    this.frontWriter = new Writer(
+      ctx.sockets.frontend,
+      (err) => {
+        const code = zmqCode(err);
+        if (code === 'EHOSTUNREACH') this.counters.dropped.unroutable++;
+        else if (code === 'EAGAIN') this.counters.dropped.full++;
+        else this.failed(err);
+      },
+      { immediate: true },
+    );
+    this.counters = new Counters(ctx.options.recordLatency, this.frontWriter, ctx.tap);
+    this.frameLimit = ctx.sockets.endpoint('backend').startsWith('inproc://') ? INPROC_MAX_FRAME : Infinity;
+    this.rules = { maxFrames: ctx.options.maxFrames, frameLimit: this.frameLimit, stopping: () => ctx.stopping() };
+  }
+
+  pause(): void {
+    this.gate.close();
+  }
+
+  resume(): void {
+    this.gate.open();
+  }
+
+  latencyWindow(): ReturnType<Counters['latencyWindow']> {
+    return this.counters.latencyWindow();
+  }
+
+  async ended(): Promise<void> {
+    // Shutdown opens the gate: a loop held by pause() must see the device stopping.
+    this.gate.open();
+    await Promise.allSettled(this.loops);
+  }
+
+  /** Runs a socket loop; one that ends for any reason but shutdown reaches the device's `error` and stops it. */
+  protected run(loop: () => Promise<void>): void {
+    this.loops.push(loop().catch((err: unknown) => this.failed(err)));
+  }
+
+  protected failed(err: unknown): void {
+    if (this.expectedEnd(err)) return;
+    this.ctx.fail(err);
+  }
+
+  protected expectedEnd(err: unknown): boolean {
+    return this.ctx.stopping() || isSocketClosedError(err);
+  }
+
+  /**
+   * The next client message that passes intake, with its admission; the
+   * ones that do not are counted and answered (or dropped) here. Waits while
+   * paused; resolves undefined once the device is stopping.
+   */
+  protected async nextRequest(frontend: zmq.Router): Promise<{ frames: Buffer[]; bodyAt: number } | undefined> {
+    for (;;) {
+      if (this.gate.wait !== undefined) await this.gate.wait;
+      if (this.ctx.stopping()) return undefined;
+      const frames = await frontend.receive();
+      // A receive already waiting when pause() came: hold its message until resume().
+      if (this.gate.wait !== undefined) await this.gate.wait;
+      const c = this.counters;
+      c.front.messagesIn++;
+      c.front.bytesIn += size(frames);
+      this.ctx.tap?.publish(TAP_IN, frames);
+      const a: Admission = admit(frames, this.rules);
+      if (a.ok) {
+        this.ctx.hooks.onRequest?.();
+        return { frames, bodyAt: a.bodyAt };
+      }
+      if (a.kind === 'malformed') c.malformed++;
+      else c.reject(frames, a.kind, a.message);
+    }
+  }
+}

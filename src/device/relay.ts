@@ -1,0 +1,101 @@
+/**
+ * The relay engine: the seed's round-robin, counting. Requests go to the
+ * backend DEALER, which spreads them over the connected servers whatever
+ * their load; replies come back along their envelopes.
+ */
+import { performance } from 'node:perf_hooks';
+import type * as zmq from 'zeromq';
+import { Writer, size } from '../writer.js';
+import type { CountedStats } from './counters.js';
+import { CountingEngine } from './counting.js';
+import type { Engine, EngineContext } from './engine.js';
+
+/** Clients whose request is being timed at once; past it the timings start over. */
+const MAX_TIMED_CLIENTS = 100_000;
+const NO_QUEUE = Object.freeze({ clientsWaiting: 0, deepestClient: 0 });
+
+export class RelayEngine extends CountingEngine implements Engine<CountedStats> {
+  readonly kind = 'relay';
+  readonly workerCount = 0;
+  private readonly backWriter: Writer;
+  private relayed = 0;
+  /** When each client's latest request arrived, by routing id. */
+  private readonly arrivals = new Map<string, number>();
+
+  constructor(ctx: EngineContext) {
+    super(ctx);
+    this.backWriter = new Writer(ctx.sockets.backend, (err) => this.failed(err));
+  }
+
+  get inFlight(): number {
+    return this.relayed - this.counters.answered;
+  }
+
+  start(): void {
+    this.run(() => this.frontLoop());
+    this.run(() => this.backLoop());
+  }
+
+  stopIntake(): void {
+    // Nothing waits at this engine: requests are in the DEALER's pipes.
+  }
+
+  workerLeft(): void {
+    // The DEALER does not know which server holds what; clients' retries recover.
+  }
+
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  stats(): CountedStats {
+    return this.counters.snapshot({ inFlight: this.inFlight, queued: 0, queue: NO_QUEUE, workers: [] });
+  }
+
+  private async frontLoop(): Promise<void> {
+    const c = this.counters;
+    try {
+      for (;;) {
+        const next = await this.nextRequest(this.ctx.sockets.frontend);
+        if (next === undefined) return;
+        const { frames } = next;
+        this.relayed++;
+        if (this.ctx.options.recordLatency) {
+          // Bounded: clients that never get a reply (their server died) must not grow it for ever.
+          if (this.arrivals.size >= MAX_TIMED_CLIENTS) this.arrivals.clear();
+          this.arrivals.set((frames[0] as Buffer).toString('latin1'), performance.now());
+        }
+        c.back.messagesOut++;
+        c.back.bytesOut += size(frames);
+        await this.backWriter.send(frames);
+      }
+    } catch (err) {
+      if (!this.expectedEnd(err)) throw err;
+    }
+  }
+
+  private async backLoop(): Promise<void> {
+    const backend = this.ctx.sockets.backend as zmq.Dealer;
+    const c = this.counters;
+    try {
+      for (;;) {
+        const frames = await backend.receive();
+        c.back.messagesIn++;
+        c.back.bytesIn += size(frames);
+        const client = frames[0];
+        if (client === undefined || client.length === 0) {
+          // A worker's control message (READY/BYE): this policy has no use for it.
+          c.control++;
+          continue;
+        }
+        const key = client.toString('latin1');
+        const arrived = this.arrivals.get(key);
+        if (arrived !== undefined) this.arrivals.delete(key);
+        c.replied(frames, arrived);
+        this.ctx.settled();
+      }
+    } catch (err) {
+      if (!this.expectedEnd(err)) throw err;
+    }
+  }
+}

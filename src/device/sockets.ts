@@ -1,0 +1,96 @@
+/**
+ * A device's two sockets: their options (by engine), binding them (with a
+ * clear error), the ipc files they leave, and the peer observer that counts
+ * connections and failed handshakes.
+ */
+import * as zmq from 'zeromq';
+import { bindOrExplain, connectUrlFor } from '../endpoints.js';
+import { watchEvents } from '../writer.js';
+import type { ResolvedDeviceOptions } from '../options.js';
+import type { DeviceSecurity, Side } from './security.js';
+
+export type EngineKind = 'native' | 'relay' | 'balanced';
+
+export interface SocketEvents {
+  peer(side: Side, count: number): void;
+}
+
+export class DeviceSockets {
+  readonly frontend: zmq.Router;
+  readonly backend: zmq.Dealer | zmq.Router;
+  readonly peers = { frontend: 0, backend: 0 };
+  private readonly watchers: Promise<void>[] = [];
+  /** Remove the ipc socket files the device bound, once its sockets are closed. */
+  private unlinks: (() => void)[] = [];
+  private bound = { frontend: '', backend: '' };
+
+  constructor(
+    private readonly o: ResolvedDeviceOptions,
+    kind: EngineKind,
+    private readonly security: DeviceSecurity,
+    private readonly events: SocketEvents,
+  ) {
+    const common = { linger: 0, backlog: o.backlog, sendHighWaterMark: o.highWaterMark, receiveHighWaterMark: o.highWaterMark };
+    // Counting engines: ROUTER_MANDATORY and a zero send timeout turn the ROUTER's silent
+    // drops (a client gone, or too slow to take its reply) into errors the
+    // device counts, without ever waiting. (libzmq's proxy stops on such an error: not for native.)
+    const counted = kind === 'native' ? {} : { mandatory: true, sendTimeout: 0 };
+    this.frontend = new zmq.Router({ ...common, ...counted, maxMessageSize: o.maxMessageSize, ...security.socketOptions('frontend') });
+    const backendOptions = { ...common, ...security.socketOptions('backend') };
+    // balanced: a server that reconnects under the same routing id takes it over (its old
+    // connection may not be gone yet). Its ROUTER never waits to send (without ROUTER_MANDATORY
+    // it drops what a full peer cannot take, and credits keep every worker's share far below the
+    // high-water mark): a zero send timeout spares zeromq.js's readiness check, a system call, on every send.
+    this.backend = kind === 'balanced' ? new zmq.Router({ ...backendOptions, handover: true, sendTimeout: 0 }) : new zmq.Dealer(backendOptions);
+    // Subscribe before binding, so that no early connection goes uncounted.
+    this.observe(this.frontend, 'frontend', o.frontend);
+    this.observe(this.backend, 'backend', o.backend);
+  }
+
+  /** Binds both sides; on a failure closes both, cleans up and rethrows (a ZqueueError saying what is wrong). */
+  async bind(): Promise<void> {
+    try {
+      this.unlinks.push(await bindOrExplain(this.frontend, this.o.frontend, 'frontend', this.o.ipcMode));
+      this.unlinks.push(await bindOrExplain(this.backend, this.o.backend, 'backend', this.o.ipcMode));
+    } catch (err) {
+      this.close();
+      await this.closed();
+      throw err;
+    }
+    this.bound = { frontend: this.frontend.lastEndpoint ?? this.o.frontend, backend: this.backend.lastEndpoint ?? this.o.backend };
+  }
+
+  /** As bound (tcp port `*` resolved); '' before. */
+  endpoint(side: Side): string {
+    return this.bound[side];
+  }
+
+  /** A URL that connects to the backend as bound. */
+  backendUrl(): string {
+    return connectUrlFor(this.bound.backend);
+  }
+
+  close(): void {
+    this.frontend.close();
+    this.backend.close();
+  }
+
+  /** After close(): removes the ipc files and waits for the observers to close (a thread must not end before). */
+  async closed(): Promise<void> {
+    for (const unlink of this.unlinks) unlink();
+    this.unlinks = [];
+    await Promise.all(this.watchers);
+  }
+
+  private observe(socket: zmq.Socket, side: Side, endpoint: string): void {
+    if (endpoint.startsWith('inproc://')) return;
+    this.watchers.push(
+      watchEvents(socket, (event) => {
+        if (event.type === 'accept') this.events.peer(side, ++this.peers[side]);
+        else if (event.type === 'disconnect') this.events.peer(side, --this.peers[side]);
+        // handshake:error:auth is a ZAP refusal, already counted by kind.
+        else if (event.type === 'handshake:error:protocol' || event.type === 'handshake:error:other') this.security.handshakeFailed(side);
+      }),
+    );
+  }
+}

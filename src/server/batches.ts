@@ -1,0 +1,72 @@
+/**
+ * Worker protocol 2 at a server: batched requests wait in an inbox until a
+ * slot is free, and the replies of one turn of the event loop go back as one
+ * REPLIES message (see src/protocol.ts).
+ */
+import { EMPTY, REPLIES, appendBatch, parseBatch, type BatchItem } from '../protocol.js';
+
+export interface Batched {
+  readonly id: number;
+  readonly body: Buffer[];
+}
+
+export class Inbox {
+  private items: Batched[] = [];
+  private head = 0;
+
+  get waiting(): number {
+    return this.items.length - this.head;
+  }
+
+  /** A REQUESTS message's requests; false when it is malformed. */
+  take(frames: readonly Buffer[]): number | undefined {
+    const entries = parseBatch(frames, 2);
+    if (entries === undefined) return undefined;
+    for (const e of entries) this.items.push({ id: e.id, body: frames.slice(e.start, e.end) });
+    return entries.length;
+  }
+
+  next(): Batched | undefined {
+    const item = this.items[this.head];
+    if (item === undefined) return undefined;
+    this.head++;
+    if (this.head >= this.items.length) this.clear();
+    return item;
+  }
+
+  clear(): void {
+    this.items = [];
+    this.head = 0;
+  }
+}
+
+export class Outbox {
+  private items: BatchItem[] = [];
+  private timer: NodeJS.Immediate | undefined;
+
+  constructor(private readonly send: (message: Buffer[]) => void) {}
+
+  /** Queues a reply; the turn's replies go as one message when the turn ends. */
+  add(id: number, frames: Buffer[]): void {
+    this.items.push({ id, frames, bodyAt: 0 });
+    this.timer ??= setImmediate(this.flush);
+  }
+
+  /** Sends what is queued now. */
+  readonly flush = (): void => {
+    clearImmediate(this.timer);
+    this.timer = undefined;
+    if (this.items.length === 0) return;
+    const message = [EMPTY, REPLIES];
+    appendBatch(message, this.items);
+    this.items = [];
+    this.send(message);
+  };
+
+  /** Drops what is queued (the socket is being destroyed). */
+  discard(): void {
+    clearImmediate(this.timer);
+    this.timer = undefined;
+    this.items = [];
+  }
+}
