@@ -15,6 +15,7 @@ import { runMatrix } from './throughput.js';
 import { runScaling } from './scaling.js';
 import { runMicro } from './micro.js';
 import { runObservability } from './observability.js';
+import { runFairness, type FairnessReport } from './fairness.js';
 
 export async function bench(o: BenchOptions): Promise<RunResult> {
   const startedAt = new Date();
@@ -24,12 +25,16 @@ export async function bench(o: BenchOptions): Promise<RunResult> {
   let scaling: ScalingPoint[] | undefined;
   let micro: MicroResult[] | undefined;
   let observability: ObservabilityPoint[] | undefined;
+  let fairness: FairnessReport | undefined;
   if (o.scenarios.includes('throughput')) {
     cells = await runMatrix(o, bar);
     bar.done();
   }
   if (o.scenarios.includes('scaling')) scaling = await runScaling({ durationMs: Math.max(500, o.durationMs), clients: 32 }, bar);
   if (o.scenarios.includes('observability')) observability = await runObservability({ durationMs: Math.max(1000, o.durationMs), clients: 100, repeats: 5 }, bar);
+  if (o.scenarios.includes('fairness')) {
+    fairness = await runFairness({ durationMs: Math.max(3000, o.durationMs * 4) }, (phase) => process.stderr.write(`fairness: ${phase}\n`));
+  }
   if (o.scenarios.includes('micro')) micro = await runMicro(bar);
   bar.done();
   const { json: _json, write: _write, outDir: _out, ...options } = o;
@@ -41,6 +46,7 @@ export async function bench(o: BenchOptions): Promise<RunResult> {
     cells,
     ...(scaling !== undefined ? { scaling } : {}),
     ...(observability !== undefined ? { observability } : {}),
+    ...(fairness !== undefined ? { fairness } : {}),
     ...(micro !== undefined ? { micro } : {}),
   };
 }
@@ -79,7 +85,9 @@ async function main(argv: string[]): Promise<number> {
   if (o.write) for (const f of writeResults(result, o.outDir)) console.error(`wrote ${f}`);
   if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
   const bad = result.cells.filter((c) => c.status === 'failed' || c.summary.errors + c.summary.timeouts > 0);
-  return bad.length > 0 ? 1 : 0;
+  const floodLost = result.fairness?.phases.some((p) => (p.flood?.lost ?? 0) > 0 || (p.flood?.duplicates ?? 0) > 0 || p.good.errors > 0) ?? false;
+  if (floodLost) console.error('bench: fairness: a request was lost, answered twice, or a good client saw an error');
+  return bad.length > 0 || floodLost ? 1 : 0;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

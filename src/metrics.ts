@@ -224,6 +224,28 @@ export class MetricsServer {
       },
     });
     new Gauge({
+      name: 'zqueue_queue_clients_waiting',
+      help: 'Clients (routing identities) with requests waiting in the fair queue (least-busy).',
+      registers,
+      collect() {
+        const s = js();
+        if (s !== undefined) this.set(s.queue.clientsWaiting);
+      },
+    });
+    new Gauge({
+      name: 'zqueue_queue_deepest_client',
+      help: 'The most requests one client has waiting (least-busy).',
+      registers,
+      collect() {
+        const s = js();
+        if (s !== undefined) this.set(s.queue.deepestClient);
+      },
+    });
+    counter('zqueue_busy_per_client_total', 'Busy replies to a client past its maxQueuedPerClient share (the rest of failed{kind="busy"}: the whole queue was full).', [], (set) => {
+      const s = js();
+      if (s !== undefined) set({}, s.queue.busyPerClient);
+    });
+    new Gauge({
       name: 'zqueue_request_latency_seconds',
       help: 'Time from a request reaching the device to its reply leaving it, by quantile, since the device started.',
       labelNames: ['quantile'] as const,

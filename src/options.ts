@@ -139,6 +139,10 @@ export const deviceOptions = {
     arg: 'N',
     shownDefault: 'a quarter of --max-queued',
   }, { derive: (o) => Math.max(1, Math.ceil((o.maxQueued as number) / 4)) }),
+  queueOrder: pick<'fair' | 'fifo'>('fair', ['fair', 'fifo'], "least-busy: fair: waiting requests are served a client at a time, in turn; fifo: in arrival order, whoever sent them", {
+    flag: 'queue-order',
+    arg: 'fair|fifo',
+  }),
   handlerTimeoutMs: int(30_000, 0, MAX_MS, 'least-busy: a request held by a worker longer than this gets "timeout" (0: never)', { flag: 'handler-timeout', arg: 'MS' }),
   onWorkerDeath: pick<OnWorkerDeath>('retry', ['retry', 'fail'], "least-busy: a dead worker's requests are retried once elsewhere, or fail", {
     flag: 'on-worker-death',

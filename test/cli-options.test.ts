@@ -65,6 +65,7 @@ describe('the option tables drive the CLI', () => {
       'max-message-size': '1000',
       'max-queued': '55',
       'max-queued-per-client': '5',
+      'queue-order': 'fifo',
       'handler-timeout': '1234',
       'on-worker-death': 'fail',
       hwm: '99',

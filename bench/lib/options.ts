@@ -3,8 +3,8 @@ import { parseArgs } from 'node:util';
 import { BENCH_TRANSPORTS, MODES } from './topology.js';
 import type { MatrixOptions } from '../throughput.js';
 
-export type Scenario = 'throughput' | 'scaling' | 'observability' | 'micro';
-export const SCENARIOS: readonly Scenario[] = ['throughput', 'scaling', 'observability', 'micro'];
+export type Scenario = 'throughput' | 'scaling' | 'observability' | 'fairness' | 'micro';
+export const SCENARIOS: readonly Scenario[] = ['throughput', 'scaling', 'observability', 'fairness', 'micro'];
 
 /** What the harness runs: the matrix's options plus the run's presets and output. */
 export interface BenchOptions extends MatrixOptions {

@@ -1,4 +1,5 @@
 /** Turns results into tables for people: the terminal, results/latest.md, a CI step summary. */
+import { fairnessMarkdown } from '../fairness.js';
 import type { CellResult, MicroResult, ObservabilityPoint, RunResult, ScalingPoint } from './results.js';
 import type { BenchTransport, Mode } from './topology.js';
 
@@ -118,6 +119,9 @@ export function markdown(r: RunResult): string {
   ];
   if (r.cells.length > 0) parts.push('## Cells', '', table(CELL_HEAD, cellRows(r.cells)), '', ratioTables(r.cells), '');
   if (r.scaling !== undefined) parts.push('## CPU-bound handler across worker threads', '', scalingTable(r.scaling), '');
+  if (r.fairness !== undefined) {
+    parts.push('## Fairness under a noisy client (least-busy, tcp)', '', fairnessMarkdown(r.fairness), '');
+  }
   if (r.observability !== undefined) {
     parts.push('## What watching costs (least-busy js device, tcp, 100 clients)', '', observabilityTable(r.observability), '');
   }

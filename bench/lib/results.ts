@@ -101,6 +101,7 @@ export interface RunResult {
   readonly cells: readonly CellResult[];
   readonly scaling?: readonly ScalingPoint[];
   readonly observability?: readonly ObservabilityPoint[];
+  readonly fairness?: import('../fairness.js').FairnessReport;
   readonly micro?: readonly MicroResult[];
 }
 

@@ -27,11 +27,14 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
   private sweep: NodeJS.Timeout | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private lastBeat = 0;
+  private readonly fifo: boolean;
 
   constructor(ctx: EngineContext) {
     super(ctx);
     const o = ctx.options;
-    this.balancer = new Balancer(o.maxQueued, o.prefetch, o.maxQueuedPerClient);
+    this.fifo = o.queueOrder === 'fifo';
+    // fifo has no per-client share: the one queue is everyone's.
+    this.balancer = new Balancer(o.maxQueued, o.prefetch, this.fifo ? o.maxQueued : o.maxQueuedPerClient);
     this.backWriter = new Writer(ctx.sockets.backend, (err) => this.failed(err), { immediate: true });
   }
 
@@ -112,7 +115,8 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
           this.sendToWorker(this.balancer.dispatch(worker, pending, pending.receivedAt));
           continue;
         }
-        const client = (next.frames[0] as Buffer).toString('latin1');
+        // fifo: every request under one key, one queue in arrival order.
+        const client = this.fifo ? '' : (next.frames[0] as Buffer).toString('latin1');
         const queued = this.balancer.enqueue(client, pending);
         if (queued === 'full') this.counters.reject(next.frames, 'busy', `the device's queue is full (maxQueued ${this.ctx.options.maxQueued})`);
         else if (queued === 'client-full') {
