@@ -1,4 +1,4 @@
-export { Device, createDevice, type DeviceStats, type DeviceState, type SideStats, type WorkerStats } from './device/device.js';
+export { Device, createDevice, type DeviceStats, type DeviceState, type SideStats, type WorkerStats, type QueueStats, type DeviceHooks } from './device/device.js';
 export { Server, createServer, seedHandler, type ServerStats } from './server/server.js';
 export { Client, createClient, type RequestBody, type RequestOptions, type ClientStats } from './client.js';
 export { ZqueueError, ErrorCode, isZqueueError } from './errors.js';
@@ -10,6 +10,11 @@ export {
   deviceDefaults,
   serverDefaults,
   clientDefaults,
+  deviceOptions,
+  serverOptions,
+  clientOptions,
+  brokerOptions,
+  type OptionSpec,
   type DeviceOptions,
   type ServerOptions,
   type ClientOptions,
