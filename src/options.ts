@@ -118,6 +118,21 @@ const secretKeyFile = (text: string): string => loadKeyPair(text).secretKey;
 const list = (text: string): string[] => text.split(',').map((r) => r.trim()).filter((r) => r !== '');
 const MAX_MS = 2 ** 31 - 1;
 
+/** A CURVE client's three keys (servers and clients alike): `peer` is what it talks to, `self` what it is. */
+function curveClientKeys(peer: string, self: string, allowList: string) {
+  return {
+    curveServerKey: key(`${peer}'s CURVE public key (FILE: NAME.key): talk CURVE`, { flag: 'curve-server-key', arg: 'FILE', parse: loadPublicKey, shownDefault: 'plain' }),
+    curvePublicKey: key(`this ${self}'s own CURVE public key (with curveServerKey only, a fresh pair is made)`),
+    curveSecretKey: key(`this ${self}'s own CURVE secret key (FILE: NAME.key_secret), for ${allowList}`, {
+      flag: 'curve-key',
+      arg: 'FILE',
+      parse: secretKeyFile,
+      also: (secret) => ({ curvePublicKey: publicOf(secret) }),
+      shownDefault: 'a fresh pair',
+    }),
+  };
+}
+
 // ---------------------------------------------------------------- device
 
 export const deviceOptions = {
@@ -233,15 +248,7 @@ export const serverOptions = {
   handlerTimeoutMs: int(0, 0, MAX_MS, 'a handler still running after this long gets a "timeout" reply and is abandoned (0: never)'),
   observe: bool(true, "watch the socket's connection events, for connected() (worker threads turn it off: an observer open at thread exit aborts the process)"),
   closeTimeoutMs: int(2_000, 0, MAX_MS, 'close() waits this long for running handlers'),
-  curveServerKey: key("the device backend's CURVE public key (FILE: NAME.key): talk CURVE", { flag: 'curve-server-key', arg: 'FILE', parse: loadPublicKey, shownDefault: 'plain' }),
-  curvePublicKey: key('this server\'s own CURVE public key (with curveServerKey only, a fresh pair is made)'),
-  curveSecretKey: key("this server's own CURVE secret key (FILE: NAME.key_secret), for a device with a server allow-list", {
-    flag: 'curve-key',
-    arg: 'FILE',
-    parse: secretKeyFile,
-    also: (secret) => ({ curvePublicKey: publicOf(secret) }),
-    shownDefault: 'a fresh pair',
-  }),
+  ...curveClientKeys("the device backend", 'server', 'a device with a server allow-list'),
   heartbeatIntervalMs: int(1_000, 0, 3_600_000, 'heartbeat with a least-busy device; reconnect when it is silent 3 periods, backing off up to 32 (0: off)', {
     flag: 'heartbeat',
     arg: 'MS',
@@ -263,15 +270,7 @@ export const clientOptions = {
   endpoint: address('tcp://localhost:5559', 'connect', "the device's frontend", { flag: 'connect', arg: 'ENDPOINT' }),
   timeoutMs: int(2_500, 1, MAX_MS, "how long one attempt waits for its reply (the zguide's Lazy Pirate)", { flag: 'timeout', arg: 'MS' }),
   retries: int(3, 0, 1_000, 'attempts after the first, each on a fresh socket', { flag: 'retries', arg: 'N' }),
-  curveServerKey: key("the device's CURVE public key (FILE: NAME.key): talk CURVE", { flag: 'curve-server-key', arg: 'FILE', parse: loadPublicKey, shownDefault: 'plain' }),
-  curvePublicKey: key("this client's own CURVE public key (with curveServerKey only, a fresh pair is made)"),
-  curveSecretKey: key("this client's own CURVE secret key (FILE: NAME.key_secret), for a device with an allow-list", {
-    flag: 'curve-key',
-    arg: 'FILE',
-    parse: secretKeyFile,
-    also: (secret) => ({ curvePublicKey: publicOf(secret) }),
-    shownDefault: 'a fresh pair',
-  }),
+  ...curveClientKeys("the device", 'client', 'a device with an allow-list'),
 } satisfies OptionTable;
 
 export type ClientOptions = OptionsOf<typeof clientOptions>;
