@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { HELP, BenchUsageError, parseBenchArgs, type BenchOptions } from './lib/options.js';
 import { progress } from './lib/progress.js';
 import { environment, SCHEMA_VERSION, type RunResult, type CellResult, type ScalingPoint, type MicroResult, type ObservabilityPoint } from './lib/results.js';
-import { markdown } from './lib/report.js';
+import { cellFailed, markdown } from './lib/report.js';
 import { throughputChart, latencyChart } from './lib/charts.js';
 import { runMatrix } from './throughput.js';
 import { runScaling } from './scaling.js';
@@ -84,7 +84,7 @@ async function main(argv: string[]): Promise<number> {
   (o.json ? process.stderr : process.stdout).write(`${md}\n`);
   if (o.write) for (const f of writeResults(result, o.outDir)) console.error(`wrote ${f}`);
   if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
-  const bad = result.cells.filter((c) => c.status === 'failed' || c.summary.errors + c.summary.timeouts > 0);
+  const bad = result.cells.filter(cellFailed);
   const floodLost = result.fairness?.phases.some((p) => (p.flood?.lost ?? 0) > 0 || (p.flood?.duplicates ?? 0) > 0 || p.good.errors > 0) ?? false;
   if (floodLost) console.error('bench: fairness: a request was lost, answered twice, or a good client saw an error');
   return bad.length > 0 || floodLost ? 1 : 0;

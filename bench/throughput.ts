@@ -54,6 +54,9 @@ export function generatorKind(transport: BenchTransport): GeneratorKind {
   return transport === 'inproc' ? 'thread' : 'process';
 }
 
+/** A cell whose clients did not all get a first reply in time: reported with its diagnosis, not a failure of the run. */
+export class WarmupError extends Error {}
+
 /** One measured run of a cell on its own topology. */
 export async function runOnce(key: CellKey, gens: Generators, o: MatrixOptions, variant?: DeviceVariant): Promise<CellRun> {
   const topo = await setUp({
@@ -68,7 +71,18 @@ export async function runOnce(key: CellKey, gens: Generators, o: MatrixOptions, 
   try {
     // Thousands of tcp clients take a while to connect here: allow 15 ms each beyond the floor.
     const warmupLimit = Math.max(o.warmupTimeoutMs, key.clients * 15);
-    await gens.warm({ endpoints: topo.clientEndpoints, size: key.size_bytes, timeoutMs: o.requestTimeoutMs }, key.clients, warmupLimit);
+    try {
+      await gens.warm({ endpoints: topo.clientEndpoints, size: key.size_bytes, timeoutMs: o.requestTimeoutMs }, key.clients, warmupLimit);
+    } catch (err) {
+      const d = await gens.diagnose();
+      const s = topo.deviceStats();
+      const peers = s !== undefined ? `; the device saw ${s.peers.frontend} client connections` : '';
+      throw new WarmupError(
+        `${d.waiting} of ${d.clients} clients got no first reply within ${warmupLimit} ms (${d.waitingAttempts} attempts of ${o.requestTimeoutMs} ms among them); ` +
+          `${d.warmed} did, ${d.warmedAfterRetry} of them only after a resend, first replies p50 ${d.firstReplyP50Ms} ms, last ${d.firstReplyMaxMs} ms${peers}`,
+        { cause: err },
+      );
+    }
     const serverCpu = (): number => topo.serverTids.reduce<number>((n, tid) => n + threadCpuMicros(tid), 0);
     const inProcessGens = gens.kind === 'thread';
     const cpu0 = { proc: selfCpuMicros(), main: threadCpuMicros(mainTid), servers: serverCpu(), gens: gens.cpuMicros() };
@@ -120,8 +134,9 @@ export function median(values: readonly number[]): number {
   return s.length === 0 ? 0 : s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
 }
 
-export function summarizeCell(key: CellKey, runs: readonly CellRun[], error?: string): CellResult {
+export function summarizeCell(key: CellKey, runs: readonly CellRun[], error?: string, notWarmed?: string): CellResult {
   const id = cellId(key);
+  if (notWarmed !== undefined && runs.length === 0) return { ...key, id, status: 'not-warmed', diagnosis: notWarmed, runs };
   if (error !== undefined || runs.length === 0) return { ...key, id, status: 'failed', error: error ?? 'no run completed', runs };
   const merged = merge(runs.map((r) => r.histogram));
   const result: CellResult = {
@@ -147,6 +162,7 @@ export async function runMatrix(o: MatrixOptions, progress: Progress): Promise<C
   const cells = matrix(o);
   const runs = new Map<string, CellRun[]>(cells.map((c) => [cellId(c), []]));
   const errors = new Map<string, string>();
+  const cold = new Map<string, string>();
   const maxClients = Math.max(0, ...o.clients);
   const perKind = Math.max(1, Math.ceil(maxClients / o.clientsPerGenerator));
   const gens = new Map<GeneratorKind, Generators>();
@@ -159,7 +175,7 @@ export async function runMatrix(o: MatrixOptions, progress: Progress): Promise<C
         const id = cellId(key);
         progress.tick(done, total, `${id} (repeat ${r + 1}/${o.repeats})`);
         done++;
-        if (errors.has(id)) continue;
+        if (errors.has(id) || cold.has(id)) continue;
         const kind = generatorKind(key.transport);
         let g = gens.get(kind);
         if (g === undefined) {
@@ -169,7 +185,8 @@ export async function runMatrix(o: MatrixOptions, progress: Progress): Promise<C
         try {
           runs.get(id)?.push(await runOnce(key, g, o));
         } catch (err) {
-          errors.set(id, err instanceof Error ? err.message : String(err));
+          if (err instanceof WarmupError) cold.set(id, err.message);
+          else errors.set(id, err instanceof Error ? err.message : String(err));
         }
       }
     }
@@ -177,5 +194,5 @@ export async function runMatrix(o: MatrixOptions, progress: Progress): Promise<C
   } finally {
     for (const g of gens.values()) await g.close();
   }
-  return cells.map((key) => summarizeCell(key, runs.get(cellId(key)) ?? [], errors.get(cellId(key))));
+  return cells.map((key) => summarizeCell(key, runs.get(cellId(key)) ?? [], errors.get(cellId(key)), cold.get(cellId(key))));
 }

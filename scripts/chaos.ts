@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { runChaos, ledgerTable, type Ledger } from '../bench/chaos.js';
 import { runOverload, type OverloadReport } from '../bench/overload.js';
 import { environment } from '../bench/lib/results.js';
+import { countdown } from '../bench/lib/progress.js';
 
 const HELP = `Usage: npm run chaos -- [options]
 
@@ -80,13 +81,23 @@ async function main(argv: string[]): Promise<number> {
   let overload: OverloadReport | undefined;
   if (overloadS > 0) {
     console.error(`overload: ${overloadS} s at 10× capacity…`);
-    overload = await runOverload({ durationMs: overloadS * 1000, factor: 10 });
+    const stop = countdown('overload', overloadS * 1000);
+    try {
+      overload = await runOverload({ durationMs: overloadS * 1000, factor: 10 });
+    } finally {
+      stop();
+    }
     console.log(`${overloadTable(overload)}\n`);
   }
   let ledger: Ledger | undefined;
   if (chaosS > 0) {
     console.error(`chaos: ${chaosS} s, ${clients} clients…`);
-    ledger = await runChaos({ durationMs: chaosS * 1000, clients, log: (l) => console.error(`  ${l}`) });
+    const stop = countdown('chaos', chaosS * 1000);
+    try {
+      ledger = await runChaos({ durationMs: chaosS * 1000, clients, log: (l) => console.error(`  ${l}`) });
+    } finally {
+      stop();
+    }
     console.log(ledgerTable(ledger));
   }
   if (values['no-write'] !== true) {

@@ -9,6 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { injected } from '../bench/lib/topology.js';
 import { checkBaseline, gateDefaults } from '../bench/lib/gate.js';
 import { check } from './check.js';
+import { timeLeft } from '../bench/lib/progress.js';
 
 const n = Number(process.argv[2] ?? 20);
 const baseline = checkBaseline(JSON.parse(readFileSync('results/baseline.json', 'utf8')));
@@ -22,7 +23,9 @@ for (const slowdown of [0, 0.25, 0.5]) {
     const r = await check(baseline, 6, 300, gateDefaults, true);
     if (r.regressed) alarms++;
     for (const row of r.rows) if (row.verdict === 'regressed') flagged.set(row.key, (flagged.get(row.key) ?? 0) + 1);
-    console.error(`slowdown ${slowdown * 100} %: run ${i + 1}/${n}: ${r.regressed ? 'ALARM' : 'quiet'}`);
+    const done = ([0, 0.25, 0.5].indexOf(slowdown)) * n + i + 1;
+    const left = timeLeft(done, 3 * n, Date.now() - started);
+    console.error(`slowdown ${slowdown * 100} %: run ${i + 1}/${n}: ${r.regressed ? 'ALARM' : 'quiet'}${left === undefined ? '' : `, about ${left} left`}`);
   }
   const what = slowdown === 0 ? 'false alarms' : 'detections';
   const top = [...flagged.entries()].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([k, c]) => `${k} (${c})`).join('; ');

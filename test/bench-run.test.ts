@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { bench, writeResults } from '../bench/run.js';
 import { parseBenchArgs, type BenchOptions } from '../bench/lib/options.js';
 import { checkRunResult, SCHEMA_VERSION } from '../bench/lib/results.js';
-import { markdown } from '../bench/lib/report.js';
+import { cellFailed, markdown } from '../bench/lib/report.js';
 import { decode } from '../bench/lib/histogram.js';
 import { HANDLERS } from './helpers.js';
 
@@ -46,6 +46,18 @@ describe('bench harness', () => {
     assert.match(c.runs[0]?.first_error ?? '', /handler: injected failure/);
     assert.match(markdown(r), /\*\*\d+ errors, 0 timeouts\*\*/);
     assert.match(markdown(r), /1 cell\(s\) failed or saw errors/);
+  });
+
+  it('a cell whose clients cannot all warm up is reported with where they stood, and does not fail the run', async () => {
+    const o = { ...options(['--transport', 'inproc', '--engine', 'least-busy', '--handler', join(HANDLERS, 'slow.js')]), warmupTimeoutMs: 200 };
+    const r = await bench(o);
+    const c = r.cells[0];
+    assert.ok(c !== undefined && c.status === 'not-warmed', JSON.stringify(c?.status));
+    if (c?.status !== 'not-warmed') return;
+    assert.match(c.diagnosis, /of 4 clients got no first reply within \d+ ms/);
+    assert.equal(cellFailed(c), false);
+    assert.match(markdown(r), /NOT MEASURED \(warm-up\)/);
+    assert.doesNotMatch(markdown(r), /failed or saw errors/);
   });
 
   it('writes a results file that reads back, a Markdown table and two SVG charts', async () => {

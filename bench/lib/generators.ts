@@ -5,7 +5,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
-import type { CellOrder, FromLoadgen, LoadReport, ToLoadgen } from './loadgen.js';
+import type { CellOrder, Diagnosis, FromLoadgen, LoadReport, ToLoadgen } from './loadgen.js';
 import { processCpuMicros, threadCpuMicros } from './cpu.js';
 
 const ENTRY = new URL('./loadgen.js', import.meta.url);
@@ -123,6 +123,22 @@ export class Generators {
 
   measure(): void {
     for (const g of this.gens) g.send({ type: 'measure' });
+  }
+
+  /** Where the clients stand (after a warm-up that did not finish), summed over the generators. */
+  async diagnose(): Promise<Omit<Diagnosis, 'type'>> {
+    for (const g of this.gens) g.send({ type: 'diagnose' });
+    const all = (await Promise.all(this.gens.map((g) => g.next('diagnosis')))) as Diagnosis[];
+    const sum = (f: (d: Diagnosis) => number): number => all.reduce((n, d) => n + f(d), 0);
+    return {
+      clients: sum((d) => d.clients),
+      warmed: sum((d) => d.warmed),
+      warmedAfterRetry: sum((d) => d.warmedAfterRetry),
+      waiting: sum((d) => d.waiting),
+      waitingAttempts: sum((d) => d.waitingAttempts),
+      firstReplyP50Ms: Math.max(...all.map((d) => d.firstReplyP50Ms)),
+      firstReplyMaxMs: Math.max(...all.map((d) => d.firstReplyMaxMs)),
+    };
   }
 
   /** Stops the clients, returns their reports, and waits until their sockets are closed. */

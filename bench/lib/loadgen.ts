@@ -23,7 +23,23 @@ export interface CellOrder {
   readonly timeoutMs: number;
 }
 
-export type ToLoadgen = CellOrder | { readonly type: 'measure' } | { readonly type: 'stop' } | { readonly type: 'exit' };
+export type ToLoadgen = CellOrder | { readonly type: 'measure' } | { readonly type: 'diagnose' } | { readonly type: 'stop' } | { readonly type: 'exit' };
+
+/** Where a cell's clients stand, for a warm-up that did not finish: who got a first reply, and after how many attempts. */
+export interface Diagnosis {
+  readonly type: 'diagnosis';
+  readonly clients: number;
+  /** Clients that have had a first reply. */
+  readonly warmed: number;
+  /** Of those, clients whose first request timed out (and was resent on a fresh socket) at least once. */
+  readonly warmedAfterRetry: number;
+  /** Clients still without a reply, and how many attempts they have made (each `timeoutMs` long). */
+  readonly waiting: number;
+  readonly waitingAttempts: number;
+  /** Milliseconds from the cell's start to the first replies: p50 and the slowest. */
+  readonly firstReplyP50Ms: number;
+  readonly firstReplyMaxMs: number;
+}
 
 export interface LoadReport {
   readonly type: 'report';
@@ -39,6 +55,7 @@ export type FromLoadgen =
   | { readonly type: 'hello'; readonly tid: number | undefined; readonly pid: number }
   | { readonly type: 'warm' }
   | LoadReport
+  | Diagnosis
   | { readonly type: 'closed' };
 
 interface Channel {
@@ -77,6 +94,10 @@ class Cell {
   private errors = 0;
   private timeouts = 0;
   private firstError: string | undefined;
+  private readonly startedAt = performance.now();
+  private readonly firstReplies: number[] = [];
+  private warmedAfterRetry = 0;
+  private readonly attempts = new Map<number, number>();
 
   constructor(
     private readonly order: CellOrder,
@@ -85,7 +106,7 @@ class Cell {
 
   start(): void {
     const payload = Buffer.alloc(this.order.size, 0x61);
-    for (let i = 0; i < this.order.clients; i++) this.loops.push(this.client(payload, this.order.endpoints[i % this.order.endpoints.length] ?? ''));
+    for (let i = 0; i < this.order.clients; i++) this.loops.push(this.client(i, payload, this.order.endpoints[i % this.order.endpoints.length] ?? ''));
   }
 
   private open(endpoint: string): zmq.Request {
@@ -96,9 +117,10 @@ class Cell {
   }
 
   /** One client, connected to one endpoint: with several (servers reached directly) clients are spread over them. */
-  private async client(payload: Buffer, endpoint: string): Promise<void> {
+  private async client(n: number, payload: Buffer, endpoint: string): Promise<void> {
     let socket = this.open(endpoint);
     let first = true;
+    this.attempts.set(n, 1);
     while (!this.stopped) {
       const t0 = performance.now();
       try {
@@ -117,12 +139,16 @@ class Cell {
         }
         if (first) {
           first = false;
+          this.firstReplies.push(performance.now() - this.startedAt);
+          if ((this.attempts.get(n) ?? 1) > 1) this.warmedAfterRetry++;
+          this.attempts.delete(n);
           if (++this.warmed === this.order.clients) this.onWarm();
         }
       } catch (err) {
         if (this.stopped) return;
         if (zmqCode(err) === 'EAGAIN') {
           if (this.recording) this.timeouts++;
+          if (first) this.attempts.set(n, (this.attempts.get(n) ?? 1) + 1);
           socket.close();
           socket = this.open(endpoint);
           continue;
@@ -134,6 +160,22 @@ class Cell {
         return;
       }
     }
+  }
+
+  diagnose(): Diagnosis {
+    const sorted = [...this.firstReplies].sort((a, b) => a - b);
+    let waitingAttempts = 0;
+    for (const a of this.attempts.values()) waitingAttempts += a;
+    return {
+      type: 'diagnosis',
+      clients: this.order.clients,
+      warmed: this.warmed,
+      warmedAfterRetry: this.warmedAfterRetry,
+      waiting: this.attempts.size,
+      waitingAttempts,
+      firstReplyP50Ms: Math.round(sorted[Math.floor(sorted.length / 2)] ?? 0),
+      firstReplyMaxMs: Math.round(sorted[sorted.length - 1] ?? 0),
+    };
   }
 
   measure(): void {
@@ -175,6 +217,9 @@ function main(ch: Channel): void {
         break;
       case 'measure':
         cell?.measure();
+        break;
+      case 'diagnose':
+        ch.post(cell?.diagnose() ?? { type: 'diagnosis', clients: 0, warmed: 0, warmedAfterRetry: 0, waiting: 0, waitingAttempts: 0, firstReplyP50Ms: 0, firstReplyMaxMs: 0 });
         break;
       case 'stop': {
         const c = cell;

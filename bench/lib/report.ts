@@ -17,6 +17,7 @@ const ratio = (a: number | undefined, b: number | undefined): string => (a === u
 export function cellRows(cells: readonly CellResult[]): Row[] {
   return cells.map((c) => {
     if (c.status === 'failed') return [c.transport, c.mode, String(c.clients), String(c.size_bytes), `FAILED: ${c.error}`, '', '', '', '', '', '', ''];
+    if (c.status === 'not-warmed') return [c.transport, c.mode, String(c.clients), String(c.size_bytes), `NOT MEASURED (warm-up): ${c.diagnosis}`, '', '', '', '', '', '', ''];
     const s = c.summary;
     return [
       c.transport,
@@ -126,7 +127,14 @@ export function markdown(r: RunResult): string {
     parts.push('## What watching costs (least-busy js device, tcp, 100 clients)', '', observabilityTable(r.observability), '');
   }
   if (r.micro !== undefined) parts.push('## Micro-benchmarks (tinybench)', '', microTable(r.micro), '');
-  const failed = r.cells.filter((c) => c.status === 'failed' || c.summary.errors + c.summary.timeouts > 0);
+  const failed = r.cells.filter(cellFailed);
   if (failed.length > 0) parts.push(`**${failed.length} cell(s) failed or saw errors; see the table.**`, '');
+  const cold = r.cells.filter((c) => c.status === 'not-warmed');
+  if (cold.length > 0) parts.push(`${cold.length} cell(s) could not warm up on this machine and were not measured (not an error; the table says where their clients stood).`, '');
   return parts.join('\n');
+}
+
+/** A cell that failed, or whose requests errored or timed out while measured (a cell that could not warm up is neither). */
+export function cellFailed(c: CellResult): boolean {
+  return c.status === 'failed' || (c.status === 'ok' && c.summary.errors + c.summary.timeouts > 0);
 }

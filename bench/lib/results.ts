@@ -61,7 +61,9 @@ export interface CellSummary {
 
 export type CellResult =
   | (CellKey & { readonly id: string; readonly status: 'ok'; readonly runs: readonly CellRun[]; readonly summary: CellSummary })
-  | (CellKey & { readonly id: string; readonly status: 'failed'; readonly error: string; readonly runs: readonly CellRun[] });
+  | (CellKey & { readonly id: string; readonly status: 'failed'; readonly error: string; readonly runs: readonly CellRun[] })
+  /** Not every client got a first reply in time: not measured, reported with where the clients stood; not an error of the run. */
+  | (CellKey & { readonly id: string; readonly status: 'not-warmed'; readonly diagnosis: string; readonly runs: readonly CellRun[] });
 
 export interface ScalingPoint {
   readonly threads: number;
@@ -168,7 +170,7 @@ export function checkRunResult(value: unknown): RunResult {
   if (!Array.isArray(v.cells)) throw new Error('results have no "cells" array');
   for (const c of v.cells as unknown[]) {
     const cell = c as Partial<CellResult>;
-    if (typeof cell.id !== 'string' || (cell.status !== 'ok' && cell.status !== 'failed') || !Array.isArray(cell.runs)) {
+    if (typeof cell.id !== 'string' || (cell.status !== 'ok' && cell.status !== 'failed' && cell.status !== 'not-warmed') || !Array.isArray(cell.runs)) {
       throw new Error(`malformed cell ${JSON.stringify(c).slice(0, 80)}`);
     }
   }
