@@ -5,8 +5,8 @@
  * thread measured in the same run (repeats interleaved 1 2 4 4 2 1).
  */
 import { fileURLToPath } from 'node:url';
-import { Generators } from './lib/generators.js';
-import { merge, summarize } from './lib/histogram.js';
+import { Generators } from '../src/load/generators.js';
+import { merge, summarize } from '../src/load/histogram.js';
 import type { Progress } from './lib/progress.js';
 import type { CellRun, ScalingPoint } from './lib/results.js';
 import { median, runOnce } from './throughput.js';

@@ -7,9 +7,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Generators, type GeneratorKind } from './lib/generators.js';
-import { merge, summarize, encode } from './lib/histogram.js';
-import { selfCpuMicros, threadCpuMicros, osThreadId } from './lib/cpu.js';
+import { Generators, type GeneratorKind } from '../src/load/generators.js';
+import { merge, summarize, encode } from '../src/load/histogram.js';
+import { selfCpuMicros, threadCpuMicros, osThreadId } from '../src/load/cpu.js';
 import { INPROC_MAX_FRAME } from '../src/endpoints.js';
 import { setUp, type BenchTransport, type DeviceVariant, type Mode } from './lib/topology.js';
 import { cellId, type CellKey, type CellResult, type CellRun } from './lib/results.js';

@@ -347,6 +347,30 @@ export const seedClientOptions = {
   message: text('', 'the request', { flag: 'message', arg: 'TEXT', shownDefault: '"Hello from <id>"' }),
 } satisfies OptionTable;
 
+/** `zqueue bench`: load against any REQ/REP service, or a handler through zqueue serve. */
+export const loadOptions = {
+  connect: text('', 'the service to load: any endpoint a REQ client can reach (a device\'s frontend, a bound server; several comma-separated: clients are spread over them)', {
+    flag: 'connect',
+    arg: 'ENDPOINT[,...]',
+    shownDefault: '',
+  }),
+  handler: text('', 'instead: run this handler module through zqueue serve on each backend (tcp, ipc, inproc where sizes allow) and 1 to all cores of worker threads', {
+    flag: 'handler',
+    arg: 'FILE',
+    shownDefault: '',
+  }),
+  clients: int(100, 1, 100_000, 'REQ clients, each with one request in flight (spread over load-generator processes)', { flag: 'clients', arg: 'N' }),
+  durationS: int(10, 1, 86_400, 'measured time, after every client has had a first reply (with --requests: the most it may take)', { flag: 'duration', arg: 'S' }),
+  requests: int(0, 0, 1_000_000_000, 'stop after this many measured requests (0: run for --duration)', { flag: 'requests', arg: 'N' }),
+  rateRps: int(0, 0, 10_000_000, 'open loop: offer this many requests a second in all, latency counted from when each was due (0: closed loop)', { flag: 'rate', arg: 'R' }),
+  sizeBytes: int(16, 0, 16 * 1024 * 1024, 'request body size (bytes of "a")', { flag: 'size', arg: 'BYTES' }),
+  message: text('', 'the request body instead of --size bytes', { flag: 'message', arg: 'TEXT', shownDefault: '' }),
+  timeoutMs: int(5_000, 1, MAX_MS, 'one attempt\'s limit: past it the request counts as a timeout and the client resends on a fresh socket', { flag: 'timeout', arg: 'MS' }),
+  ...curveClientKeys('the service', 'client', 'a service with an allow-list'),
+  json: bool(false, 'print a versioned JSON document on stdout (the table and the live line go to stderr)', { flag: 'json' }),
+  clientsPerProcess: int(2_500, 1, 10_000, 'clients per load-generator process (each holds a descriptor per client)', { flag: 'clients-per-process', arg: 'N' }),
+} satisfies OptionTable;
+
 export const keygenOptions = {
   dir: text('.', 'where to write', { flag: 'dir', arg: 'DIR', shownDefault: 'the current folder' }),
 } satisfies OptionTable;

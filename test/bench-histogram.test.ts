@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHistogram, decode, encode, merge, percentileCurve, summarize, HDR } from '../bench/lib/histogram.js';
+import { createHistogram, decode, encode, merge, percentileCurve, summarize, HDR } from '../src/load/histogram.js';
 
 describe('bench histograms', () => {
   it('extract percentiles in microseconds within the histogram precision', () => {

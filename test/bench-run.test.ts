@@ -8,7 +8,7 @@ import { bench, writeResults } from '../bench/run.js';
 import { parseBenchArgs, type BenchOptions } from '../bench/lib/options.js';
 import { checkRunResult, SCHEMA_VERSION } from '../bench/lib/results.js';
 import { cellFailed, markdown } from '../bench/lib/report.js';
-import { decode } from '../bench/lib/histogram.js';
+import { decode } from '../src/load/histogram.js';
 import { HANDLERS } from './helpers.js';
 
 function options(extra: string[]): BenchOptions {

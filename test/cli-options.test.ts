@@ -47,7 +47,7 @@ const COMPANIONS: Record<string, (samples: Record<string, string>) => string[]> 
   'allow-keys': (s) => ['--curve-secret-key', s['curve-secret-key'] ?? ''],
   'allow-server-keys': (s) => ['--backend-curve-secret-key', s['backend-curve-secret-key'] ?? ''],
 };
-const BY_COMMAND: Record<string, string> = { 'serve:policy': 'round-robin' };
+const BY_COMMAND: Record<string, string> = { 'serve:policy': 'round-robin', 'bench:requests': '1000', 'bench:connect': 'tcp://127.0.0.1:7005' };
 
 describe('the option tables drive the CLI', () => {
   let samples: Record<string, string> = {};
@@ -100,6 +100,12 @@ describe('the option tables drive the CLI', () => {
       message: 'hi',
       dir: '/tmp',
       count: '2',
+      clients: '33',
+      duration: '7',
+      rate: '250',
+      size: '64',
+      json: '',
+      'clients-per-process': '100',
     };
   });
 

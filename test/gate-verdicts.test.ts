@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { bootstrapInterval, checkBaseline, compare, gateDefaults, metricsOf, prng, relativeChange, type Metric } from '../bench/lib/gate.js';
 import { summarizeCell } from '../bench/throughput.js';
 import type { CellRun } from '../bench/lib/results.js';
-import { createHistogram, encode } from '../bench/lib/histogram.js';
+import { createHistogram, encode } from '../src/load/histogram.js';
 
 const m = (key: string, samples: number[], higherIsBetter = true): Metric => ({ key, cell: key, metric: higherIsBetter ? 'throughput_vs_direct' : 'cpu_vs_native', higherIsBetter, samples });
 const noisy = (center: number, spread: number, n: number, seed: number): number[] => {

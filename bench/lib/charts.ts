@@ -5,7 +5,7 @@
  * - latency percentile curves (HdrHistogram style: a log axis of 1/(1-p)),
  *   one panel per transport, a line per mode, at one client count.
  */
-import { decode, percentileCurve } from './histogram.js';
+import { decode, percentileCurve } from '../../src/load/histogram.js';
 import type { CellResult } from './results.js';
 
 const COLORS: Record<string, string> = { direct: '#555555', native: '#1f77b4', js: '#ff7f0e', 'least-busy': '#2ca02c' };

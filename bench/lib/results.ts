@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import * as zmq from 'zeromq';
-import type { LatencySummary } from './histogram.js';
+import type { LatencySummary } from '../../src/load/histogram.js';
 import type { BenchTransport, Mode } from './topology.js';
 
 export const SCHEMA_VERSION = 1;

@@ -13,13 +13,14 @@ import * as serve from './serve.js';
 import * as keygen from './keygen.js';
 import * as tap from './tap.js';
 import * as ctl from './ctl.js';
+import * as bench from './bench.js';
 
 export interface Command {
   readonly spec: CommandSpec;
   run(parsed: Parsed): Promise<void> | void;
 }
 
-export const COMMANDS: readonly Command[] = [device, server, client, serve, keygen, tap, ctl];
+export const COMMANDS: readonly Command[] = [device, server, client, serve, bench, keygen, tap, ctl];
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -5,7 +5,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
-import type { CellOrder, Diagnosis, FromLoadgen, LoadReport, ToLoadgen } from './loadgen.js';
+import type { CellOrder, Diagnosis, FromLoadgen, LoadProgress, LoadReport, ToLoadgen } from './loadgen.js';
 import { processCpuMicros, threadCpuMicros } from './cpu.js';
 
 const ENTRY = new URL('./loadgen.js', import.meta.url);
@@ -20,23 +20,21 @@ interface Generator {
   next(type: FromLoadgen['type']): Promise<FromLoadgen>;
   /** Forgets queued messages of a type (a late "warm" from a cell that failed). */
   discard(type: FromLoadgen['type']): void;
+  /** Progress messages go here as they come (they are never queued). */
+  onProgress: ((p: LoadProgress) => void) | undefined;
   readonly exited: Promise<void>;
 }
 
 function wrap(kind: GeneratorKind, send: (m: ToLoadgen) => void, on: (h: (m: FromLoadgen) => void) => void, exited: Promise<void>, hello: { tid: number | undefined; pid: number }): Generator {
   const waiting = new Map<string, ((m: FromLoadgen) => void)[]>();
   const inbox = new Map<string, FromLoadgen[]>();
-  on((m) => {
-    const w = waiting.get(m.type)?.shift();
-    if (w !== undefined) w(m);
-    else inbox.set(m.type, [...(inbox.get(m.type) ?? []), m]);
-  });
-  return {
+  const gen: Generator = {
     kind,
     tid: hello.tid,
     pid: hello.pid,
     send,
     exited,
+    onProgress: undefined,
     discard(type) {
       inbox.delete(type);
       // Waiters of a cell that gave up: a message now belongs to the next one.
@@ -51,6 +49,16 @@ function wrap(kind: GeneratorKind, send: (m: ToLoadgen) => void, on: (h: (m: Fro
       });
     },
   };
+  on((m) => {
+    if (m.type === 'progress') {
+      gen.onProgress?.(m);
+      return;
+    }
+    const w = waiting.get(m.type)?.shift();
+    if (w !== undefined) w(m);
+    else inbox.set(m.type, [...(inbox.get(m.type) ?? []), m]);
+  });
+  return gen;
 }
 
 async function spawnThread(): Promise<Generator> {
@@ -105,10 +113,14 @@ export class Generators {
   /** Sends a cell's clients out (split evenly) and resolves once every client has had a reply. */
   async warm(order: Omit<CellOrder, 'type' | 'clients'>, clients: number, timeoutMs: number): Promise<void> {
     for (const g of this.gens) g.discard('warm');
-    const used = Math.min(this.gens.length, clients);
+    const used = this.used(clients, order.requests ?? 0);
+    const requests = order.requests ?? 0;
     for (let i = 0; i < this.gens.length; i++) {
       const share = i < used ? Math.floor(clients / used) + (i < clients % used ? 1 : 0) : 0;
-      this.gens[i]?.send({ ...order, type: 'cell', clients: share });
+      // The rate and the request count go with the clients, in proportion.
+      const rateRps = ((order.rateRps ?? 0) * share) / Math.max(1, clients);
+      const mine = requests > 0 && share > 0 ? Math.floor(requests / used) + (i < requests % used ? 1 : 0) : 0;
+      this.gens[i]?.send({ ...order, type: 'cell', clients: share, rateRps, requests: mine });
     }
     let timer: NodeJS.Timeout | undefined;
     const limit = new Promise<never>((_, reject) => {
@@ -123,6 +135,27 @@ export class Generators {
 
   measure(): void {
     for (const g of this.gens) g.send({ type: 'measure' });
+  }
+
+  /** Progress of all generators together, as each reports (counts since measure()). */
+  onProgress(handler: (p: Omit<LoadProgress, 'type'>) => void): void {
+    const latest = this.gens.map(() => ({ count: 0, errors: 0, timeouts: 0 }));
+    this.gens.forEach((g, i) => {
+      g.onProgress = (p) => {
+        latest[i] = p;
+        handler(latest.reduce((a, b) => ({ count: a.count + b.count, errors: a.errors + b.errors, timeouts: a.timeouts + b.timeouts }), { count: 0, errors: 0, timeouts: 0 }));
+      };
+    });
+  }
+
+  /** Resolves once every generator with clients has made its requests (a cell with `requests`). */
+  async finished(clients: number, requests: number): Promise<void> {
+    await Promise.all(this.gens.slice(0, this.used(clients, requests)).map((g) => g.next('finished')));
+  }
+
+  /** How many generators a cell of `clients` (and `requests`, 0: no limit) uses; the rest get none. */
+  used(clients: number, requests = 0): number {
+    return Math.min(this.gens.length, clients, requests > 0 ? requests : Infinity);
   }
 
   /** Where the clients stand (after a warm-up that did not finish), summed over the generators. */

@@ -5,8 +5,8 @@
  */
 import * as hdr from 'hdr-histogram-js';
 
-export { HDR, createHistogram, summarize, type Histogram, type LatencySummary } from '../../src/latency.js';
-import { createHistogram, type Histogram } from '../../src/latency.js';
+export { HDR, createHistogram, summarize, type Histogram, type LatencySummary } from '../latency.js';
+import { createHistogram, type Histogram } from '../latency.js';
 
 export function encode(h: Histogram): string {
   return hdr.encodeIntoCompressedBase64(h);

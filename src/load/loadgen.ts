@@ -1,16 +1,20 @@
 /**
- * A load generator: N REQ clients, each with one request in flight (closed
- * loop, as a REQ client is), recording each round trip in an HDR histogram.
+ * A load generator: N REQ clients, each with one request in flight (as a REQ
+ * client is), recording each round trip in an HDR histogram. Closed loop by
+ * default (the next request as soon as the reply came); with a rate, open
+ * loop: each client sends on a fixed schedule and its latency counts from
+ * the time the request was due, so a stall is not hidden (no coordinated
+ * omission).
  * It runs as a worker thread (so inproc reaches the device) or as a child
  * process (tcp/ipc clients past what one process's descriptors can hold),
  * and takes the same messages either way.
  */
-import '../../src/context.js';
+import '../context.js';
 import { performance } from 'node:perf_hooks';
 import { parentPort } from 'node:worker_threads';
 import * as zmq from 'zeromq';
-import { parseErrorReply } from '../../src/protocol.js';
-import { zmqCode } from '../../src/errors.js';
+import { parseErrorReply } from '../protocol.js';
+import { zmqCode } from '../errors.js';
 import { createHistogram, encode } from './histogram.js';
 import { osThreadId } from './cpu.js';
 
@@ -21,6 +25,26 @@ export interface CellOrder {
   readonly size: number;
   /** One attempt's limit; past it the request counts as a timeout and the socket is replaced. */
   readonly timeoutMs: number;
+  /** The request body; empty: `size` bytes of "a". */
+  readonly message?: string;
+  /** Open loop: requests per second for this generator's clients together (0: closed loop). */
+  readonly rateRps?: number;
+  /** Requests this generator's clients make in all, once measuring (0: until stopped); then it says "finished". */
+  readonly requests?: number;
+  /** CURVE: the server's public key and this client's key pair ('' for plain). */
+  readonly curveServerKey?: string;
+  readonly curvePublicKey?: string;
+  readonly curveSecretKey?: string;
+  /** Post a "progress" message this often while measuring (0: never). */
+  readonly progressMs?: number;
+}
+
+/** Counts so far while measuring, for a live line. */
+export interface LoadProgress {
+  readonly type: 'progress';
+  readonly count: number;
+  readonly errors: number;
+  readonly timeouts: number;
 }
 
 export type ToLoadgen = CellOrder | { readonly type: 'measure' } | { readonly type: 'diagnose' } | { readonly type: 'stop' } | { readonly type: 'exit' };
@@ -56,6 +80,8 @@ export type FromLoadgen =
   | { readonly type: 'warm' }
   | LoadReport
   | Diagnosis
+  | LoadProgress
+  | { readonly type: 'finished' }
   | { readonly type: 'closed' };
 
 interface Channel {
@@ -99,18 +125,26 @@ class Cell {
   private warmedAfterRetry = 0;
   private readonly attempts = new Map<number, number>();
 
+  private progressTimer: NodeJS.Timeout | undefined;
+  /** Requests still to start once measuring (Infinity: no limit), and clients still running. */
+  private quota = Infinity;
+  private finishedClients = 0;
+
   constructor(
     private readonly order: CellOrder,
-    private readonly onWarm: () => void,
+    private readonly post: (msg: FromLoadgen) => void,
   ) {}
 
   start(): void {
-    const payload = Buffer.alloc(this.order.size, 0x61);
-    for (let i = 0; i < this.order.clients; i++) this.loops.push(this.client(i, payload, this.order.endpoints[i % this.order.endpoints.length] ?? ''));
+    const o = this.order;
+    const payload = o.message !== undefined && o.message !== '' ? Buffer.from(o.message) : Buffer.alloc(o.size, 0x61);
+    for (let i = 0; i < o.clients; i++) this.loops.push(this.client(i, payload, o.endpoints[i % o.endpoints.length] ?? ''));
   }
 
   private open(endpoint: string): zmq.Request {
-    const s = new zmq.Request({ linger: 0, receiveTimeout: this.order.timeoutMs, sendTimeout: this.order.timeoutMs });
+    const o = this.order;
+    const curve = o.curveServerKey !== undefined && o.curveServerKey !== '' ? { curveServerKey: o.curveServerKey, curvePublicKey: o.curvePublicKey ?? '', curveSecretKey: o.curveSecretKey ?? '' } : {};
+    const s = new zmq.Request({ linger: 0, receiveTimeout: o.timeoutMs, sendTimeout: o.timeoutMs, ...curve });
     s.connect(endpoint);
     this.sockets.push(s);
     return s;
@@ -121,8 +155,23 @@ class Cell {
     let socket = this.open(endpoint);
     let first = true;
     this.attempts.set(n, 1);
+    // Open loop: this client's share of the rate, its first send at a random phase so clients do not send in step.
+    const rate = this.order.rateRps ?? 0;
+    const interval = rate > 0 ? (1000 * this.order.clients) / rate : 0;
+    let due = performance.now() + Math.random() * interval;
     while (!this.stopped) {
-      const t0 = performance.now();
+      if (this.recording) {
+        if (this.quota <= 0) break;
+        this.quota--;
+      }
+      if (interval > 0) {
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        if (this.stopped) break;
+      }
+      // Latency counts from when the request was due (open loop), or from its send (closed loop).
+      const t0 = interval > 0 ? due : performance.now();
+      due += interval;
       try {
         await socket.send(payload);
         const reply = await socket.receive();
@@ -142,11 +191,11 @@ class Cell {
           this.firstReplies.push(performance.now() - this.startedAt);
           if ((this.attempts.get(n) ?? 1) > 1) this.warmedAfterRetry++;
           this.attempts.delete(n);
-          if (++this.warmed === this.order.clients) this.onWarm();
+          if (++this.warmed === this.order.clients) this.post({ type: 'warm' });
         }
       } catch (err) {
         if (this.stopped) return;
-        if (zmqCode(err) === 'EAGAIN') {
+        if (zmqCode(err) === 'EAGAIN' && !this.stopped) {
           if (this.recording) this.timeouts++;
           if (first) this.attempts.set(n, (this.attempts.get(n) ?? 1) + 1);
           socket.close();
@@ -157,9 +206,10 @@ class Cell {
           this.errors++;
           this.firstError ??= err instanceof Error ? err.message : String(err);
         }
-        return;
+        break;
       }
     }
+    if (this.recording && ++this.finishedClients === this.order.clients) this.post({ type: 'finished' });
   }
 
   diagnose(): Diagnosis {
@@ -184,10 +234,18 @@ class Cell {
     this.errors = 0;
     this.timeouts = 0;
     this.firstError = undefined;
+    const requests = this.order.requests ?? 0;
+    this.quota = requests > 0 ? requests : Infinity;
     this.recording = true;
+    if (this.order.clients === 0 && requests > 0) this.post({ type: 'finished' });
+    const every = this.order.progressMs ?? 0;
+    if (every > 0) {
+      this.progressTimer = setInterval(() => this.post({ type: 'progress', count: this.count, errors: this.errors, timeouts: this.timeouts }), every);
+    }
   }
 
   async stop(): Promise<LoadReport> {
+    clearInterval(this.progressTimer);
     this.recording = false;
     this.stopped = true;
     const report: LoadReport = {
@@ -211,7 +269,7 @@ function main(ch: Channel): void {
   ch.onMessage((msg) => {
     switch (msg.type) {
       case 'cell':
-        cell = new Cell(msg, () => ch.post({ type: 'warm' }));
+        cell = new Cell(msg, (m) => ch.post(m));
         cell.start();
         if (msg.clients === 0) ch.post({ type: 'warm' });
         break;

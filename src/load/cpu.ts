@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 
-export { osThreadId } from '../../src/worker.js';
+export { osThreadId } from '../worker.js';
 
 /** On-CPU microseconds of thread `tid` of this process; 0 when unknown (the thread is gone). */
 export function threadCpuMicros(tid: number | undefined): number {
