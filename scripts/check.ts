@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runMatrix, type MatrixOptions } from '../bench/throughput.js';
 import { progress } from '../bench/lib/progress.js';
+import { against } from './against.js';
 import { checkBaseline, checkMarkdown, compare, gateDefaults, metricsOf, type Baseline, type Comparison, type GateOptions, type Metric } from '../bench/lib/gate.js';
 import type { CellResult } from '../bench/lib/results.js';
 import type { BenchTransport, Mode } from '../bench/lib/topology.js';
@@ -85,6 +86,9 @@ async function main(argv: string[]): Promise<number> {
         threshold: { type: 'string' },
         out: { type: 'string' },
         quiet: { type: 'boolean' },
+        against: { type: 'string' },
+        transports: { type: 'string' },
+        'inject-us': { type: 'string' },
       },
     }).values;
   } catch (err) {
@@ -99,6 +103,22 @@ async function main(argv: string[]): Promise<number> {
   if (!Number.isInteger(repeats) || repeats < 3 || !Number.isInteger(duration) || duration < 50 || !(threshold > 0 && threshold < 1)) {
     console.error('bench:check: --repeats must be an integer ≥ 3, --duration ≥ 50 ms, --threshold between 0 and 1');
     return 2;
+  }
+  if (typeof values.against === 'string') {
+    const transports = (typeof values.transports === 'string' ? values.transports : GATE_CELLS.transports.join(',')).split(',');
+    const injectUs = Number(values['inject-us'] ?? 0);
+    let r: CheckResult;
+    try {
+      r = await against({ ref: values.against, repeats, durationMs: duration, transports, injectUs, quiet: values.quiet === true }, { ...gateDefaults, threshold });
+    } catch (err) {
+      console.error(`bench:check: the check against ${values.against} could not run: ${err instanceof Error ? err.message : String(err)}`);
+      return 2;
+    }
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, 'check.md'), r.markdown);
+    console.log(r.markdown);
+    console.log(r.regressed ? 'bench:check: REGRESSION' : 'bench:check: no regression');
+    return r.regressed ? 1 : 0;
   }
   let baseline: Baseline;
   try {
