@@ -21,7 +21,12 @@ describe('bench progress', () => {
     bar.tick(0, 4, 'first');
     t = 3000;
     bar.tick(1, 4, 'second');
+    // A new scenario on the same bar starts its own clock.
+    t = 100_000;
+    bar.tick(0, 2, 'next');
+    t = 101_000;
+    bar.tick(1, 2, 'after');
     bar.done();
-    assert.deepEqual(text.trim().split('\n'), ['0/4 first', '1/4, about 9 s left second']);
+    assert.deepEqual(text.trim().split('\n'), ['0/4 first', '1/4, about 9 s left second', '0/2 next', '1/2, about 1 s left after']);
   });
 });

@@ -23,8 +23,11 @@ export function timeLeft(done: number, total: number, elapsedMs: number): string
 export function progress(stream: NodeJS.WriteStream = process.stderr, quiet = false, now: () => number = () => performance.now()): Progress {
   if (quiet) return { tick: () => {}, done: () => {} };
   let started: number | undefined;
+  let phase = -1;
   const left = (done: number, total: number): string => {
-    started ??= now();
+    // One bar serves several scenarios in turn: each starts its own clock.
+    if (started === undefined || done === 0 || total !== phase) started = now();
+    phase = total;
     const t = timeLeft(done, total, now() - started);
     return t === undefined ? '' : `, about ${t} left`;
   };
