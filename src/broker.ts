@@ -1,6 +1,6 @@
 /**
  * A broker: the device on the main thread and N server workers on worker
- * threads running a handler module, joined over ipc (default) or inproc.
+ * threads running a handler module, joined over inproc (default), ipc, or an endpoint.
  * With `least-busy` (the default) each request goes to a worker that has room
  * for it; with `round-robin` the device's DEALER spreads them as the seed does.
  */
@@ -51,6 +51,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
         // device (least-busy) also catches handlers stuck in sync code.
         handlerTimeoutMs: options.handlerTimeoutMs,
         stopGraceMs: options.stopGraceMs,
+        // libzmq's proxy passes frames on as they are: its workers must not encode them (src/inproc.ts).
+        inprocStrings: options.engine !== 'native',
       },
       { onWorkerLeft: (id) => device.workerLeft(id), onWorkerReplaced: (e) => broker.emit('worker-replaced', e) },
     );

@@ -8,6 +8,7 @@
  * a ZqueueError whose code tells which: busy, closing, handler, timeout...
  * They are definite answers and are not retried.
  */
+import { fromInproc, isInproc, toInproc } from './inproc.js';
 import './context.js';
 import * as zmq from 'zeromq';
 import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from './errors.js';
@@ -41,8 +42,11 @@ export class Client {
   /** The last handshake failure seen on the current socket (CURVE only). */
   private handshakeError: string | undefined;
 
+  private readonly codec: boolean;
+
   constructor(options: ClientOptions = {}) {
     this.options = resolveClientOptions(options);
+    this.codec = isInproc(this.options.endpoint);
   }
 
   stats(): ClientStats {
@@ -109,8 +113,10 @@ export class Client {
       socket.sendTimeout = timeoutMs;
       let reply: Buffer[];
       try {
-        await socket.send(frames);
+        // Over inproc (a client on another thread than the device), frames over 128 bytes travel as strings (src/inproc.ts).
+        await socket.send(this.codec ? toInproc(frames) : frames);
         reply = await socket.receive();
+        if (this.codec) fromInproc(reply);
       } catch (err) {
         if (this.closed || isSocketClosedError(err)) {
           this.failures++;

@@ -249,6 +249,7 @@ export const serverOptions = {
   observe: bool(true, "watch the socket's connection events, for connected() (worker threads turn it off: an observer open at thread exit aborts the process)"),
   closeTimeoutMs: int(2_000, 0, MAX_MS, 'close() waits this long for running handlers'),
   ...curveClientKeys("the device backend", 'server', 'a device with a server allow-list'),
+  inprocStrings: bool(true, "over inproc, send frames over 128 bytes as latin1 strings and read them back (src/inproc.ts); off only opposite libzmq's own proxy (engine native), which passes frames on untouched"),
   heartbeatIntervalMs: int(1_000, 0, 3_600_000, 'heartbeat with a least-busy device; reconnect when it is silent 3 periods, backing off up to 32 (0: off)', {
     flag: 'heartbeat',
     arg: 'MS',
@@ -294,7 +295,7 @@ export const poolOptions = {
 
 export const brokerOptions = {
   ...deviceOptions,
-  backend: spec('ipc', 'how workers join the device: ipc (a private socket file), inproc, or an endpoint to bind (remote servers may join it)', (n, v) => {
+  backend: spec('inproc', 'how workers join the device: inproc (fastest up to about 1 KiB; frames over 128 bytes as strings, src/inproc.ts), ipc (a private socket file; fastest for large messages), or an endpoint to bind (remote servers may join it)', (n, v) => {
     if (v !== 'ipc' && v !== 'inproc') endpoint(n, v, 'bind');
   }, { flag: 'backend', arg: 'ipc|inproc|ENDPOINT' }),
   policy: { ...deviceOptions.policy, default: 'least-busy' },
@@ -354,7 +355,7 @@ export const loadOptions = {
     arg: 'ENDPOINT[,...]',
     shownDefault: '',
   }),
-  handler: text('', 'instead: run this handler module through zqueue serve on each backend (tcp, ipc, inproc where sizes allow) and 1 to all cores of worker threads', {
+  handler: text('', 'instead: run this handler module through zqueue serve on each backend (tcp, ipc, inproc) and 1 to all cores of worker threads', {
     flag: 'handler',
     arg: 'FILE',
     shownDefault: '',

@@ -18,6 +18,8 @@ export interface PoolOptions {
   readonly handlerPath: string;
   readonly concurrency: number;
   readonly handlerTimeoutMs: number;
+  /** Workers over inproc speak the string codec (src/inproc.ts); not opposite the native engine. */
+  readonly inprocStrings?: boolean;
   /** How long a retired worker gets to stop by itself before it is terminated. */
   readonly stopGraceMs: number;
 }
@@ -190,6 +192,7 @@ export class WorkerPool {
       handlerPath: this.options.handlerPath,
       concurrency: this.options.concurrency,
       handlerTimeoutMs: this.options.handlerTimeoutMs,
+      inprocStrings: this.options.inprocStrings ?? true,
       port: port2,
     };
     let reason: WorkerReplaced['reason'] = 'stopped';

@@ -22,6 +22,7 @@ export interface WorkerTask {
   readonly handlerPath: string;
   readonly concurrency: number;
   readonly handlerTimeoutMs: number;
+  readonly inprocStrings: boolean;
   readonly port: MessagePort;
 }
 
@@ -76,6 +77,7 @@ export default async function runWorker(task: WorkerTask): Promise<WorkerResult>
     routingId: task.routingId,
     concurrency: task.concurrency,
     handlerTimeoutMs: task.handlerTimeoutMs,
+    inprocStrings: task.inprocStrings,
     observe: false,
     // The pool sees a thread die, and the device's handler timeout catches a
     // stuck one: no heartbeats, which a long synchronous handler would miss.

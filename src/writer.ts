@@ -4,6 +4,7 @@
  * order, one at a time, and a failed send is reported, never thrown.
  */
 import type * as zmq from 'zeromq';
+import type { Frame } from './inproc.js';
 
 export interface WriterOptions {
   /**
@@ -12,12 +13,15 @@ export interface WriterOptions {
    * and go straight to the socket. Default false.
    */
   readonly immediate?: boolean;
+  /** Turns a message into what goes on the socket (over inproc: see src/inproc.ts). Default: as it is. */
+  readonly encode?: (frames: Buffer[]) => Frame[];
 }
 
 export class Writer {
   private tail: Promise<void> = Promise.resolve();
   private pending = 0;
   private readonly immediate: boolean;
+  private readonly encode: ((frames: Buffer[]) => Frame[]) | undefined;
 
   constructor(
     private readonly socket: zmq.Writable,
@@ -25,6 +29,7 @@ export class Writer {
     options: WriterOptions = {},
   ) {
     this.immediate = options.immediate ?? false;
+    this.encode = options.encode;
   }
 
   /** Messages accepted but not yet handed to libzmq. */
@@ -33,7 +38,8 @@ export class Writer {
   }
 
   /** Queues a message; the promise settles once libzmq has it (it never rejects). */
-  send(frames: Buffer[]): Promise<void> {
+  send(message: Buffer[]): Promise<void> {
+    const frames = this.encode === undefined ? message : this.encode(message);
     if (this.immediate) {
       try {
         return this.socket.send(frames).then(undefined, this.onError);

@@ -34,11 +34,14 @@ describe('ipc socket files', () => {
     assert.equal(readFileSync(path, 'utf8'), 'not the device\'s');
   });
 
-  it('zqueue serve\'s default backend leaves no file behind', async () => {
-    const broker = await createBroker({ handler: join(EXAMPLES, 'echo.js'), threads: 1, frontend: 'tcp://127.0.0.1:*' });
+  it('zqueue serve\'s ipc backend leaves no file behind', async () => {
+    const broker = await createBroker({ handler: join(EXAMPLES, 'echo.js'), threads: 1, frontend: 'tcp://127.0.0.1:*', backend: 'ipc' });
     const path = pathOf(broker.backendEndpoint);
-    assert.ok(existsSync(path));
-    await broker.close();
+    try {
+      assert.ok(existsSync(path));
+    } finally {
+      await broker.close();
+    }
     assert.ok(!existsSync(path));
   });
 });

@@ -30,8 +30,8 @@ export const HELP = `Usage: npm run bench -- [options]
   --transport LIST        tcp,ipc,inproc,tcp-inproc        (default: all)
   --engine LIST           direct,native,js,least-busy     (default: all; "direct" is no device)
   --clients LIST          e.g. 1,10,100,1000,5000 (up to 10000)
-  --size LIST             message bytes, e.g. 16,1024,65536 (default 16; inproc and
-                          tcp-inproc only up to 128: larger frames crash zeromq.js across threads)
+  --size LIST             message bytes, e.g. 16,1024,65536 (default 16; on inproc and
+                          tcp-inproc the native engine only up to 128, see src/inproc.ts)
   --duration MS           measured time per cell and repeat (default 700)
   --repeats N             interleaved repeats per cell      (default 2)
   --servers N             server worker threads             (default 2)

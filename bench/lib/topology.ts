@@ -82,7 +82,8 @@ export async function setUp(o: TopologyOptions): Promise<Topology> {
   const dir = mkdtempSync(join(tmpdir(), 'zq-bench-'));
   const { front, back, endpoint } = sides(o.transport, dir);
   const handlerPath = o.handler ?? ECHO;
-  const poolOptions = { threads: o.servers, handlerPath, concurrency: 1, handlerTimeoutMs: 0, stopGraceMs: 2000 };
+  // Opposite libzmq's proxy, workers send frames as they are (src/inproc.ts).
+  const poolOptions = { threads: o.servers, handlerPath, concurrency: 1, handlerTimeoutMs: 0, stopGraceMs: 2000, inprocStrings: o.mode !== 'native' };
   if (o.mode === 'direct') {
     const pool = new WorkerPool({ ...poolOptions, endpoint: endpoint(front, 'server'), bind: true }, { onWorkerLeft: () => {} });
     await pool.start();

@@ -9,7 +9,6 @@ import { resolve as resolvePath } from 'node:path';
 import * as zmq from 'zeromq';
 import { Broker } from '../broker.js';
 import { connectUrlFor } from '../endpoints.js';
-import { INPROC_MAX_FRAME } from '../endpoints.js';
 import { endpoint, loadOptions, resolveTable, type ResolvedOf } from '../options.js';
 import { LOAD_SCHEMA, runLoad, type LoadResult } from '../load/run.js';
 import { UsageError, type CommandSpec, type Parsed } from './flags.js';
@@ -42,8 +41,7 @@ export async function run(parsed: Parsed): Promise<void> {
     return;
   }
   const handler = resolvePath(o.handler);
-  const bodyBytes = o.message !== '' ? Buffer.byteLength(o.message) : o.sizeBytes;
-  const backends = ['tcp', 'ipc', ...(bodyBytes <= INPROC_MAX_FRAME ? ['inproc'] : [])];
+  const backends = ['tcp', 'ipc', 'inproc'];
   const runs: { backend: string; threads: number; r: LoadResult }[] = [];
   for (const backend of backends) {
     for (let threads = 1; threads <= availableParallelism(); threads++) {

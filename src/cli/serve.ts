@@ -18,7 +18,7 @@ export const spec: CommandSpec = {
     OPERATE_SECTION,
     { title: 'Tap', table: brokerOptions, keys: ['tap', 'tapHighWaterMark'] },
   ],
-  notes: `  inproc carries frames of 128 bytes or less only (see the README's known limits).\n${SIGNALS_NOTE}`,
+  notes: `  inproc (default) is fastest for messages up to about 1 KiB, ipc for large ones (README: "Backends").\n${SIGNALS_NOTE}`,
 };
 
 /** The broker options the command line gives (the rest are the library's defaults). */

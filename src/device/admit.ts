@@ -1,9 +1,8 @@
 /**
  * The intake checks every counting engine applies to a client's message, in
- * one place: an envelope, at most maxFrames frames, frames small enough for
- * an inproc backend, and a device that is not shutting down.
+ * one place: an envelope, at most maxFrames frames, and a device that is not
+ * shutting down.
  */
-import { INPROC_MAX_FRAME } from '../endpoints.js';
 import { delimiterIndex, type ErrorKind } from '../protocol.js';
 
 export type Admission =
@@ -12,26 +11,15 @@ export type Admission =
 
 export interface AdmitRules {
   readonly maxFrames: number;
-  /** The largest frame the backend may carry (INPROC_MAX_FRAME over inproc, else Infinity). */
-  readonly frameLimit: number;
   readonly stopping: () => boolean;
 }
 
 const MALFORMED: Admission = { ok: false, kind: 'malformed', message: 'no envelope delimiter' };
-export const INPROC_TOO_LARGE = `a frame over ${INPROC_MAX_FRAME} bytes cannot go to a worker thread over inproc (use an ipc backend)`;
 
 export function admit(frames: readonly Buffer[], rules: AdmitRules): Admission {
   const d = delimiterIndex(frames);
   if (d < 0) return MALFORMED;
   if (frames.length > rules.maxFrames) return { ok: false, kind: 'bad-request', message: `more than ${rules.maxFrames} frames` };
-  if (rules.frameLimit !== Infinity && largest(frames) > rules.frameLimit) return { ok: false, kind: 'bad-request', message: INPROC_TOO_LARGE };
   if (rules.stopping()) return { ok: false, kind: 'closing', message: 'the device is shutting down' };
   return { ok: true, bodyAt: d + 1 };
-}
-
-/** The longest frame's length. */
-function largest(frames: readonly Buffer[]): number {
-  let n = 0;
-  for (const f of frames) if (f.length > n) n = f.length;
-  return n;
 }

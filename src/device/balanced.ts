@@ -14,7 +14,7 @@ import { BYE, DISCONNECT, EMPTY, HEARTBEAT, READY, REPLIES, REQUESTS, appendBatc
 import { Balancer, type Held, type Pending, type Worker } from '../balancer.js';
 import { Writer, size } from '../writer.js';
 import type { CountedStats, WorkerStats } from './counters.js';
-import { CountingEngine } from './counting.js';
+import { CountingEngine, backendEncoding, fromInproc } from './counting.js';
 import type { Engine, EngineContext } from './engine.js';
 
 export class BalancedEngine extends CountingEngine implements Engine<CountedStats> {
@@ -35,7 +35,7 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     this.fifo = o.queueOrder === 'fifo';
     // fifo has no per-client share: the one queue is everyone's.
     this.balancer = new Balancer(o.maxQueued, o.prefetch, this.fifo ? o.maxQueued : o.maxQueuedPerClient);
-    this.backWriter = new Writer(ctx.sockets.backend, (err) => this.failed(err), { immediate: true });
+    this.backWriter = new Writer(ctx.sockets.backend, (err) => this.failed(err), { immediate: true, ...backendEncoding(this.inproc.backend) });
   }
 
   get inFlight(): number {
@@ -134,7 +134,8 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     const c = this.counters;
     try {
       for (;;) {
-        const frames = await backend.receive();
+        const received = await backend.receive();
+        const frames = this.inproc.backend ? fromInproc(received) : received;
         c.back.messagesIn++;
         c.back.bytesIn += size(frames);
         const workerId = frames[0];

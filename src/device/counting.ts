@@ -9,7 +9,7 @@ import { TAP_IN } from '../tap.js';
 import { Writer, size } from '../writer.js';
 import { admit, type Admission, type AdmitRules } from './admit.js';
 import { Counters } from './counters.js';
-import { INPROC_MAX_FRAME } from '../endpoints.js';
+import { fromInproc, isInproc, toInproc } from '../inproc.js';
 import { Gate, type EngineContext } from './engine.js';
 
 export abstract class CountingEngine {
@@ -17,12 +17,13 @@ export abstract class CountingEngine {
   protected readonly frontWriter: Writer;
   protected readonly gate = new Gate();
   private readonly loops: Promise<void>[] = [];
-  /** Over an inproc backend, the largest frame a request may carry to a worker thread (see INPROC_MAX_FRAME). */
-  private readonly frameLimit: number;
+  /** Over inproc, frames over 128 bytes travel as strings (src/inproc.ts): per side. */
+  protected readonly inproc: { readonly frontend: boolean; readonly backend: boolean };
 
   private readonly rules: AdmitRules;
 
   constructor(protected readonly ctx: EngineContext) {
+    this.inproc = { frontend: isInproc(ctx.sockets.endpoint('frontend')), backend: isInproc(ctx.sockets.endpoint('backend')) };
     this.frontWriter = new Writer(
       ctx.sockets.frontend,
       (err) => {
@@ -31,11 +32,10 @@ export abstract class CountingEngine {
         else if (code === 'EAGAIN') this.counters.dropped.full++;
         else this.failed(err);
       },
-      { immediate: true },
+      { immediate: true, ...(this.inproc.frontend ? { encode: toInproc } : {}) },
     );
     this.counters = new Counters(ctx.options.recordLatency, this.frontWriter, ctx.tap);
-    this.frameLimit = ctx.sockets.endpoint('backend').startsWith('inproc://') ? INPROC_MAX_FRAME : Infinity;
-    this.rules = { maxFrames: ctx.options.maxFrames, frameLimit: this.frameLimit, stopping: () => ctx.stopping() };
+    this.rules = { maxFrames: ctx.options.maxFrames, stopping: () => ctx.stopping() };
   }
 
   pause(): void {
@@ -79,7 +79,8 @@ export abstract class CountingEngine {
     for (;;) {
       if (this.gate.wait !== undefined) await this.gate.wait;
       if (this.ctx.stopping()) return undefined;
-      const frames = await frontend.receive();
+      const received = await frontend.receive();
+      const frames = this.inproc.frontend ? fromInproc(received) : received;
       // A receive already waiting when pause() came: hold its message until resume().
       if (this.gate.wait !== undefined) await this.gate.wait;
       const c = this.counters;
@@ -96,3 +97,10 @@ export abstract class CountingEngine {
     }
   }
 }
+
+/** The backend writer's options for a side's link (the inproc codec where it applies). */
+export function backendEncoding(inproc: boolean): { encode?: typeof toInproc } {
+  return inproc ? { encode: toInproc } : {};
+}
+
+export { fromInproc };

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type * as zmq from 'zeromq';
 import { Writer, size } from '../writer.js';
 import type { CountedStats } from './counters.js';
-import { CountingEngine } from './counting.js';
+import { CountingEngine, backendEncoding, fromInproc } from './counting.js';
 import type { Engine, EngineContext } from './engine.js';
 
 /** Clients whose request is being timed at once; past it the timings start over. */
@@ -24,7 +24,7 @@ export class RelayEngine extends CountingEngine implements Engine<CountedStats> 
 
   constructor(ctx: EngineContext) {
     super(ctx);
-    this.backWriter = new Writer(ctx.sockets.backend, (err) => this.failed(err));
+    this.backWriter = new Writer(ctx.sockets.backend, (err) => this.failed(err), backendEncoding(this.inproc.backend));
   }
 
   get inFlight(): number {
@@ -79,7 +79,8 @@ export class RelayEngine extends CountingEngine implements Engine<CountedStats> 
     const c = this.counters;
     try {
       for (;;) {
-        const frames = await backend.receive();
+        const received = await backend.receive();
+        const frames = this.inproc.backend ? fromInproc(received) : received;
         c.back.messagesIn++;
         c.back.bytesIn += size(frames);
         const client = frames[0];

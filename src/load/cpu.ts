@@ -2,7 +2,7 @@
  * CPU time per thread, from Linux's /proc: a thread's schedstat gives its
  * on-CPU nanoseconds. Node 20 has no per-thread CPU clock of its own.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 
 export { osThreadId } from '../worker.js';
 
@@ -33,4 +33,15 @@ export function processCpuMicros(pid: number): number {
 export function selfCpuMicros(): number {
   const u = process.cpuUsage();
   return u.user + u.system;
+}
+
+/** Open descriptors of this process, and its limit (Linux /proc; undefined elsewhere). */
+export function descriptors(): { open: number; limit: number } | undefined {
+  try {
+    const open = readdirSync('/proc/self/fd').length;
+    const limit = Number(/Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? NaN);
+    return { open, limit };
+  } catch {
+    return undefined;
+  }
 }

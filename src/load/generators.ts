@@ -171,6 +171,8 @@ export class Generators {
       waitingAttempts: sum((d) => d.waitingAttempts),
       firstReplyP50Ms: Math.max(...all.map((d) => d.firstReplyP50Ms)),
       firstReplyMaxMs: Math.max(...all.map((d) => d.firstReplyMaxMs)),
+      fds: Math.max(...all.map((d) => d.fds)),
+      fdLimit: Math.min(...all.map((d) => d.fdLimit)),
     };
   }
 

@@ -16,7 +16,8 @@ import * as zmq from 'zeromq';
 import { parseErrorReply } from '../protocol.js';
 import { zmqCode } from '../errors.js';
 import { createHistogram, encode } from './histogram.js';
-import { osThreadId } from './cpu.js';
+import { descriptors, osThreadId } from './cpu.js';
+import { fromInproc, isInproc, toInproc } from '../inproc.js';
 
 export interface CellOrder {
   readonly type: 'cell';
@@ -63,6 +64,9 @@ export interface Diagnosis {
   /** Milliseconds from the cell's start to the first replies: p50 and the slowest. */
   readonly firstReplyP50Ms: number;
   readonly firstReplyMaxMs: number;
+  /** This generator's open descriptors and its limit (-1: unknown). */
+  readonly fds: number;
+  readonly fdLimit: number;
 }
 
 export interface LoadReport {
@@ -152,6 +156,8 @@ class Cell {
 
   /** One client, connected to one endpoint: with several (servers reached directly) clients are spread over them. */
   private async client(n: number, payload: Buffer, endpoint: string): Promise<void> {
+    // Over inproc (clients on threads of the device's process), frames over 128 bytes travel as strings (src/inproc.ts).
+    const codec = isInproc(endpoint);
     let socket = this.open(endpoint);
     let first = true;
     this.attempts.set(n, 1);
@@ -173,8 +179,9 @@ class Cell {
       const t0 = interval > 0 ? due : performance.now();
       due += interval;
       try {
-        await socket.send(payload);
+        await socket.send(codec ? toInproc([payload]) : payload);
         const reply = await socket.receive();
+        if (codec) fromInproc(reply);
         const us = Math.max(1, Math.round((performance.now() - t0) * 1000));
         const wire = parseErrorReply(reply);
         if (wire !== undefined) {
@@ -225,6 +232,8 @@ class Cell {
       waitingAttempts,
       firstReplyP50Ms: Math.round(sorted[Math.floor(sorted.length / 2)] ?? 0),
       firstReplyMaxMs: Math.round(sorted[sorted.length - 1] ?? 0),
+      fds: descriptors()?.open ?? -1,
+      fdLimit: descriptors()?.limit ?? -1,
     };
   }
 
@@ -277,7 +286,7 @@ function main(ch: Channel): void {
         cell?.measure();
         break;
       case 'diagnose':
-        ch.post(cell?.diagnose() ?? { type: 'diagnosis', clients: 0, warmed: 0, warmedAfterRetry: 0, waiting: 0, waitingAttempts: 0, firstReplyP50Ms: 0, firstReplyMaxMs: 0 });
+        ch.post(cell?.diagnose() ?? { type: 'diagnosis', clients: 0, warmed: 0, warmedAfterRetry: 0, waiting: 0, waitingAttempts: 0, firstReplyP50Ms: 0, firstReplyMaxMs: 0, fds: -1, fdLimit: -1 });
         break;
       case 'stop': {
         const c = cell;

@@ -3,7 +3,6 @@ import { randomInt } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import type { Handler } from '../options.js';
 import { errorFrame, replyFrames } from '../protocol.js';
-import { INPROC_MAX_FRAME } from '../endpoints.js';
 
 /** Loads a handler module: its default export handles a request. Rejects with a message naming the file. */
 export async function loadHandler(path: string): Promise<Handler> {
@@ -35,16 +34,11 @@ export type Outcome = { readonly kind: 'reply' | 'error' | 'timeout'; readonly f
  * Runs `handler` on a request's body: its reply's frames, or a `handler`
  * error reply when it throws or rejects, or a `timeout` one when an async
  * handler runs past `timeoutMs` (0: no bound; it is then abandoned).
- * `inproc`: a reply frame over INPROC_MAX_FRAME cannot leave a worker thread.
  */
-export async function runHandler(handler: Handler, body: Buffer[], timeoutMs: number, inproc: boolean): Promise<Outcome> {
+export async function runHandler(handler: Handler, body: Buffer[], timeoutMs: number): Promise<Outcome> {
   try {
     const result = handler(body);
-    const frames = replyFrames(isPromiseLike(result) ? await bounded(result, timeoutMs) : result);
-    if (inproc && frames.some((f) => f.length > INPROC_MAX_FRAME)) {
-      throw new Error(`a reply frame over ${INPROC_MAX_FRAME} bytes cannot leave a worker thread over inproc (use an ipc backend)`);
-    }
-    return { kind: 'reply', frames };
+    return { kind: 'reply', frames: replyFrames(isPromiseLike(result) ? await bounded(result, timeoutMs) : result) };
   } catch (err) {
     if (err === TIMED_OUT) return { kind: 'timeout', frames: [errorFrame('timeout', `the handler ran past ${timeoutMs} ms`)] };
     return { kind: 'error', frames: [errorFrame('handler', err instanceof Error ? err.message : String(err))] };

@@ -27,6 +27,7 @@ import { Writer, watchEvents } from '../writer.js';
 import { IPC_MODE, ipcFileRemover, restrictIpc } from '../endpoints.js';
 import { doneOrTimeout } from '../wait.js';
 import { runHandler } from './handler.js';
+import { fromInproc, isInproc, toInproc } from '../inproc.js';
 import { DeviceWatch } from './heartbeat.js';
 import { Inbox, Outbox } from './batches.js';
 
@@ -83,8 +84,8 @@ export class Server extends EventEmitter<ServerEvents> {
   private beatTimer: NodeJS.Timeout | undefined;
   private reconnecting: Promise<void> | undefined;
   private wake: (() => void) | undefined;
-  /** Over inproc (worker threads), replies must keep every frame within INPROC_MAX_FRAME. */
-  private readonly inproc: boolean;
+  /** Over inproc, frames over 128 bytes travel as strings (src/inproc.ts). */
+  private readonly codec: boolean;
 
   constructor(handler: Handler, options: ServerOptions = {}) {
     super();
@@ -93,7 +94,7 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     this.handler = handler;
     this.options = resolveServerOptions(options);
-    this.inproc = this.options.endpoint.startsWith('inproc://');
+    this.codec = isInproc(this.options.endpoint) && this.options.inprocStrings;
     this.watch = new DeviceWatch(this.options.heartbeatIntervalMs, performance.now());
   }
 
@@ -166,10 +167,14 @@ export class Server extends EventEmitter<ServerEvents> {
         { cause: err },
       );
     }
-    this.writer = new Writer(socket, (err) => {
-      // EAGAIN: the device cannot take it now (gone, or full); heartbeats and reconnects deal with that.
-      if (!isSocketClosedError(err) && zmqCode(err) !== 'EAGAIN' && this.state === 'running') this.fail(err);
-    });
+    this.writer = new Writer(
+      socket,
+      (err) => {
+        // EAGAIN: the device cannot take it now (gone, or full); heartbeats and reconnects deal with that.
+        if (!isSocketClosedError(err) && zmqCode(err) !== 'EAGAIN' && this.state === 'running') this.fail(err);
+      },
+      this.codec ? { encode: toInproc } : {},
+    );
     this.state = 'running';
     if (this.announces) {
       // A heartbeat period tells a least-busy device to watch this server's silence (0: none);
@@ -318,8 +323,9 @@ export class Server extends EventEmitter<ServerEvents> {
           this.slotFree = undefined;
         }
         if (this.state !== 'running') return;
-        const frames = await socket.receive();
+        const received = await socket.receive();
         if (this.state !== 'running') return;
+        const frames = this.codec ? fromInproc(received) : received;
         if (this.announces) {
           this.watch.heard(performance.now());
           // From a device, a request starts with an identity; an empty first frame is the device's control message.
@@ -374,7 +380,7 @@ export class Server extends EventEmitter<ServerEvents> {
    * `envelope`, or (a batched request: no envelope) into this turn's batch under its `id`.
    */
   private async handle(body: Buffer[], envelope: Buffer[] | undefined, id: number): Promise<void> {
-    const outcome = await runHandler(this.handler, body, this.options.handlerTimeoutMs, this.inproc);
+    const outcome = await runHandler(this.handler, body, this.options.handlerTimeoutMs);
     if (outcome.kind === 'timeout') this.handlerTimeouts++;
     else if (outcome.kind === 'error') this.handlerErrors++;
     this.answered++;
