@@ -41,7 +41,16 @@ async function main(): Promise<number> {
   let stderr = '';
   serve.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const exited = new Promise<number | string>((r) => serve.once('exit', (code, signal) => r(code ?? signal ?? -1)));
-  while (!stderr.includes('worker-joined') && serve.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+  // zqueue serve logs "workers" once its device is bound and its worker threads are up.
+  const deadline = performance.now() + 60_000;
+  while (!/ workers threads=/.test(stderr)) {
+    if (serve.exitCode !== null || performance.now() > deadline) {
+      console.error(`inproc soak: zqueue serve did not start:\n${stderr}`);
+      serve.kill('SIGKILL');
+      return 1;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
   const s: Soak = { seconds, clients, requests: 0, bytes: 0, wrong: 0, errors: 0, timeouts: 0, serve_exit: -1, rss_mb_peak: 0 };
   const stop = countdown('inproc soak', seconds * 1000);
   const end = performance.now() + seconds * 1000;
