@@ -57,6 +57,8 @@ export class WorkerSlot {
   heartbeats = false;
   /** It speaks worker protocol 2: takes its requests in batches (see protocol.ts). */
   batches = false;
+  /** `zqueue`: zqueue's worker protocol (protocol.ts); `ppp`: the Paranoid Pirate Protocol (RFC 6), one request at a time. */
+  protocol: 'zqueue' | 'ppp' = 'zqueue';
 
   constructor(id: Buffer, credits: number, now: number) {
     this.id = id;
@@ -89,6 +91,8 @@ export interface Joining {
   readonly heartbeats: boolean;
   /** It takes batches (worker protocol 2). */
   readonly batches: boolean;
+  /** Default `zqueue`. A `ppp` worker (RFC 6) holds one request at most: it never gets prefetch. */
+  readonly protocol?: 'zqueue' | 'ppp';
 }
 
 export class Balancer {
@@ -160,6 +164,14 @@ export class Balancer {
     return true;
   }
 
+  /** The one request a worker holds (a Paranoid Pirate worker holds one at most), if any. */
+  heldBy(key: string): number | undefined {
+    const w = this.slots.get(key);
+    if (w === undefined) return undefined;
+    for (const id of w.held) return id;
+    return undefined;
+  }
+
   /** Workers that heartbeat and have been silent since before `deadline`. */
   silentSince(deadline: number): Worker[] {
     const out: Worker[] = [];
@@ -189,6 +201,8 @@ export class Balancer {
       w.retired = false;
     }
     w.batches = j.batches;
+    w.protocol = j.protocol ?? 'zqueue';
+    if (w.protocol === 'ppp') w.limit = w.credits;
     if (j.heartbeats) w.heartbeats = true;
     w.lastSeen = now;
     return w;
@@ -304,7 +318,8 @@ export class Balancer {
     let fastest = Infinity;
     for (const w of this.slots.values()) if (w.serviceMs > 0 && w.serviceMs < fastest) fastest = w.serviceMs;
     for (const w of this.slots.values()) {
-      const quick = w.serviceMs > 0 && w.serviceMs < PREFETCH_MAX_SERVICE_MS && w.serviceMs <= 2 * fastest + 0.05;
+      // A Paranoid Pirate worker takes one request at a time (RFC 6): nothing waits in its socket.
+      const quick = w.protocol !== 'ppp' && w.serviceMs > 0 && w.serviceMs < PREFETCH_MAX_SERVICE_MS && w.serviceMs <= 2 * fastest + 0.05;
       w.limit = w.credits + (quick ? Math.min(this.prefetch, Math.max(1, Math.floor(PREFETCH_BUDGET_MS / w.serviceMs))) : 0);
     }
   }

@@ -66,6 +66,14 @@ export const HEARTBEAT = Buffer.from('HEARTBEAT');
 export const DISCONNECT = Buffer.from('DISCONNECT');
 export const REQUESTS = Buffer.from('REQUESTS');
 export const REPLIES = Buffer.from('REPLIES');
+/**
+ * The Paranoid Pirate Protocol (RFC 6): a worker's READY and either side's
+ * HEARTBEAT are one frame of one byte; requests and replies are
+ * `[address..., "", body...]`, as a REP socket sees them.
+ */
+export const PPP_READY = Buffer.from([0x01]);
+export const PPP_HEARTBEAT = Buffer.from([0x02]);
+
 /** The worker protocol version this code speaks: 2 takes batches (REQUESTS/REPLIES). */
 export const WORKER_PROTOCOL = 2;
 

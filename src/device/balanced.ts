@@ -10,7 +10,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type * as zmq from 'zeromq';
-import { BYE, DISCONNECT, EMPTY, HEARTBEAT, READY, REPLIES, REQUESTS, appendBatch, displayId, parseBatch, type BatchItem } from '../protocol.js';
+import { BYE, DISCONNECT, EMPTY, HEARTBEAT, PPP_HEARTBEAT, PPP_READY, READY, REPLIES, REQUESTS, appendBatch, delimiterIndex, displayId, parseBatch, type BatchItem } from '../protocol.js';
 import { Balancer, type Held, type Pending, type Worker } from '../balancer.js';
 import { Writer, size } from '../writer.js';
 import type { CountedStats, WorkerStats } from './counters.js';
@@ -144,7 +144,9 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
         const key = workerId.toString('latin1');
         const now = performance.now();
         const known = this.balancer.seen(key, now);
-        if (second.length === 0) {
+        if (this.balancer.worker(key)?.protocol === 'ppp' || (frames.length === 2 && second.length === 1)) {
+          this.onPirate(workerId, key, known, frames, now);
+        } else if (second.length === 0) {
           if (frames[2]?.equals(REPLIES) === true) this.onReplies(workerId, key, known, frames, now);
           else this.onControl(workerId, key, frames);
         } else if (second.length === 4) {
@@ -209,6 +211,58 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     }
   }
 
+  /**
+   * A message from a Paranoid Pirate worker (RFC 6): READY (`0x01`: it joins
+   * with one credit, or rejoins), HEARTBEAT (`0x02`), or the reply to the one
+   * request it holds, `[address..., "", body...]`. The reply goes back along
+   * the envelope the request came with, whatever address the worker sent.
+   */
+  private onPirate(workerId: Buffer, key: string, known: boolean, frames: Buffer[], now: number): void {
+    const c = this.counters;
+    const body = frames.slice(1);
+    if (body.length === 1) {
+      c.control++;
+      const verb = body[0] as Buffer;
+      if (verb.equals(PPP_READY)) {
+        // Its own READY again after a reconnect: whatever it held is lost with its old connection.
+        if (known && this.balancer.heldBy(key) !== undefined) this.workerLeft(key);
+        const heartbeats = this.ctx.options.heartbeatIntervalMs > 0;
+        const worker = this.balancer.join(workerId, { credits: 1, heartbeats, batches: false, protocol: 'ppp' }, now);
+        if (heartbeats) this.toPirate(workerId);
+        this.ctx.events.worker(this.balancer.size, worker.key);
+        this.dispatchQueued();
+      } else if (verb.equals(PPP_HEARTBEAT)) {
+        // An unknown worker's heartbeat gets no answer: RFC 6 has no DISCONNECT, so it notices the silence and says READY again.
+        if (known) this.balancer.heartbeating(key);
+      } else {
+        c.malformed++;
+      }
+      return;
+    }
+    const d = delimiterIndex(body, 0);
+    const id = this.balancer.heldBy(key);
+    if (d < 0 || id === undefined) {
+      // No envelope, or a reply from a worker that holds no request (late, or made up): nowhere to send it.
+      c.malformed++;
+      return;
+    }
+    const held = this.balancer.complete(key, id, now);
+    if (held !== undefined) {
+      const reply = held.frames.slice(0, held.bodyAt);
+      for (let i = d + 1; i < body.length; i++) reply.push(body[i] as Buffer);
+      c.replied(reply, held.receivedAt, now);
+    }
+    this.dispatchQueued();
+    this.ctx.settled();
+  }
+
+  /** A Paranoid Pirate heartbeat to a worker. */
+  private toPirate(workerId: Buffer): void {
+    this.counters.back.messagesOut++;
+    this.counters.back.bytesOut += 1;
+    void this.backWriter.send([workerId, PPP_HEARTBEAT]);
+  }
+
   /** Sends a control message (HEARTBEAT, DISCONNECT) to a worker. */
   private toWorker(workerId: Buffer, verb: Buffer): void {
     this.counters.back.messagesOut++;
@@ -231,7 +285,11 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     }
     if (now - this.lastBeat < period) return;
     this.lastBeat = now;
-    for (const w of this.balancer.workers()) if (w.heartbeats) this.toWorker(w.id, HEARTBEAT);
+    for (const w of this.balancer.workers()) {
+      if (!w.heartbeats) continue;
+      if (w.protocol === 'ppp') this.toPirate(w.id);
+      else this.toWorker(w.id, HEARTBEAT);
+    }
   }
 
   /**
@@ -251,6 +309,11 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
         this.flushing ??= setImmediate(this.flush);
       }
       box.items.push(h);
+      return;
+    }
+    if (w.protocol === 'ppp') {
+      // RFC 6: the request as a REP socket sees it, its address stack and all.
+      void this.backWriter.send([w.id, ...h.frames]);
       return;
     }
     const id = Buffer.allocUnsafe(4);
