@@ -26,6 +26,10 @@ export interface Pending {
   retried: boolean;
   /** When the device received it (ms, performance.now()). */
   readonly receivedAt: number;
+  /** The service it asks for ('' : the default pool's). */
+  readonly service?: string;
+  /** It came as a Majordomo client request (RFC 7): its reply goes back as `["MDPC01", service, body...]`. */
+  readonly mdp?: boolean;
 }
 
 /** A request given to a worker (a BatchItem as it is: it goes into the worker's batch unchanged). */
@@ -57,8 +61,8 @@ export class WorkerSlot {
   heartbeats = false;
   /** It speaks worker protocol 2: takes its requests in batches (see protocol.ts). */
   batches = false;
-  /** `zqueue`: zqueue's worker protocol (protocol.ts); `ppp`: the Paranoid Pirate Protocol (RFC 6), one request at a time. */
-  protocol: 'zqueue' | 'ppp' = 'zqueue';
+  /** `zqueue`: zqueue's worker protocol (protocol.ts); `ppp`: Paranoid Pirate (RFC 6); `mdp`: Majordomo (RFC 7). The last two take one request at a time. */
+  protocol: 'zqueue' | 'ppp' | 'mdp' = 'zqueue';
 
   constructor(id: Buffer, credits: number, now: number) {
     this.id = id;
@@ -91,8 +95,8 @@ export interface Joining {
   readonly heartbeats: boolean;
   /** It takes batches (worker protocol 2). */
   readonly batches: boolean;
-  /** Default `zqueue`. A `ppp` worker (RFC 6) holds one request at most: it never gets prefetch. */
-  readonly protocol?: 'zqueue' | 'ppp';
+  /** Default `zqueue`. A `ppp` (RFC 6) or `mdp` (RFC 7) worker holds one request at most: it never gets prefetch. */
+  readonly protocol?: 'zqueue' | 'ppp' | 'mdp';
 }
 
 export class Balancer {
@@ -202,7 +206,7 @@ export class Balancer {
     }
     w.batches = j.batches;
     w.protocol = j.protocol ?? 'zqueue';
-    if (w.protocol === 'ppp') w.limit = w.credits;
+    if (w.protocol !== 'zqueue') w.limit = w.credits;
     if (j.heartbeats) w.heartbeats = true;
     w.lastSeen = now;
     return w;
@@ -256,7 +260,7 @@ export class Balancer {
     if (worker === undefined) throw new Error(`dispatch to an unknown worker ${picked.key}`);
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffff_fffe ? 1 : this.nextId + 1;
-    const held: HeldByWorker = { frames: pending.frames, bodyAt: pending.bodyAt, retried: pending.retried, receivedAt: pending.receivedAt, id, worker, sentAt: now };
+    const held: HeldByWorker = { ...pending, id, worker, sentAt: now };
     this.held.set(id, held);
     worker.held.add(id);
     worker.inFlight++;
@@ -319,7 +323,7 @@ export class Balancer {
     for (const w of this.slots.values()) if (w.serviceMs > 0 && w.serviceMs < fastest) fastest = w.serviceMs;
     for (const w of this.slots.values()) {
       // A Paranoid Pirate worker takes one request at a time (RFC 6): nothing waits in its socket.
-      const quick = w.protocol !== 'ppp' && w.serviceMs > 0 && w.serviceMs < PREFETCH_MAX_SERVICE_MS && w.serviceMs <= 2 * fastest + 0.05;
+      const quick = w.protocol === 'zqueue' && w.serviceMs > 0 && w.serviceMs < PREFETCH_MAX_SERVICE_MS && w.serviceMs <= 2 * fastest + 0.05;
       w.limit = w.credits + (quick ? Math.min(this.prefetch, Math.max(1, Math.floor(PREFETCH_BUDGET_MS / w.serviceMs))) : 0);
     }
   }
@@ -340,6 +344,11 @@ export class Balancer {
 
   dequeue(): Pending | undefined {
     return this.queue.dequeue();
+  }
+
+  /** Removes the waiting requests that arrived before `deadline` (for a service no worker offers). */
+  expireQueued(deadline: number): Pending[] {
+    return this.queue.expire((p) => p.receivedAt < deadline);
   }
 
   /** Empties the queue, returning what waited. */

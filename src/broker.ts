@@ -53,6 +53,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
         stopGraceMs: options.stopGraceMs,
         // libzmq's proxy passes frames on as they are: its workers must not encode them (src/inproc.ts).
         inprocStrings: options.engine !== 'native',
+        service: options.service,
       },
       { onWorkerLeft: (id) => device.workerLeft(id), onWorkerReplaced: (e) => broker.emit('worker-replaced', e) },
     );

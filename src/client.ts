@@ -9,6 +9,7 @@
  * They are definite answers and are not retried.
  */
 import { fromInproc, isInproc, toInproc } from './inproc.js';
+import { MDP_CLIENT } from './protocol.js';
 import './context.js';
 import * as zmq from 'zeromq';
 import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from './errors.js';
@@ -43,10 +44,13 @@ export class Client {
   private handshakeError: string | undefined;
 
   private readonly codec: boolean;
+  /** Majordomo: the service's name as a frame; undefined for plain requests. */
+  private readonly service: Buffer | undefined;
 
   constructor(options: ClientOptions = {}) {
     this.options = resolveClientOptions(options);
     this.codec = isInproc(this.options.endpoint);
+    this.service = this.options.service === '' ? undefined : Buffer.from(this.options.service);
   }
 
   stats(): ClientStats {
@@ -113,8 +117,10 @@ export class Client {
       socket.sendTimeout = timeoutMs;
       let reply: Buffer[];
       try {
+        // Majordomo (RFC 7): ["MDPC01", service, body...] both ways.
+        const message = this.service === undefined ? frames : [MDP_CLIENT, this.service, ...frames];
         // Over inproc (a client on another thread than the device), frames over 128 bytes travel as strings (src/inproc.ts).
-        await socket.send(this.codec ? toInproc(frames) : frames);
+        await socket.send(this.codec ? toInproc(message) : message);
         reply = await socket.receive();
         if (this.codec) fromInproc(reply);
       } catch (err) {
@@ -139,6 +145,13 @@ export class Client {
           );
         }
         continue;
+      }
+      if (this.service !== undefined) {
+        if (reply[0]?.equals(MDP_CLIENT) !== true || reply[1]?.equals(this.service) !== true) {
+          this.failures++;
+          throw new ZqueueError(ErrorCode.BadRequest, `a reply that is not Majordomo's for service "${this.options.service}" (MDPC01, the service, the body)`);
+        }
+        reply = reply.slice(2);
       }
       const wire = parseErrorReply(reply);
       if (wire !== undefined) {

@@ -169,3 +169,12 @@ export async function bindOrExplain(socket: zmq.Socket, endpoint: string, what: 
     throw new ZqueueError(ErrorCode.Bind, `cannot bind ${what} to ${endpoint}: ${reason}`, { cause: err });
   }
 }
+
+/**
+ * Whether a device's two sides are one socket (Majordomo style): the same
+ * endpoint, one that names a single address (a tcp port `*` or 0 binds two
+ * ports, so two sockets).
+ */
+export function sameEndpoint(frontend: string, backend: string): boolean {
+  return frontend === backend && !/:(\*|0)$/.test(frontend);
+}

@@ -115,6 +115,28 @@ export class FairQueue<T> {
     return item;
   }
 
+  /** Removes and returns the waiting requests (retries included) for which `old` holds: O(n), for queues nothing can serve. */
+  expire(old: (item: T) => boolean): T[] {
+    const keep: T[] = [];
+    const out: T[] = [];
+    for (let r = this.retries.shift(); r !== undefined; r = this.retries.shift()) (old(r) ? out : keep).push(r);
+    for (const r of keep) this.retries.push(r);
+    for (const [key, q] of this.clients) {
+      const items = q.items.slice(q.head).filter((x): x is T => x !== undefined);
+      const stay = items.filter((x) => !old(x));
+      for (const x of items) if (old(x)) out.push(x);
+      this.count -= items.length - stay.length;
+      q.items = stay;
+      q.head = 0;
+      if (stay.length === 0) this.clients.delete(key);
+    }
+    // Rebuild the ring from the clients still waiting, in their order.
+    const ring: ClientQueue<T>[] = [];
+    for (let q = this.ring.shift(); q !== undefined; q = this.ring.shift()) if (this.clients.get(q.key) === q) ring.push(q);
+    for (const q of ring) this.ring.push(q);
+    return out;
+  }
+
   /** Empties the queue, returning what waited. */
   drain(): T[] {
     const out: T[] = [];

@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import * as zmq from 'zeromq';
 import { invalidOption } from './errors.js';
-import { parseEndpoint, type EndpointRole } from './endpoints.js';
+import { parseEndpoint, sameEndpoint, type EndpointRole } from './endpoints.js';
 import { isZ85Key, loadAllowList, loadKeyPair, loadPublicKey, publicOf } from './keys.js';
 import { checkKeys, parseCidrs } from './auth.js';
 import type { Reply } from './protocol.js';
@@ -158,6 +158,8 @@ export const deviceOptions = {
     flag: 'queue-order',
     arg: 'fair|fifo',
   }),
+  plainService: text('', "least-busy: the Majordomo service plain requests go to ('' : zqueue's own and Paranoid Pirate workers)", { flag: 'plain-service', arg: 'NAME', shownDefault: "zqueue's workers" }),
+  serviceWaitMs: int(2_500, 1, MAX_MS, 'least-busy: a request for a service no worker offers waits this long, then gets "timeout"', { flag: 'service-wait', arg: 'MS' }),
   handlerTimeoutMs: int(30_000, 0, MAX_MS, 'least-busy: a request held by a worker longer than this gets "timeout" (0: never)', { flag: 'handler-timeout', arg: 'MS' }),
   onWorkerDeath: pick<OnWorkerDeath>('retry', ['retry', 'fail'], "least-busy: a dead worker's requests are retried once elsewhere, or fail", {
     flag: 'on-worker-death',
@@ -221,6 +223,9 @@ export function resolveDeviceOptions(input: DeviceOptions = {}): ResolvedDeviceO
 
 /** The checks that relate one device option to another. */
 function checkDevice(o: ResolvedDeviceOptions): void {
+  if (sameEndpoint(o.frontend, o.backend) && o.policy !== 'least-busy') {
+    throw invalidOption('backend', 'another endpoint than frontend, unless policy is "least-busy" (one ROUTER for clients and workers, as Majordomo brokers)', o.backend);
+  }
   if (o.engine === 'native' && o.policy !== 'round-robin') {
     throw invalidOption('policy', '"round-robin" with engine "native" (libzmq\'s proxy cannot balance by readiness)', o.policy);
   }
@@ -249,6 +254,7 @@ export const serverOptions = {
   observe: bool(true, "watch the socket's connection events, for connected() (worker threads turn it off: an observer open at thread exit aborts the process)"),
   closeTimeoutMs: int(2_000, 0, MAX_MS, 'close() waits this long for running handlers'),
   ...curveClientKeys("the device backend", 'server', 'a device with a server allow-list'),
+  service: text('', "register as a Majordomo worker (RFC 7) of this service, one request at a time ('' : zqueue's worker protocol)", { flag: 'service', arg: 'NAME', shownDefault: "zqueue's protocol" }),
   inprocStrings: bool(true, "over inproc, send frames over 128 bytes as latin1 strings and read them back (src/inproc.ts); off only opposite libzmq's own proxy (engine native), which passes frames on untouched"),
   heartbeatIntervalMs: int(1_000, 0, 3_600_000, 'heartbeat with a least-busy device; reconnect when it is silent 3 periods, backing off up to 32 (0: off)', {
     flag: 'heartbeat',
@@ -271,6 +277,7 @@ export const clientOptions = {
   endpoint: address('tcp://localhost:5559', 'connect', "the device's frontend", { flag: 'connect', arg: 'ENDPOINT' }),
   timeoutMs: int(2_500, 1, MAX_MS, "how long one attempt waits for its reply (the zguide's Lazy Pirate)", { flag: 'timeout', arg: 'MS' }),
   retries: int(3, 0, 1_000, 'attempts after the first, each on a fresh socket', { flag: 'retries', arg: 'N' }),
+  service: text('', "speak Majordomo (RFC 7) and ask for this service ('' : plain requests)", { flag: 'service', arg: 'NAME', shownDefault: 'plain' }),
   ...curveClientKeys("the device", 'client', 'a device with an allow-list'),
 } satisfies OptionTable;
 
@@ -290,6 +297,7 @@ export const poolOptions = {
   }, { flag: 'handler', arg: 'FILE', shownDefault: 'required' }),
   threads: int(availableParallelism(), 1, 1024, 'server worker threads', { flag: 'threads', arg: 'N', shownDefault: `available cores, ${availableParallelism()} here` }),
   concurrency: { ...serverOptions.concurrency, doc: 'requests one worker handles at once (for async handlers)' },
+  service: { ...serverOptions.service, doc: "the worker threads register as Majordomo workers (RFC 7) of this service ('' : zqueue's worker protocol)" },
   stopGraceMs: int(1_000, 0, MAX_MS, 'a retired worker gets this long to stop before its thread is terminated'),
 } satisfies OptionTable;
 

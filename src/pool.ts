@@ -20,6 +20,8 @@ export interface PoolOptions {
   readonly handlerTimeoutMs: number;
   /** Workers over inproc speak the string codec (src/inproc.ts); not opposite the native engine. */
   readonly inprocStrings?: boolean;
+  /** Majordomo: the service the workers register ('' : zqueue's worker protocol). */
+  readonly service?: string;
   /** How long a retired worker gets to stop by itself before it is terminated. */
   readonly stopGraceMs: number;
 }
@@ -193,6 +195,7 @@ export class WorkerPool {
       concurrency: this.options.concurrency,
       handlerTimeoutMs: this.options.handlerTimeoutMs,
       inprocStrings: this.options.inprocStrings ?? true,
+      service: this.options.service ?? '',
       port: port2,
     };
     let reason: WorkerReplaced['reason'] = 'stopped';

@@ -74,6 +74,23 @@ export const REPLIES = Buffer.from('REPLIES');
 export const PPP_READY = Buffer.from([0x01]);
 export const PPP_HEARTBEAT = Buffer.from([0x02]);
 
+/**
+ * Majordomo (RFC 7, MDP 0.1). Clients: `["", "MDPC01", service, body...]`
+ * both ways. Workers: `["", "MDPW01", command, ...]`, commands READY
+ * (+ service), REQUEST and REPLY (+ one client address frame, "", body...),
+ * HEARTBEAT and DISCONNECT. MMI (RFC 8): services named `mmi.*` are the
+ * broker's own.
+ */
+export const MDP_CLIENT = Buffer.from('MDPC01');
+export const MDP_WORKER = Buffer.from('MDPW01');
+export const MDP = Object.freeze({
+  READY: Buffer.from([0x01]),
+  REQUEST: Buffer.from([0x02]),
+  REPLY: Buffer.from([0x03]),
+  HEARTBEAT: Buffer.from([0x04]),
+  DISCONNECT: Buffer.from([0x05]),
+});
+
 /** The worker protocol version this code speaks: 2 takes batches (REQUESTS/REPLIES). */
 export const WORKER_PROTOCOL = 2;
 

@@ -23,6 +23,7 @@ export interface WorkerTask {
   readonly concurrency: number;
   readonly handlerTimeoutMs: number;
   readonly inprocStrings: boolean;
+  readonly service: string;
   readonly port: MessagePort;
 }
 
@@ -78,6 +79,7 @@ export default async function runWorker(task: WorkerTask): Promise<WorkerResult>
     concurrency: task.concurrency,
     handlerTimeoutMs: task.handlerTimeoutMs,
     inprocStrings: task.inprocStrings,
+    service: task.service,
     observe: false,
     // The pool sees a thread die, and the device's handler timeout catches a
     // stuck one: no heartbeats, which a long synchronous handler would miss.

@@ -10,7 +10,7 @@ export const spec: CommandSpec = {
   summary: "send requests and print the replies, as the seed's queue_client.py",
   usage: '[options]',
   sections: [
-    { table: clientOptions, keys: ['endpoint', 'timeoutMs', 'retries'] },
+    { table: clientOptions, keys: ['endpoint', 'timeoutMs', 'retries', 'service'] },
     { table: seedClientOptions, keys: ['requests', 'message'] },
     { title: 'Security (tcp)', table: clientOptions, keys: ['curveServerKey', 'curveSecretKey'] },
   ],

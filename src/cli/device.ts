@@ -12,7 +12,7 @@ export const spec: CommandSpec = {
   sections: [
     {
       table: deviceOptions,
-      keys: ['frontend', 'backend', 'engine', 'policy', 'maxQueued', 'maxQueuedPerClient', 'queueOrder', 'handlerTimeoutMs', 'onWorkerDeath', 'prefetch', 'heartbeatIntervalMs', 'maxFrames', 'maxMessageSize', 'highWaterMark', 'backlog', 'closeTimeoutMs'],
+      keys: ['frontend', 'backend', 'engine', 'policy', 'maxQueued', 'maxQueuedPerClient', 'queueOrder', 'plainService', 'serviceWaitMs', 'handlerTimeoutMs', 'onWorkerDeath', 'prefetch', 'heartbeatIntervalMs', 'maxFrames', 'maxMessageSize', 'highWaterMark', 'backlog', 'closeTimeoutMs'],
     },
     { title: 'Security (tcp)', table: deviceOptions, keys: ['curveSecretKey', 'allowKeys', 'allowFrom', 'backendCurveSecretKey', 'allowServerKeys', 'ipcMode'] },
     { ...OPERATE_SECTION, keys: [...OPERATE_SECTION.keys, 'statsOnExit'] },

@@ -12,7 +12,7 @@ export const spec: CommandSpec = {
   summary: 'run a server that answers "World from server <id>", as the seed\'s queue_server.py',
   usage: '[options]',
   sections: [
-    { table: serverOptions, keys: ['endpoint', 'concurrency', 'heartbeatIntervalMs', 'routingId'] },
+    { table: serverOptions, keys: ['endpoint', 'concurrency', 'heartbeatIntervalMs', 'routingId', 'service'] },
     { table: seedServerOptions, keys: ['delayMs', 'quiet', 'handler'] },
     { title: 'Security (tcp)', table: serverOptions, keys: ['curveServerKey', 'curveSecretKey'] },
   ],

@@ -43,6 +43,9 @@ export interface WorkerStats {
   readonly credits: number;
   readonly inFlight: number;
   readonly served: number;
+  /** The service it serves ('' : the default pool) and the protocol it speaks. */
+  readonly service?: string;
+  readonly protocol?: 'zqueue' | 'ppp' | 'mdp';
 }
 
 /** least-busy's fair queue: who waits, and how deep. */
@@ -91,6 +94,8 @@ export interface CountedStats {
   readonly latency: LatencySummary;
   readonly tap: TapStats | undefined;
   readonly workers: readonly WorkerStats[];
+  /** least-busy: per service ('' : the default pool of zqueue and Paranoid Pirate workers). */
+  readonly services?: Readonly<Record<string, Readonly<{ workers: number; queued: number; inFlight: number }>>>;
 }
 
 /** What the native engine reports: nothing counted, by type. */
@@ -136,8 +141,13 @@ export class Counters {
   reject(frames: readonly Buffer[], kind: ErrorKind, message: string): void {
     const d = delimiterIndex(frames);
     if (d < 0) return;
+    this.answerError([...frames.slice(0, d), EMPTY], kind, message);
+  }
+
+  /** Sends `[...head, errorFrame]` (head: the envelope, and any protocol header) and counts the kind. */
+  answerError(head: readonly Buffer[], kind: ErrorKind, message: string): void {
     this.countKind(kind);
-    this.toClient([...frames.slice(0, d), EMPTY, errorFrame(kind, message)]);
+    this.toClient([...head, errorFrame(kind, message)]);
   }
 
   /** A server's reply relayed to its client: answered, and counted by kind when it is an error reply. */

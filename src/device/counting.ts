@@ -61,6 +61,11 @@ export abstract class CountingEngine {
     this.loops.push(loop().catch((err: unknown) => this.failed(err)));
   }
 
+  /** On a socket shared by clients and workers: takes a worker's message (true) before it is read as a request. */
+  protected divert(_frames: Buffer[]): boolean {
+    return false;
+  }
+
   protected failed(err: unknown): void {
     if (this.expectedEnd(err)) return;
     this.ctx.fail(err);
@@ -81,6 +86,8 @@ export abstract class CountingEngine {
       if (this.ctx.stopping()) return undefined;
       const received = await frontend.receive();
       const frames = this.inproc.frontend ? fromInproc(received) : received;
+      // One socket for clients and workers: a worker's message is the engine's, not a request.
+      if (this.divert(frames)) continue;
       // A receive already waiting when pause() came: hold its message until resume().
       if (this.gate.wait !== undefined) await this.gate.wait;
       const c = this.counters;

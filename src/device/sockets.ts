@@ -4,7 +4,7 @@
  * connections and failed handshakes.
  */
 import * as zmq from 'zeromq';
-import { bindOrExplain, connectUrlFor } from '../endpoints.js';
+import { bindOrExplain, connectUrlFor, sameEndpoint } from '../endpoints.js';
 import { watchEvents } from '../writer.js';
 import type { ResolvedDeviceOptions } from '../options.js';
 import type { DeviceSecurity, Side } from './security.js';
@@ -18,6 +18,8 @@ export interface SocketEvents {
 export class DeviceSockets {
   readonly frontend: zmq.Router;
   readonly backend: zmq.Dealer | zmq.Router;
+  /** One ROUTER for clients and workers (the same endpoint on both sides, balanced engine only). */
+  readonly shared: boolean;
   readonly peers = { frontend: 0, backend: 0 };
   private readonly watchers: Promise<void>[] = [];
   /** Remove the ipc socket files the device bound, once its sockets are closed. */
@@ -35,23 +37,29 @@ export class DeviceSockets {
     // drops (a client gone, or too slow to take its reply) into errors the
     // device counts, without ever waiting. (libzmq's proxy stops on such an error: not for native.)
     const counted = kind === 'native' ? {} : { mandatory: true, sendTimeout: 0 };
-    this.frontend = new zmq.Router({ ...common, ...counted, maxMessageSize: o.maxMessageSize, ...security.socketOptions('frontend') });
+    this.shared = sameEndpoint(o.frontend, o.backend) && kind === 'balanced';
+    // Shared: a worker that reconnects under its routing id takes it over, as on a backend.
+    this.frontend = new zmq.Router({ ...common, ...counted, maxMessageSize: o.maxMessageSize, ...security.socketOptions('frontend'), ...(this.shared ? { handover: true } : {}) });
     const backendOptions = { ...common, ...security.socketOptions('backend') };
     // balanced: a server that reconnects under the same routing id takes it over (its old
     // connection may not be gone yet). Its ROUTER never waits to send (without ROUTER_MANDATORY
     // it drops what a full peer cannot take, and credits keep every worker's share far below the
     // high-water mark): a zero send timeout spares zeromq.js's readiness check, a system call, on every send.
-    this.backend = kind === 'balanced' ? new zmq.Router({ ...backendOptions, handover: true, sendTimeout: 0 }) : new zmq.Dealer(backendOptions);
+    this.backend = this.shared
+      ? this.frontend
+      : kind === 'balanced'
+        ? new zmq.Router({ ...backendOptions, handover: true, sendTimeout: 0 })
+        : new zmq.Dealer(backendOptions);
     // Subscribe before binding, so that no early connection goes uncounted.
     this.observe(this.frontend, 'frontend', o.frontend);
-    this.observe(this.backend, 'backend', o.backend);
+    if (!this.shared) this.observe(this.backend, 'backend', o.backend);
   }
 
   /** Binds both sides; on a failure closes both, cleans up and rethrows (a ZqueueError saying what is wrong). */
   async bind(): Promise<void> {
     try {
       this.unlinks.push(await bindOrExplain(this.frontend, this.o.frontend, 'frontend', this.o.ipcMode));
-      this.unlinks.push(await bindOrExplain(this.backend, this.o.backend, 'backend', this.o.ipcMode));
+      if (!this.shared) this.unlinks.push(await bindOrExplain(this.backend, this.o.backend, 'backend', this.o.ipcMode));
     } catch (err) {
       this.close();
       await this.closed();
@@ -72,7 +80,7 @@ export class DeviceSockets {
 
   close(): void {
     this.frontend.close();
-    this.backend.close();
+    if (!this.shared) this.backend.close();
   }
 
   /** After close(): removes the ipc files and waits for the observers to close (a thread must not end before). */

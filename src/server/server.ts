@@ -22,7 +22,7 @@ import { EventEmitter } from 'node:events';
 import * as zmq from 'zeromq';
 import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from '../errors.js';
 import { resolveServerOptions, type Handler, type ServerOptions, type ResolvedServerOptions } from '../options.js';
-import { BYE, DISCONNECT, EMPTY, HEARTBEAT, READY, REQUESTS, WORKER_PROTOCOL, delimiterIndex } from '../protocol.js';
+import { BYE, DISCONNECT, EMPTY, HEARTBEAT, MDP, MDP_WORKER, READY, REQUESTS, WORKER_PROTOCOL, delimiterIndex } from '../protocol.js';
 import { Writer, watchEvents } from '../writer.js';
 import { IPC_MODE, ipcFileRemover, restrictIpc } from '../endpoints.js';
 import { doneOrTimeout } from '../wait.js';
@@ -32,6 +32,8 @@ import { DeviceWatch } from './heartbeat.js';
 import { Inbox, Outbox } from './batches.js';
 
 export { loadHandler, seedHandler } from './handler.js';
+
+const MDP_REPLY_HEAD: readonly Buffer[] = [EMPTY, MDP_WORKER, MDP.REPLY];
 
 export interface ServerStats {
   readonly received: number;
@@ -86,6 +88,8 @@ export class Server extends EventEmitter<ServerEvents> {
   private wake: (() => void) | undefined;
   /** Over inproc, frames over 128 bytes travel as strings (src/inproc.ts). */
   private readonly codec: boolean;
+  /** Majordomo (RFC 7): the service this server registers; undefined for zqueue's worker protocol. */
+  private readonly mdp: Buffer | undefined;
 
   constructor(handler: Handler, options: ServerOptions = {}) {
     super();
@@ -96,6 +100,7 @@ export class Server extends EventEmitter<ServerEvents> {
     this.options = resolveServerOptions(options);
     this.codec = isInproc(this.options.endpoint) && this.options.inprocStrings;
     this.watch = new DeviceWatch(this.options.heartbeatIntervalMs, performance.now());
+    this.mdp = this.options.service === '' ? undefined : Buffer.from(this.options.service);
   }
 
   /** READY and BYE go to a device this server connects to; a bound server has none. */
@@ -179,7 +184,11 @@ export class Server extends EventEmitter<ServerEvents> {
     if (this.announces) {
       // A heartbeat period tells a least-busy device to watch this server's silence (0: none);
       // the protocol version, that it takes batches.
-      const ready = [EMPTY, READY, Buffer.from(String(o.concurrency)), Buffer.from(String(o.heartbeatIntervalMs)), Buffer.from(String(WORKER_PROTOCOL))];
+      // Majordomo (RFC 7): READY names the service; zqueue's: credits, heartbeat period, version.
+      const ready =
+        this.mdp !== undefined
+          ? [EMPTY, MDP_WORKER, MDP.READY, this.mdp]
+          : [EMPTY, READY, Buffer.from(String(o.concurrency)), Buffer.from(String(o.heartbeatIntervalMs)), Buffer.from(String(WORKER_PROTOCOL))];
       void this.writer.send(ready);
     }
     this.loop = this.serve(socket);
@@ -196,7 +205,7 @@ export class Server extends EventEmitter<ServerEvents> {
       this.reconnect('the device was silent for 3 heartbeat periods');
       return;
     }
-    void this.writer?.send([EMPTY, HEARTBEAT]);
+    void this.writer?.send(this.mdp !== undefined ? [EMPTY, MDP_WORKER, MDP.HEARTBEAT] : [EMPTY, HEARTBEAT]);
   }
 
   /** Drops the socket (and whatever libzmq queued on it) and connects afresh; idempotent while under way. */
@@ -303,7 +312,7 @@ export class Server extends EventEmitter<ServerEvents> {
     // From here on a send must not wait for a device that may be gone:
     // libzmq fails it at once (EAGAIN) instead of blocking until a peer comes.
     if (this.socket !== undefined) this.socket.sendTimeout = 0;
-    if (this.announces && this.writer !== undefined) await this.writer.send([EMPTY, BYE]);
+    if (this.announces && this.writer !== undefined) await this.writer.send(this.mdp !== undefined ? [EMPTY, MDP_WORKER, MDP.DISCONNECT] : [EMPTY, BYE]);
     this.socket?.close();
     this.unlinkIpc();
     await this.loop;
@@ -329,6 +338,10 @@ export class Server extends EventEmitter<ServerEvents> {
         if (this.announces) {
           this.watch.heard(performance.now());
           // From a device, a request starts with an identity; an empty first frame is the device's control message.
+          if (this.mdp !== undefined && frames[0]?.length === 0 && frames[1]?.equals(MDP_WORKER) === true) {
+            this.onMajordomo(frames);
+            continue;
+          }
           if (frames[0]?.length === 0) {
             this.onDeviceControl(frames);
             continue;
@@ -379,13 +392,35 @@ export class Server extends EventEmitter<ServerEvents> {
    * Runs the handler on a request's body; the reply goes back along its
    * `envelope`, or (a batched request: no envelope) into this turn's batch under its `id`.
    */
-  private async handle(body: Buffer[], envelope: Buffer[] | undefined, id: number): Promise<void> {
+  /** A Majordomo command from the device (RFC 7): REQUEST (one client address, "", body), HEARTBEAT, DISCONNECT. */
+  private onMajordomo(frames: Buffer[]): void {
+    const command = frames[2];
+    if (command?.equals(MDP.REQUEST) === true) {
+      const address = frames[3];
+      if (address === undefined || frames[4]?.length !== 0) {
+        this.malformed++;
+        return;
+      }
+      this.received++;
+      this.running++;
+      void this.handle(frames.slice(5), [address, EMPTY], 0, MDP_REPLY_HEAD);
+    } else if (command?.equals(MDP.HEARTBEAT) === true) {
+      this.watch.deviceHeartbeats();
+    } else if (command?.equals(MDP.DISCONNECT) === true) {
+      this.watch.resetBackoff();
+      this.reconnect('the device asked (Majordomo DISCONNECT)');
+    } else {
+      this.malformed++;
+    }
+  }
+
+  private async handle(body: Buffer[], envelope: Buffer[] | undefined, id: number, head: readonly Buffer[] = []): Promise<void> {
     const outcome = await runHandler(this.handler, body, this.options.handlerTimeoutMs);
     if (outcome.kind === 'timeout') this.handlerTimeouts++;
     else if (outcome.kind === 'error') this.handlerErrors++;
     this.answered++;
     if (envelope === undefined) this.outbox.add(id, outcome.frames);
-    else if (this.writer !== undefined) await this.writer.send([...envelope, ...outcome.frames]);
+    else if (this.writer !== undefined) await this.writer.send([...head, ...envelope, ...outcome.frames]);
     this.running--;
     this.startBatched();
     this.slotFree?.();
