@@ -224,6 +224,28 @@ export class MetricsServer {
       },
     });
     new Gauge({
+      name: 'zqueue_service_workers',
+      help: "Workers per service (least-busy; service=\"\" is the default pool of zqueue's and Paranoid Pirate workers).",
+      labelNames: ['service'] as const,
+      registers,
+      collect() {
+        const s = js();
+        this.reset();
+        for (const [service, v] of Object.entries(s?.services ?? {})) this.set({ service }, v.workers);
+      },
+    });
+    new Gauge({
+      name: 'zqueue_service_queued',
+      help: 'Requests waiting per service (least-busy).',
+      labelNames: ['service'] as const,
+      registers,
+      collect() {
+        const s = js();
+        this.reset();
+        for (const [service, v] of Object.entries(s?.services ?? {})) this.set({ service }, v.queued);
+      },
+    });
+    new Gauge({
       name: 'zqueue_queue_clients_waiting',
       help: 'Clients (routing identities) with requests waiting in the fair queue (least-busy).',
       registers,

@@ -103,6 +103,7 @@ describe('Prometheus /metrics', () => {
       assert.equal(value(samples, 'zqueue_queue_clients_waiting'), 0);
       assert.equal(value(samples, 'zqueue_queue_deepest_client'), 0);
       assert.equal(value(samples, 'zqueue_busy_per_client_total'), 0);
+      assert.equal(value(samples, 'zqueue_service_workers', { service: '' }), 1);
       assert.equal(value(samples, 'zqueue_workers', { state: 'ready' }), 1);
       assert.equal(value(samples, 'zqueue_peers', { side: 'frontend' }), 1);
       const s = device.stats();
