@@ -16,6 +16,8 @@ export interface ServiceStats {
 export class ServicePools {
   private readonly pools = new Map<string, Balancer>();
   private readonly serviceOf = new Map<string, string>();
+  /** Each known worker's pool, looked up on every message: one Map read. */
+  private readonly poolOf = new Map<string, Balancer>();
 
   constructor(
     private readonly make: () => Balancer,
@@ -40,8 +42,7 @@ export class ServicePools {
 
   /** The pool of the worker `key`, if it is known. */
   of(key: string): Balancer | undefined {
-    const service = this.serviceOf.get(key);
-    return service === undefined ? undefined : this.pools.get(service);
+    return this.poolOf.get(key);
   }
 
   service(key: string): string | undefined {
@@ -54,12 +55,15 @@ export class ServicePools {
     const before = this.serviceOf.get(key);
     const orphans = before !== undefined && before !== service ? this.leave(key) : [];
     this.serviceOf.set(key, service);
-    return { worker: this.pool(service).join(id, joining, now), orphans };
+    const pool = this.pool(service);
+    this.poolOf.set(key, pool);
+    return { worker: pool.join(id, joining, now), orphans };
   }
 
   leave(key: string): Held[] {
     const pool = this.of(key);
     this.serviceOf.delete(key);
+    this.poolOf.delete(key);
     return pool?.leave(key) ?? [];
   }
 

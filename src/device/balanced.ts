@@ -159,7 +159,7 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
         const next = await this.nextRequest(frontend);
         if (next === undefined) return;
         const body0 = next.frames[next.bodyAt];
-        if (body0 !== undefined && body0.equals(MDP_CLIENT)) this.onMajordomoRequest(next.frames, next.bodyAt);
+        if (body0 !== undefined && body0.length === MDP_CLIENT.length && body0.equals(MDP_CLIENT)) this.onMajordomoRequest(next.frames, next.bodyAt);
         else this.admitted({ frames: next.frames, bodyAt: next.bodyAt, retried: false, receivedAt: performance.now(), service: this.ctx.options.plainService, mdp: false });
       }
     } catch (err) {
@@ -244,8 +244,9 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     const key = workerId.toString('latin1');
     const now = performance.now();
     const known = this.pools.seen(key, now);
-    const protocol = this.pools.worker(key)?.protocol;
-    if (second.length === 0 && frames[2]?.equals(MDP_WORKER) === true) this.onMajordomo(workerId, key, known, frames, now);
+    const protocol = known ? this.pools.worker(key)?.protocol : undefined;
+    const third = frames[2];
+    if (second.length === 0 && third !== undefined && third.length === MDP_WORKER.length && third.equals(MDP_WORKER)) this.onMajordomo(workerId, key, known, frames, now);
     else if (protocol === 'ppp' || (frames.length === 2 && second.length === 1)) this.onPirate(workerId, key, known, frames, now);
     else if (second.length === 0) {
       if (frames[2]?.equals(REPLIES) === true) this.onReplies(workerId, key, known, frames, now);
@@ -268,11 +269,11 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     }
   }
 
-  /** A worker's reply to `held`: its body is `frames[from..]`; it goes back along the request's envelope (wrapped as Majordomo if it came so). */
-  private replied(held: Held, frames: readonly Buffer[], from: number, now: number): void {
+  /** A worker's reply to `held`: its body is `frames[from..to)`; it goes back along the request's envelope (wrapped as Majordomo if it came so). */
+  private replied(held: Held, frames: readonly Buffer[], from: number, now: number, to = frames.length): void {
     const reply = held.frames.slice(0, held.bodyAt);
     if (held.mdp === true) reply.push(MDP_CLIENT, Buffer.from(held.service ?? ''));
-    for (let i = from; i < frames.length; i++) reply.push(frames[i] as Buffer);
+    for (let i = from; i < to; i++) reply.push(frames[i] as Buffer);
     this.counters.replied(reply, held.receivedAt, now);
   }
 
@@ -290,7 +291,7 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     for (const e of entries) {
       const held = this.pools.complete(key, e.id, now);
       if (held === undefined) continue;
-      this.replied(held, frames.slice(0, e.end), e.start, now);
+      this.replied(held, frames, e.start, now, e.end);
     }
     this.dispatchFor(key);
     this.ctx.settled();
