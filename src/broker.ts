@@ -54,6 +54,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
         // libzmq's proxy passes frames on as they are: its workers must not encode them (src/inproc.ts).
         inprocStrings: options.engine !== 'native',
         service: options.service,
+        join: options.join,
       },
       { onWorkerLeft: (id) => device.workerLeft(id), onWorkerReplaced: (e) => broker.emit('worker-replaced', e) },
     );

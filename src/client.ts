@@ -7,6 +7,14 @@
  * Error replies from a zqueue device or server (see protocol.ts) reject with
  * a ZqueueError whose code tells which: busy, closing, handler, timeout...
  * They are definite answers and are not retried.
+ *
+ * With several devices (`endpoints`, the zguide's Freelance model 1 with
+ * Lazy Pirate rules): one REQ socket per device, requests spread over the
+ * healthy ones in turn; on a timeout the socket goes, the device is marked
+ * down for a back-off that doubles (from timeoutMs up to 30 s), and the
+ * request is sent again to the next device. Sockets set ZMQ_IMMEDIATE, so
+ * nothing queues toward a device that is not connected: such a send fails
+ * within `FAILOVER_SEND_MS` and moves on at once.
  */
 import { fromInproc, isInproc, toInproc } from './inproc.js';
 import { MDP_CLIENT } from './protocol.js';
@@ -29,17 +37,28 @@ export interface ClientStats {
   readonly replies: number;
   readonly retries: number;
   readonly failures: number;
+  /** Retries sent to another device than the attempt before (several endpoints). */
+  readonly failovers: number;
 }
+
+/** With several devices, how long a send waits for a device's connection before trying the next (ms). */
+export const FAILOVER_SEND_MS = 250;
+const MAX_BACKOFF_MS = 30_000;
 
 export class Client {
   readonly options: ResolvedClientOptions;
-  private socket: zmq.Request | undefined;
+  /** One socket per device (one device: one socket, as the plain Lazy Pirate). */
+  private readonly sockets = new Map<string, zmq.Request>();
+  private readonly down = new Map<string, { until: number; backoffMs: number }>();
+  private readonly endpoints: readonly string[];
+  private turn = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private closed = false;
   private requests = 0;
   private replies = 0;
   private retryCount = 0;
   private failures = 0;
+  private failovers = 0;
   /** The last handshake failure seen on the current socket (CURVE only). */
   private handshakeError: string | undefined;
 
@@ -49,12 +68,13 @@ export class Client {
 
   constructor(options: ClientOptions = {}) {
     this.options = resolveClientOptions(options);
-    this.codec = isInproc(this.options.endpoint);
+    this.endpoints = this.options.endpoints.length > 0 ? this.options.endpoints : [this.options.endpoint];
+    this.codec = this.endpoints.some(isInproc);
     this.service = this.options.service === '' ? undefined : Buffer.from(this.options.service);
   }
 
   stats(): ClientStats {
-    return { requests: this.requests, replies: this.replies, retries: this.retryCount, failures: this.failures };
+    return { requests: this.requests, replies: this.replies, retries: this.retryCount, failures: this.failures, failovers: this.failovers };
   }
 
   /**
@@ -80,17 +100,44 @@ export class Client {
   /** Closes the socket; a request in progress rejects with ERR_ZQ_CLOSED. Idempotent. */
   close(): void {
     this.closed = true;
-    this.socket?.close();
-    this.socket = undefined;
+    for (const s of this.sockets.values()) s.close();
+    this.sockets.clear();
   }
 
-  private open(timeoutMs: number): zmq.Request {
+  /** The next device to ask: the healthy ones in turn; when all are down, the one whose back-off ends first. */
+  private pick(): string {
+    const n = this.endpoints.length;
+    if (n === 1) return this.endpoints[0] as string;
+    const now = performance.now();
+    for (let i = 0; i < n; i++) {
+      const ep = this.endpoints[(this.turn + i) % n] as string;
+      if ((this.down.get(ep)?.until ?? 0) <= now) {
+        this.turn = (this.turn + i + 1) % n;
+        return ep;
+      }
+    }
+    let best = this.endpoints[0] as string;
+    for (const ep of this.endpoints) if ((this.down.get(ep)?.until ?? 0) < (this.down.get(best)?.until ?? 0)) best = ep;
+    return best;
+  }
+
+  private markDown(ep: string, timeoutMs: number): void {
+    if (this.endpoints.length === 1) return;
+    const before = this.down.get(ep);
+    const backoffMs = Math.min(MAX_BACKOFF_MS, before === undefined ? timeoutMs : before.backoffMs * 2);
+    this.down.set(ep, { until: performance.now() + backoffMs, backoffMs });
+  }
+
+  private open(endpoint: string, timeoutMs: number): zmq.Request {
     const o = this.options;
     const curve = o.curveServerKey !== '';
+    const several = this.endpoints.length > 1;
     const socket = new zmq.Request({
       linger: 0,
       receiveTimeout: timeoutMs,
-      sendTimeout: timeoutMs,
+      sendTimeout: several ? Math.min(timeoutMs, FAILOVER_SEND_MS) : timeoutMs,
+      // Several devices: queue nothing toward one that is not connected.
+      ...(several ? { immediate: true } : {}),
       ...(curve ? { curveServerKey: o.curveServerKey, curvePublicKey: o.curvePublicKey, curveSecretKey: o.curveSecretKey } : {}),
     });
     this.handshakeError = undefined;
@@ -98,23 +145,28 @@ export class Client {
       // A CURVE handshake that fails (wrong server key, key not allowed) looks
       // like silence to REQ; the socket's events say why, for the error.
       void watchEvents(socket, (event) => {
-        if (event.type.startsWith('handshake:error') && socket === this.socket) {
+        if (event.type.startsWith('handshake:error') && socket === this.sockets.get(endpoint)) {
           this.handshakeError = `${event.type.slice('handshake:error:'.length)}: ${'error' in event ? event.error.message : ''}`;
         }
       });
     }
-    socket.connect(o.endpoint);
+    socket.connect(endpoint);
+    this.sockets.set(endpoint, socket);
     return socket;
   }
 
   private async attempt(frames: Buffer[], timeoutMs: number, retries: number): Promise<Buffer[]> {
     this.requests++;
+    let previous: string | undefined;
     for (let attempt = 0; attempt <= retries; attempt++) {
       if (this.closed) throw new ZqueueError(ErrorCode.Closed, 'client closed');
       if (attempt > 0) this.retryCount++;
-      const socket = (this.socket ??= this.open(timeoutMs));
+      const endpoint = this.pick();
+      if (attempt > 0 && endpoint !== previous) this.failovers++;
+      previous = endpoint;
+      const socket = this.sockets.get(endpoint) ?? this.open(endpoint, timeoutMs);
       socket.receiveTimeout = timeoutMs;
-      socket.sendTimeout = timeoutMs;
+      socket.sendTimeout = this.endpoints.length > 1 ? Math.min(timeoutMs, FAILOVER_SEND_MS) : timeoutMs;
       let reply: Buffer[];
       try {
         // Majordomo (RFC 7): ["MDPC01", service, body...] both ways.
@@ -132,16 +184,17 @@ export class Client {
           this.failures++;
           throw err;
         }
-        // No reply in time: this socket may still get the old reply, so it goes.
+        // No reply in time: this socket may still get the old reply, so it goes; with several devices, this one rests.
         socket.close();
-        this.socket = undefined;
+        this.sockets.delete(endpoint);
+        this.markDown(endpoint, timeoutMs);
         const handshake = this.handshakeError;
         if (handshake !== undefined) {
           // Resending cannot help: the keys are wrong.
           this.failures++;
           throw new ZqueueError(
             ErrorCode.Handshake,
-            `the CURVE handshake with ${this.options.endpoint} failed (${handshake}): check the server key, and that this client's key is on the device's allow-list`,
+            `the CURVE handshake with ${endpoint} failed (${handshake}): check the server key, and that this client's key is on the device's allow-list`,
           );
         }
         continue;
@@ -159,13 +212,14 @@ export class Client {
         throw new ZqueueError(wire.code, `${wire.kind}: ${wire.message}`);
       }
       this.replies++;
+      this.down.delete(endpoint);
       return reply;
     }
     this.failures++;
     const attempts = retries + 1;
     throw new ZqueueError(
       retries === 0 ? ErrorCode.Timeout : ErrorCode.RetriesExhausted,
-      `no reply from ${this.options.endpoint} after ${attempts} attempt${attempts === 1 ? '' : 's'} of ${timeoutMs} ms`,
+      `no reply from ${this.endpoints.join(', ')} after ${attempts} attempt${attempts === 1 ? '' : 's'} of ${timeoutMs} ms`,
     );
   }
 }

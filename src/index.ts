@@ -1,5 +1,5 @@
 export { Device, createDevice, type DeviceStats, type DeviceState, type SideStats, type WorkerStats, type QueueStats, type DeviceHooks } from './device/device.js';
-export { Server, createServer, seedHandler, type ServerStats } from './server/server.js';
+export { Server, ServerGroup, createServer, seedHandler, type ServerStats } from './server/server.js';
 export { Client, createClient, type RequestBody, type RequestOptions, type ClientStats } from './client.js';
 export { ZqueueError, ErrorCode, isZqueueError } from './errors.js';
 export { parseEndpoint, connectUrlFor, resolveBackend, type Endpoint, type Transport } from './endpoints.js';

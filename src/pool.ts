@@ -22,6 +22,8 @@ export interface PoolOptions {
   readonly inprocStrings?: boolean;
   /** Majordomo: the service the workers register ('' : zqueue's worker protocol). */
   readonly service?: string;
+  /** Other devices' backends each worker also serves, with a socket of its own. */
+  readonly join?: readonly string[];
   /** How long a retired worker gets to stop by itself before it is terminated. */
   readonly stopGraceMs: number;
 }
@@ -196,6 +198,7 @@ export class WorkerPool {
       handlerTimeoutMs: this.options.handlerTimeoutMs,
       inprocStrings: this.options.inprocStrings ?? true,
       service: this.options.service ?? '',
+      join: this.options.join ?? [],
       port: port2,
     };
     let reason: WorkerReplaced['reason'] = 'stopped';

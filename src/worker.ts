@@ -24,6 +24,8 @@ export interface WorkerTask {
   readonly handlerTimeoutMs: number;
   readonly inprocStrings: boolean;
   readonly service: string;
+  /** Other devices' backends to serve too (remote: heartbeating). */
+  readonly join: readonly string[];
   readonly port: MessagePort;
 }
 
@@ -86,6 +88,11 @@ export default async function runWorker(task: WorkerTask): Promise<WorkerResult>
     heartbeatIntervalMs: 0,
   });
   open.add(server);
+  // Other devices this worker serves too: a socket each, with heartbeats (a remote device can die while this thread lives).
+  const joined = task.join.map(
+    (endpoint) => new Server(handler, { endpoint, concurrency: task.concurrency, handlerTimeoutMs: task.handlerTimeoutMs, service: task.service, observe: false }),
+  );
+  for (const s of joined) open.add(s);
   let stop!: (timeoutMs: number) => void;
   const stopped = new Promise<number>((resolve) => (stop = resolve));
   port.on('message', (msg: ToWorker) => {
@@ -99,12 +106,15 @@ export default async function runWorker(task: WorkerTask): Promise<WorkerResult>
   });
   try {
     await server.start();
+    for (const s of joined) await s.start();
     post({ type: 'ready', endpoint: server.endpoint, tid: osThreadId() });
     const timeoutMs = await stopped;
-    await server.close(timeoutMs);
+    await Promise.all([server, ...joined].map((s) => s.close(timeoutMs)));
   } finally {
-    server.destroy();
-    open.delete(server);
+    for (const s of [server, ...joined]) {
+      s.destroy();
+      open.delete(s);
+    }
     port.close();
   }
   return { type: 'stopped', report: { routingId: task.routingId, ...server.stats() } };

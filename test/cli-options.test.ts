@@ -67,6 +67,7 @@ describe('the option tables drive the CLI', () => {
       'max-queued-per-client': '5',
       'queue-order': 'fifo',
       'plain-service': 'echo',
+      join: 'tcp://127.0.0.1:7010,tcp://127.0.0.1:7011',
       'service-wait': '900',
       service: 'echo',
       'handler-timeout': '1234',

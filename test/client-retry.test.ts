@@ -42,7 +42,7 @@ describe('client timeout and retries (Lazy Pirate)', () => {
         return true;
       });
       assert.deepEqual(srv.seen, ['hello', 'hello', 'hello']);
-      assert.deepEqual(client.stats(), { requests: 1, replies: 0, retries: 2, failures: 1 });
+      assert.deepEqual(client.stats(), { requests: 1, replies: 0, retries: 2, failures: 1, failovers: 0 });
     } finally {
       client.close();
       await srv.close();

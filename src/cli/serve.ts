@@ -12,7 +12,7 @@ export const spec: CommandSpec = {
   sections: [
     {
       table: brokerOptions,
-      keys: ['handler', 'threads', 'frontend', 'backend', 'policy', 'engine', 'concurrency', 'service', 'plainService', 'serviceWaitMs', 'maxQueued', 'maxQueuedPerClient', 'queueOrder', 'handlerTimeoutMs', 'prefetch', 'onWorkerDeath', 'heartbeatIntervalMs', 'maxFrames', 'maxMessageSize', 'highWaterMark', 'backlog', 'closeTimeoutMs'],
+      keys: ['handler', 'threads', 'frontend', 'backend', 'policy', 'engine', 'concurrency', 'service', 'plainService', 'serviceWaitMs', 'join', 'maxQueued', 'maxQueuedPerClient', 'queueOrder', 'handlerTimeoutMs', 'prefetch', 'onWorkerDeath', 'heartbeatIntervalMs', 'maxFrames', 'maxMessageSize', 'highWaterMark', 'backlog', 'closeTimeoutMs'],
     },
     { title: 'Security (tcp)', table: brokerOptions, keys: ['curveSecretKey', 'allowKeys', 'allowFrom', 'backendCurveSecretKey', 'allowServerKeys', 'ipcMode'] },
     OPERATE_SECTION,

@@ -1,7 +1,7 @@
 /** `zqueue server`: the seed's queue_server.py, or any handler module, against a device's backend. */
 import { randomInt } from 'node:crypto';
 import { resolve as resolvePath } from 'node:path';
-import { Server } from '../server/server.js';
+import { ServerGroup } from '../server/server.js';
 import { loadHandler, seedHandler } from '../server/handler.js';
 import { resolveTable, seedServerOptions, serverOptions, type ServerOptions } from '../options.js';
 import type { CommandSpec, Parsed } from './flags.js';
@@ -26,7 +26,8 @@ export async function run(parsed: Parsed): Promise<void> {
   const seed = resolveTable('server', seedServerOptions, parsed.of(seedServerOptions));
   const log = seed.quiet ? () => {} : (line: string) => console.log(line);
   const handler = seed.handler !== '' ? await loadHandler(resolvePath(seed.handler)) : seedHandler(seed.delayMs, randomInt(1, 10005), log);
-  const srv = new Server(handler, options(parsed));
+  // Several devices: one server each (ServerGroup).
+  const srv = new ServerGroup(handler, options(parsed));
   srv.on('reconnect', (why) => console.error(`zqueue server: reconnecting: ${why}`));
   srv.on('error', (err) => console.error(`zqueue server: ${err.message}`));
   const { stopped } = untilStop();

@@ -98,6 +98,9 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     this.handler = handler;
     this.options = resolveServerOptions(options);
+    if (this.options.endpoints.length > 1) {
+      throw new ZqueueError(ErrorCode.InvalidOption, 'option "endpoints": a Server takes one endpoint; use ServerGroup for several devices');
+    }
     this.codec = isInproc(this.options.endpoint) && this.options.inprocStrings;
     this.watch = new DeviceWatch(this.options.heartbeatIntervalMs, performance.now());
     this.mdp = this.options.service === '' ? undefined : Buffer.from(this.options.service);
@@ -443,4 +446,38 @@ export class Server extends EventEmitter<ServerEvents> {
 /** Creates and starts a server. */
 export async function createServer(handler: Handler, options: ServerOptions = {}): Promise<Server> {
   return new Server(handler, options).start();
+}
+
+/**
+ * One server per device, sharing a handler: `zqueue server --connect A,B`.
+ * Each has its own socket, READY, credits and heartbeats, so a busy or dead
+ * device never starves the others, and each rejoins its device by itself.
+ */
+export class ServerGroup extends EventEmitter<ServerEvents> {
+  readonly servers: readonly Server[];
+
+  constructor(handler: Handler, options: ServerOptions = {}) {
+    super();
+    const endpoints = options.endpoints !== undefined && options.endpoints.length > 0 ? options.endpoints : [options.endpoint ?? resolveServerOptions(options).endpoint];
+    this.servers = endpoints.map((endpoint) => {
+      const s = new Server(handler, { ...options, endpoint, endpoints: [] });
+      s.on('error', (err) => this.emit('error', err));
+      s.on('reconnect', (why) => this.emit('reconnect', `${endpoint}: ${why}`));
+      s.on('handler-timeout', () => this.emit('handler-timeout'));
+      return s;
+    });
+  }
+
+  async start(): Promise<this> {
+    await Promise.all(this.servers.map((s) => s.start()));
+    return this;
+  }
+
+  stats(): ServerStats[] {
+    return this.servers.map((s) => s.stats());
+  }
+
+  async close(timeoutMs?: number): Promise<void> {
+    await Promise.all(this.servers.map((s) => s.close(timeoutMs)));
+  }
 }
