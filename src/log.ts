@@ -40,11 +40,13 @@ export class Logger {
 
 /**
  * Logs a device's (and a broker's workers') lifecycle events until the
- * returned function is called. Logs "bound" at once if the device is running.
+ * returned function is called. Logs "bound" at once if the device is running,
+ * or when it starts if it has not yet (attach before start(): no worker's
+ * arrival is missed).
  */
 export function logLifecycle(logger: Logger, device: Device, broker?: Broker): () => void {
-  const s = device.stats();
-  if (s.state === 'running' || s.state === 'paused') {
+  const bound = (): void => {
+    const s = device.stats();
     const balanced = s.policy === 'least-busy';
     logger.log('bound', {
       frontend: s.frontend,
@@ -56,8 +58,16 @@ export function logLifecycle(logger: Logger, device: Device, broker?: Broker): (
       maxQueued: balanced ? device.options.maxQueued : undefined,
       tap: s.counted ? s.tap?.endpoint : undefined,
     });
-  }
+  };
+  const initial = device.stats().state;
+  let started = initial === 'running' || initial === 'paused';
+  if (started) bound();
   const onState = (state: string): void => {
+    if (!started && state === 'running') {
+      started = true;
+      bound();
+      return;
+    }
     const event = state === 'closing' ? 'draining' : state === 'running' ? 'resumed' : state;
     logger.log(event, state === 'closing' ? { inFlight: device.inFlight } : {});
   };

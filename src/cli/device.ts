@@ -1,6 +1,6 @@
 /** `zqueue device`: the seed's queue_device.py, with every device option. */
 import { Device } from '../device/device.js';
-import { Logger } from '../log.js';
+import { Logger, logLifecycle } from '../log.js';
 import { deviceOptions, type DeviceOptions } from '../options.js';
 import type { CommandSpec, Parsed } from './flags.js';
 import { OPERATE_SECTION, SIGNALS_NOTE, operate, operateOf, untilStop } from './operate.js';
@@ -30,7 +30,15 @@ export async function run(parsed: Parsed): Promise<void> {
   const ops = operateOf(parsed);
   const device = new Device(options(parsed));
   const stop = untilStop();
-  await device.start();
-  await operate(device, ops, { keys: parsed.text('allow-keys'), serverKeys: parsed.text('allow-server-keys') }, new Logger(ops.logFormat), stop);
+  const logger = new Logger(ops.logFormat);
+  // Logging from before start: a server that joins at once is logged too.
+  const unlog = logLifecycle(logger, device);
+  try {
+    await device.start();
+  } catch (err) {
+    unlog();
+    throw err;
+  }
+  await operate(device, ops, { keys: parsed.text('allow-keys'), serverKeys: parsed.text('allow-server-keys') }, logger, stop, unlog);
   if (ops.statsOnExit) console.error(JSON.stringify(device.stats()));
 }

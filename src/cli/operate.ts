@@ -74,9 +74,17 @@ function reloadOnHangup(device: Device, files: AllowListFiles, logger: Logger): 
  * Runs a started device or broker until a signal or a control "stop", with
  * the operating options on. Then drains and closes it.
  */
-export async function operate(target: Target, o: OperateOptions, files: AllowListFiles, logger: Logger, untilStopped: ReturnType<typeof untilStop>): Promise<void> {
+export async function operate(
+  target: Target,
+  o: OperateOptions,
+  files: AllowListFiles,
+  logger: Logger,
+  untilStopped: ReturnType<typeof untilStop>,
+  /** The lifecycle log, when the caller attached it before start (so that nothing was missed). */
+  logging?: () => void,
+): Promise<void> {
   const device = deviceOf(target);
-  const unlog = logLifecycle(logger, device, target instanceof Broker ? target : undefined);
+  const unlog = logging ?? logLifecycle(logger, device, target instanceof Broker ? target : undefined);
   const unpause = handlePauseSignals(target);
   const unhup = reloadOnHangup(device, files, logger);
   let metrics: MetricsServer | undefined;
