@@ -114,11 +114,7 @@ async function main(argv: string[]): Promise<number> {
       console.error(`bench:check: the check against ${values.against} could not run: ${err instanceof Error ? err.message : String(err)}`);
       return 2;
     }
-    mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, 'check.md'), r.markdown);
-    console.log(r.markdown);
-    console.log(r.regressed ? 'bench:check: REGRESSION' : 'bench:check: no regression');
-    return r.regressed ? 1 : 0;
+    return report(r, out);
   }
   let baseline: Baseline;
   try {
@@ -134,11 +130,16 @@ async function main(argv: string[]): Promise<number> {
     console.error(`bench:check: the check could not run: ${err instanceof Error ? err.message : String(err)}`);
     return 2;
   }
+  return report(result, out);
+}
+
+/** Writes results/check.md, prints the table and the verdict; the exit code: 1 on a regression. */
+function report(r: CheckResult, out: string): number {
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'check.md'), result.markdown);
-  console.log(result.markdown);
-  console.log(result.regressed ? 'bench:check: REGRESSION' : 'bench:check: no regression');
-  return result.regressed ? 1 : 0;
+  writeFileSync(join(out, 'check.md'), r.markdown);
+  console.log(r.markdown);
+  console.log(r.regressed ? 'bench:check: REGRESSION' : 'bench:check: no regression');
+  return r.regressed ? 1 : 0;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) process.exitCode = await main(process.argv.slice(2));

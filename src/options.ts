@@ -114,6 +114,21 @@ function keyList(doc: string, cli?: Cli<readonly string[] | null>): OptionSpec<r
   }, cli);
 }
 
+/** A list of connect endpoints (several devices). */
+function endpointList(doc: string, cli?: Cli<readonly string[]>): OptionSpec<readonly string[]> {
+  return spec<readonly string[]>([], doc, (n, v) => {
+    if (!Array.isArray(v)) throw invalidOption(n, 'a list of endpoints', v);
+    for (const e of v) endpoint(n, e, 'connect');
+  }, cli);
+}
+
+const splitList = (text: string): string[] => text.split(',').map((e) => e.trim()).filter((e) => e !== '');
+
+/** `--connect A[,B,...]`: the first is `endpoint`; several also set `endpoints`. */
+function connectFlag(): CliFlag<string> {
+  return { flag: 'connect', arg: 'ENDPOINT[,...]', parse: (text) => splitList(text)[0] ?? '', also: (_first, text) => (splitList(text).length > 1 ? { endpoints: splitList(text) } : {}) };
+}
+
 const secretKeyFile = (text: string): string => loadKeyPair(text).secretKey;
 const list = (text: string): string[] => text.split(',').map((r) => r.trim()).filter((r) => r !== '');
 const MAX_MS = 2 ** 31 - 1;
@@ -241,22 +256,11 @@ function checkDevice(o: ResolvedDeviceOptions): void {
 
 export const serverOptions = {
   endpoint: address('tcp://localhost:5560', 'connect', "the device's backend (several, comma-separated: one socket each, with its own READY, credits and heartbeats)", [
-    {
-      flag: 'connect',
-      arg: 'ENDPOINT[,...]',
-      parse: (text) => text.split(',')[0]?.trim() ?? '',
-      also: (_first, text) => {
-        const all = text.split(',').map((e) => e.trim()).filter((e) => e !== '');
-        return all.length > 1 ? { endpoints: all } : {};
-      },
-    },
+    connectFlag(),
     { flag: 'bind', arg: 'ENDPOINT', also: () => ({ bind: true }), shownDefault: '', doc: 'bind here instead of connecting (clients then come straight to this server)' },
   ]),
   bind: bool(false, 'bind instead of connect: clients then come straight to this server, which does not announce READY'),
-  endpoints: spec<readonly string[]>([], 'several devices (ServerGroup): one socket each; a Server itself takes one endpoint', (n, v) => {
-    if (!Array.isArray(v)) throw invalidOption(n, 'a list of endpoints', v);
-    for (const e of v) endpoint(n, e, 'connect');
-  }, undefined),
+  endpoints: endpointList('several devices (ServerGroup): one socket each; a Server itself takes one endpoint'),
   concurrency: int(1, 1, 100_000, 'requests handled at once (for async handlers; 1 as a REP server)', { flag: 'concurrency', arg: 'N' }),
   announce: bool(true, 'tell a least-busy device when this server is ready (harmless to other devices)'),
   routingId: spec<string>('', "the socket's routing id, so a device can name this server ('': libzmq's)", (n, v) => {
@@ -286,19 +290,8 @@ export function resolveServerOptions(input: ServerOptions = {}): ResolvedServerO
 // ---------------------------------------------------------------- client
 
 export const clientOptions = {
-  endpoint: address('tcp://localhost:5559', 'connect', "the device's frontend (several, comma-separated: requests are spread over them and fail over)", {
-    flag: 'connect',
-    arg: 'ENDPOINT[,...]',
-    parse: (text) => text.split(',')[0]?.trim() ?? '',
-    also: (_first, text) => {
-      const all = text.split(',').map((e) => e.trim()).filter((e) => e !== '');
-      return all.length > 1 ? { endpoints: all } : {};
-    },
-  }),
-  endpoints: spec<readonly string[]>([], "several devices' frontends: requests spread over the healthy ones, a timed-out one fails over to the next ([] : endpoint alone)", (n, v) => {
-    if (!Array.isArray(v)) throw invalidOption(n, 'a list of endpoints', v);
-    for (const e of v) endpoint(n, e, 'connect');
-  }, undefined),
+  endpoint: address('tcp://localhost:5559', 'connect', "the device's frontend (several, comma-separated: requests are spread over them and fail over)", connectFlag()),
+  endpoints: endpointList("several devices' frontends: requests spread over the healthy ones, a timed-out one fails over to the next ([] : endpoint alone)"),
   timeoutMs: int(2_500, 1, MAX_MS, "how long one attempt waits for its reply (the zguide's Lazy Pirate)", { flag: 'timeout', arg: 'MS' }),
   retries: int(3, 0, 1_000, 'attempts after the first, each on a fresh socket', { flag: 'retries', arg: 'N' }),
   service: text('', "speak Majordomo (RFC 7) and ask for this service ('' : plain requests)", { flag: 'service', arg: 'NAME', shownDefault: 'plain' }),
@@ -323,10 +316,7 @@ export const poolOptions = {
   concurrency: { ...serverOptions.concurrency, doc: 'requests one worker handles at once (for async handlers)' },
   service: { ...serverOptions.service, doc: "the worker threads register as Majordomo workers (RFC 7) of this service ('' : zqueue's worker protocol)" },
   stopGraceMs: int(1_000, 0, MAX_MS, 'a retired worker gets this long to stop before its thread is terminated'),
-  join: spec<readonly string[]>([], "other devices' backends the worker threads serve too (one socket each, heartbeating)", (n, v) => {
-    if (!Array.isArray(v)) throw invalidOption(n, 'a list of endpoints', v);
-    for (const e of v) endpoint(n, e, 'connect');
-  }, { flag: 'join', arg: 'ENDPOINT,...', parse: (text) => text.split(',').map((e) => e.trim()).filter((e) => e !== ''), shownDefault: 'none' }),
+  join: endpointList("other devices' backends the worker threads serve too (one socket each, heartbeating)", { flag: 'join', arg: 'ENDPOINT,...', parse: splitList, shownDefault: 'none' }),
 } satisfies OptionTable;
 
 export const brokerOptions = {

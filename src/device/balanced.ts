@@ -18,7 +18,6 @@
  * clients and workers alike, as Majordomo brokers do.
  */
 import { performance } from 'node:perf_hooks';
-import type * as zmq from 'zeromq';
 import {
   BYE,
   DISCONNECT,
@@ -43,7 +42,7 @@ import { Balancer, type Held, type Pending, type Worker } from '../balancer.js';
 import { ServicePools } from '../services.js';
 import { Writer, size } from '../writer.js';
 import type { CountedStats, WorkerStats } from './counters.js';
-import { CountingEngine, backendEncoding, fromInproc } from './counting.js';
+import { CountingEngine, backendEncoding } from './counting.js';
 import type { Engine, EngineContext } from './engine.js';
 
 export class BalancedEngine extends CountingEngine implements Engine<CountedStats> {
@@ -221,20 +220,8 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     this.counters.answerError(p.mdp === true ? [...envelope, MDP_CLIENT, Buffer.from(p.service ?? '')] : envelope, kind, message);
   }
 
-  private async backLoop(): Promise<void> {
-    const backend = this.ctx.sockets.backend as zmq.Router;
-    const c = this.counters;
-    try {
-      for (;;) {
-        const received = await backend.receive();
-        const frames = this.inproc.backend ? fromInproc(received) : received;
-        c.back.messagesIn++;
-        c.back.bytesIn += size(frames);
-        this.onWorkerMessage(frames);
-      }
-    } catch (err) {
-      if (!this.expectedEnd(err)) throw err;
-    }
+  private backLoop(): Promise<void> {
+    return this.readBackend((frames) => this.onWorkerMessage(frames));
   }
 
   private onWorkerMessage(frames: Buffer[]): void {

@@ -61,6 +61,23 @@ export abstract class CountingEngine {
     this.loops.push(loop().catch((err: unknown) => this.failed(err)));
   }
 
+  /** Reads the backend until shutdown: each message decoded (inproc), counted, and given to `on`. */
+  protected async readBackend(on: (frames: Buffer[]) => void): Promise<void> {
+    const backend = this.ctx.sockets.backend;
+    const c = this.counters;
+    try {
+      for (;;) {
+        const received = await backend.receive();
+        const frames = this.inproc.backend ? fromInproc(received) : received;
+        c.back.messagesIn++;
+        c.back.bytesIn += size(frames);
+        on(frames);
+      }
+    } catch (err) {
+      if (!this.expectedEnd(err)) throw err;
+    }
+  }
+
   /** On a socket shared by clients and workers: takes a worker's message (true) before it is read as a request. */
   protected divert(_frames: Buffer[]): boolean {
     return false;
@@ -109,5 +126,3 @@ export abstract class CountingEngine {
 export function backendEncoding(inproc: boolean): { encode?: typeof toInproc } {
   return inproc ? { encode: toInproc } : {};
 }
-
-export { fromInproc };

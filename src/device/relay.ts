@@ -4,10 +4,9 @@
  * their load; replies come back along their envelopes.
  */
 import { performance } from 'node:perf_hooks';
-import type * as zmq from 'zeromq';
 import { Writer, size } from '../writer.js';
 import type { CountedStats } from './counters.js';
-import { CountingEngine, backendEncoding, fromInproc } from './counting.js';
+import { CountingEngine, backendEncoding } from './counting.js';
 import type { Engine, EngineContext } from './engine.js';
 
 /** Clients whose request is being timed at once; past it the timings start over. */
@@ -74,29 +73,20 @@ export class RelayEngine extends CountingEngine implements Engine<CountedStats> 
     }
   }
 
-  private async backLoop(): Promise<void> {
-    const backend = this.ctx.sockets.backend as zmq.Dealer;
+  private backLoop(): Promise<void> {
     const c = this.counters;
-    try {
-      for (;;) {
-        const received = await backend.receive();
-        const frames = this.inproc.backend ? fromInproc(received) : received;
-        c.back.messagesIn++;
-        c.back.bytesIn += size(frames);
-        const client = frames[0];
-        if (client === undefined || client.length === 0) {
-          // A worker's control message (READY/BYE): this policy has no use for it.
-          c.control++;
-          continue;
-        }
-        const key = client.toString('latin1');
-        const arrived = this.arrivals.get(key);
-        if (arrived !== undefined) this.arrivals.delete(key);
-        c.replied(frames, arrived);
-        this.ctx.settled();
+    return this.readBackend((frames) => {
+      const client = frames[0];
+      if (client === undefined || client.length === 0) {
+        // A worker's control message (READY/BYE): this policy has no use for it.
+        c.control++;
+        return;
       }
-    } catch (err) {
-      if (!this.expectedEnd(err)) throw err;
-    }
+      const key = client.toString('latin1');
+      const arrived = this.arrivals.get(key);
+      if (arrived !== undefined) this.arrivals.delete(key);
+      c.replied(frames, arrived);
+      this.ctx.settled();
+    });
   }
 }
