@@ -11,9 +11,20 @@
  *   envelope-less and over-long messages from a DEALER;
  * - `restart-device`: the device process is killed (SIGKILL) and started again.
  *
+ * With `devices` > 1 (`npm run chaos -- --devices 3`), the same runs across
+ * several devices: that many `zqueue device` processes (least-busy), remote
+ * `zqueue server` processes that serve every one of them (`--connect A,B,C`),
+ * and clients that know them all (`endpoints`) and fail over. Then
+ * `restart-device` kills one device in turn with SIGKILL, leaves it down for
+ * `deviceDownMs`, and starts it again on the same ports; `crash-worker`'s
+ * process.exit() lands in a server process, which a supervisor (the run)
+ * starts again, as systemd would.
+ *
  * Every request ends in the ledger: answered, answered after a retry, a
  * definite error (by code), wrong (a reply that is not its own), or lost
- * (no end at all). Lost and wrong must be 0.
+ * (no end at all). Lost and wrong must be 0. `failed_over` counts the
+ * answered requests whose answer came from another device than the one
+ * first asked.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
@@ -39,19 +50,31 @@ export interface ChaosOptions {
   readonly durationMs: number;
   /** Concurrent closed-loop clients. Default 40. */
   readonly clients?: number;
+  /** Go on past `durationMs` until this many events have happened (a short run that must see each). Default 0. */
+  readonly minEvents?: number;
   /** Time between two events. Default 2500 ms. */
   readonly eventEveryMs?: number;
   /** Heartbeat period between the device and the remote servers. Default 250 ms. */
   readonly heartbeatMs?: number;
+  /** Devices. 1 (the default): one `zqueue serve`; more: `zqueue device` processes that every server and client knows. */
+  readonly devices?: number;
+  /** Remote `zqueue server` processes. Default 2 with one device, 4 with several. */
+  readonly servers?: number;
+  /** Several devices: how long a killed device stays down before it is started again. Default 1500 ms. */
+  readonly deviceDownMs?: number;
   /** Progress lines (events as they happen). */
   readonly log?: (line: string) => void;
 }
 
 export interface Ledger {
   readonly duration_ms: number;
+  readonly devices: number;
+  readonly servers: number;
   readonly sent: number;
   readonly answered: number;
   readonly answered_after_retry: number;
+  /** Answered requests whose answer came from another device than the one first asked (several devices). */
+  readonly failed_over: number;
   /** Requests that ended with a definite error, by its code. */
   readonly errors: Readonly<Record<string, number>>;
   readonly wrong: number;
@@ -110,37 +133,73 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** One device: its ports, its command line, its process. */
+interface DeviceProc {
+  readonly front: number;
+  readonly frontend: string;
+  readonly backend: string;
+  readonly args: string[];
+  proc: Proc;
+}
+
 export async function runChaos(o: ChaosOptions): Promise<Ledger> {
   const clients = o.clients ?? 40;
   const every = o.eventEveryMs ?? 2500;
   const hb = String(o.heartbeatMs ?? 250);
+  const nDevices = o.devices ?? 1;
+  if (!Number.isInteger(nDevices) || nDevices < 1 || nDevices > 16) throw new RangeError(`devices must be an integer from 1 to 16, got ${String(nDevices)}`);
+  const several = nDevices > 1;
+  const nServers = o.servers ?? (several ? 4 : 2);
+  const downMs = o.deviceDownMs ?? 1500;
   const log = o.log ?? (() => {});
-  const [front, back] = [await freePort(), await freePort()];
-  const frontend = `tcp://127.0.0.1:${front}`;
-  const backend = `tcp://127.0.0.1:${back}`;
   const dir = mkdtempSync(join(tmpdir(), 'zq-chaos-'));
 
-  const deviceArgs = ['serve', '--handler', HANDLER, '--threads', '2', '--frontend', frontend, '--backend', backend, '--heartbeat', hb, '--handler-timeout', '5000'];
-  let device = start(deviceArgs);
-  await waitForOutput(device, ' bound ', 15_000);
-  let serverN = 0;
-  const newServer = (): Proc => start(['server', '--connect', backend, '--handler', HANDLER, '--heartbeat', hb, '--routing-id', `remote-${++serverN}`]);
-  const servers = [newServer(), newServer()];
+  // One device: `zqueue serve` (a device with worker threads) that remote servers also serve.
+  // Several: `zqueue device` processes, each served by every remote server.
+  const devices: DeviceProc[] = [];
+  for (let d = 0; d < nDevices; d++) {
+    const [front, back] = [await freePort(), await freePort()];
+    const frontend = `tcp://127.0.0.1:${front}`;
+    const backend = `tcp://127.0.0.1:${back}`;
+    const args = several
+      ? ['device', '--policy', 'least-busy', '--frontend', frontend, '--backend', backend, '--heartbeat', hb, '--handler-timeout', '5000']
+      : ['serve', '--handler', HANDLER, '--threads', '2', '--frontend', frontend, '--backend', backend, '--heartbeat', hb, '--handler-timeout', '5000'];
+    devices.push({ front, frontend, backend, args, proc: start(args) });
+  }
+  await Promise.all(devices.map((d) => waitForOutput(d.proc, ' bound ', 15_000)));
+  const frontends = devices.map((d) => d.frontend);
+  const backends = devices.map((d) => d.backend).join(',');
 
-  const ledger = { sent: 0, answered: 0, answeredAfterRetry: 0, wrong: 0, errors: {} as Record<string, number> };
+  let stopping = false;
+  let serverN = 0;
+  const servers: Proc[] = [];
+  /** A remote server; one that exits by itself (a handler's process.exit()) is started again. */
+  const newServer = (): Proc => {
+    const p = start(['server', '--connect', backends, '--handler', HANDLER, '--heartbeat', hb, '--routing-id', `remote-${++serverN}`]);
+    void p.exited.then(() => {
+      const at = servers.indexOf(p);
+      if (stopping || at < 0 || p.child.signalCode !== null) return;
+      log(`server ${p.child.pid ?? '?'} exited with ${String(p.child.exitCode)}: started again`);
+      servers[at] = newServer();
+    });
+    return p;
+  };
+  for (let i = 0; i < nServers; i++) servers.push(newServer());
+
+  const ledger = { sent: 0, answered: 0, answeredAfterRetry: 0, failedOver: 0, wrong: 0, errors: {} as Record<string, number> };
   const events = Object.fromEntries(CHAOS_EVENTS.map((e) => [e, 0])) as Record<ChaosEvent, number>;
   const garbage = { messages: 0, bytes: 0 };
   const settled = new Set<number>();
-  let stopping = false;
   const t0 = performance.now();
 
-  /** outcome: 'answered', 'retried', 'wrong', or an error code. */
+  /** outcome: 'answered', 'retried', 'failed-over', 'wrong', or an error code. */
   const settle = (id: number, outcome: string): void => {
     settled.add(id);
     if (outcome === 'answered') ledger.answered++;
-    else if (outcome === 'retried') {
+    else if (outcome === 'retried' || outcome === 'failed-over') {
       ledger.answered++;
       ledger.answeredAfterRetry++;
+      if (outcome === 'failed-over') ledger.failedOver++;
     } else if (outcome === 'wrong') ledger.wrong++;
     else ledger.errors[outcome] = (ledger.errors[outcome] ?? 0) + 1;
   };
@@ -148,16 +207,19 @@ export async function runChaos(o: ChaosOptions): Promise<Ledger> {
   /** One request through a client, into the ledger. `expect` checks the reply. */
   const ask = async (c: Client, body: string[], expect: (reply: string[]) => boolean): Promise<void> => {
     const id = ledger.sent++;
-    const retriesBefore = c.stats().retries;
+    const before = c.stats();
     try {
       const reply = (await c.request(body)).map(String);
-      settle(id, !expect(reply) ? 'wrong' : c.stats().retries > retriesBefore ? 'retried' : 'answered');
+      const after = c.stats();
+      settle(id, !expect(reply) ? 'wrong' : after.failovers > before.failovers ? 'failed-over' : after.retries > before.retries ? 'retried' : 'answered');
     } catch (err) {
       settle(id, isZqueueError(err) ? err.code : `other: ${err instanceof Error ? err.message : String(err)}`);
     }
   };
 
-  const pool = Array.from({ length: clients }, () => new Client({ endpoint: frontend, timeoutMs: 1000, retries: 10 }));
+  const newClient = (timeoutMs: number, retries: number): Client =>
+    new Client(several ? { endpoints: frontends, timeoutMs, retries } : { endpoint: frontends[0] as string, timeoutMs, retries });
+  const pool = Array.from({ length: clients }, () => newClient(1000, 10));
   const loops = pool.map(async (c, i) => {
     for (let n = 0; !stopping; n++) {
       const body = [`c${i}`, `r${n}`, randomBytes(8).toString('hex')];
@@ -165,7 +227,9 @@ export async function runChaos(o: ChaosOptions): Promise<Ledger> {
     }
   });
 
-  const chaosClient = new Client({ endpoint: frontend, timeoutMs: 2000, retries: 5 });
+  const chaosClient = newClient(2000, 5);
+  let victimDevice = 0;
+  let garbageDevice = 0;
   const act: Record<ChaosEvent, () => Promise<void>> = {
     'kill-server': async () => {
       const victim = servers.shift();
@@ -184,16 +248,17 @@ export async function runChaos(o: ChaosOptions): Promise<Ledger> {
       victim.child.kill('SIGCONT');
     },
     garbage: async () => {
+      const target = devices[garbageDevice++ % devices.length] as DeviceProc;
       // Raw bytes where a ZMTP greeting should be.
-      const raw = connect(front, '127.0.0.1');
+      const raw = connect(target.front, '127.0.0.1');
+      raw.on('error', () => undefined);
       await once(raw, 'connect');
       const junk = randomBytes(4096);
       raw.end(junk);
       garbage.bytes += junk.length;
-      raw.on('error', () => undefined);
       // Random multipart messages, no envelope, too many frames.
       const dealer = new zmq.Dealer({ linger: 0, sendTimeout: 0 });
-      dealer.connect(frontend);
+      dealer.connect(target.frontend);
       const send = async (frames: Buffer[]): Promise<void> => {
         garbage.messages++;
         await dealer.send(frames).catch(() => undefined);
@@ -206,15 +271,19 @@ export async function runChaos(o: ChaosOptions): Promise<Ledger> {
       dealer.close();
     },
     'restart-device': async () => {
-      await stop(device, 'SIGKILL');
-      device = start(deviceArgs);
-      await waitForOutput(device, ' bound ', 15_000);
+      const victim = devices[victimDevice++ % devices.length] as DeviceProc;
+      await stop(victim.proc, 'SIGKILL');
+      // Several devices: it stays down a while, so that clients fail over and servers notice.
+      if (several) await new Promise((r) => setTimeout(r, downMs));
+      victim.proc = start(victim.args);
+      await waitForOutput(victim.proc, ' bound ', 15_000);
     },
   };
 
   let k = 0;
   try {
-    while (performance.now() - t0 + every < o.durationMs) {
+    const minEvents = o.minEvents ?? 0;
+    while (k < minEvents || performance.now() - t0 + every < o.durationMs) {
       await new Promise((r) => setTimeout(r, every));
       const event = CHAOS_EVENTS[k++ % CHAOS_EVENTS.length] ?? 'garbage';
       log(`${((performance.now() - t0) / 1000).toFixed(1)} s: ${event}`);
@@ -229,15 +298,18 @@ export async function runChaos(o: ChaosOptions): Promise<Ledger> {
     const bound = new Promise<void>((r) => setTimeout(r, 30_000).unref());
     await Promise.race([Promise.all(loops), bound]);
     for (const c of [...pool, chaosClient]) c.close();
-    await stop(device, 'SIGTERM');
+    await Promise.all(devices.map((d) => stop(d.proc, 'SIGTERM')));
     await Promise.all(servers.map((s) => stop(s, 'SIGTERM')));
     rmSync(dir, { recursive: true, force: true });
   }
   return {
     duration_ms: Math.round(performance.now() - t0),
+    devices: nDevices,
+    servers: nServers,
     sent: ledger.sent,
     answered: ledger.answered,
     answered_after_retry: ledger.answeredAfterRetry,
+    failed_over: ledger.failedOver,
     errors: ledger.errors,
     wrong: ledger.wrong,
     lost: ledger.sent - settled.size,
@@ -253,6 +325,7 @@ export function ledgerTable(l: Ledger): string {
     ['sent', l.sent],
     ['answered', l.answered],
     ['… of which after a retry', l.answered_after_retry],
+    ...(l.devices > 1 ? [['… of which failed over to another device', l.failed_over]] : []),
     ['definite errors', errors],
     ['wrong replies', l.wrong],
     ['**lost**', `**${l.lost}**`],
@@ -263,6 +336,6 @@ export function ledgerTable(l: Ledger): string {
     '| --- | ---: |',
     ...rows.map(([k, v]) => `| ${String(k)} | ${String(v)} |`),
     '',
-    `${(l.duration_ms / 1000).toFixed(0)} s; events: ${ev}; garbage: ${l.garbage.messages} messages, ${l.garbage.bytes} raw bytes.`,
+    `${(l.duration_ms / 1000).toFixed(0)} s; ${l.devices} device${l.devices === 1 ? ' (zqueue serve, 2 worker threads)' : 's (zqueue device, least-busy)'}, ${l.servers} remote servers; events: ${ev}; garbage: ${l.garbage.messages} messages, ${l.garbage.bytes} raw bytes.`,
   ].join('\n');
 }

@@ -18,8 +18,12 @@ const HELP = `Usage: npm run chaos -- [options]
   --duration S           chaos phase length (default 60)
   --overload-duration S  overload phase length at 10× capacity (default 30; 0 skips it)
   --clients N            closed-loop clients in the chaos phase (default 40)
+  --devices N            devices in the chaos phase (default 1: one zqueue serve; more: zqueue device
+                         processes that every server and client knows, killed -9 and restarted in turn)
+  --servers N            remote zqueue server processes (default 2 with one device, 4 with several)
   --quick                12 s of chaos and 5 s of overload
-  --out DIR              where results go (default results)
+  --out DIR              where results go (default results; chaos.json and chaos.md, or
+                         chaos-devices-N.json and .md with several devices)
   --no-write             do not write files`;
 
 function overloadTable(r: OverloadReport): string {
@@ -47,6 +51,8 @@ async function main(argv: string[]): Promise<number> {
         duration: { type: 'string' },
         'overload-duration': { type: 'string' },
         clients: { type: 'string' },
+        devices: { type: 'string' },
+        servers: { type: 'string' },
         quick: { type: 'boolean' },
         out: { type: 'string' },
         'no-write': { type: 'boolean' },
@@ -61,19 +67,23 @@ async function main(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const seconds = (name: 'duration' | 'overload-duration' | 'clients', fallback: number): number => {
+  const integer = (name: 'duration' | 'overload-duration' | 'clients' | 'devices' | 'servers', fallback: number, min: number, max: number): number => {
     const raw = values[name];
     const n = raw === undefined ? fallback : Number(raw);
-    if (!Number.isInteger(n) || n < 0 || n > 3600) throw new Error(`--${name} must be an integer from 0 to 3600, got ${JSON.stringify(raw)}`);
+    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
     return n;
   };
   let chaosS: number;
   let overloadS: number;
   let clients: number;
+  let devices: number;
+  let servers: number | undefined;
   try {
-    chaosS = seconds('duration', values.quick === true ? 12 : 60);
-    overloadS = seconds('overload-duration', values.quick === true ? 5 : 30);
-    clients = seconds('clients', 40);
+    chaosS = integer('duration', values.quick === true ? 12 : 60, 0, 3600);
+    overloadS = integer('overload-duration', values.quick === true ? 5 : 30, 0, 3600);
+    clients = integer('clients', 40, 1, 1000);
+    devices = integer('devices', 1, 1, 16);
+    servers = values.servers === undefined ? undefined : integer('servers', 0, 1, 64);
   } catch (err) {
     console.error(`chaos: ${(err as Error).message}`);
     return 2;
@@ -91,10 +101,10 @@ async function main(argv: string[]): Promise<number> {
   }
   let ledger: Ledger | undefined;
   if (chaosS > 0) {
-    console.error(`chaos: ${chaosS} s, ${clients} clients…`);
+    console.error(`chaos: ${chaosS} s, ${clients} clients, ${devices} device${devices === 1 ? '' : 's'}…`);
     const stop = countdown('chaos', chaosS * 1000);
     try {
-      ledger = await runChaos({ durationMs: chaosS * 1000, clients, log: (l) => console.error(`  ${l}`) });
+      ledger = await runChaos({ durationMs: chaosS * 1000, clients, devices, ...(servers !== undefined ? { servers } : {}), log: (l) => console.error(`  ${l}`) });
     } finally {
       stop();
     }
@@ -104,10 +114,11 @@ async function main(argv: string[]): Promise<number> {
     const out = values.out ?? 'results';
     mkdirSync(out, { recursive: true });
     const at = new Date().toISOString();
-    writeFileSync(join(out, 'chaos.json'), `${JSON.stringify({ at, environment: environment(), overload, ledger }, null, 2)}\n`);
+    const base = join(out, devices === 1 ? 'chaos' : `chaos-devices-${devices}`);
+    writeFileSync(`${base}.json`, `${JSON.stringify({ at, environment: environment(), overload, ledger }, null, 2)}\n`);
     const md = [`# zqueue chaos: ${at}`, '', ...(overload !== undefined ? [overloadTable(overload), ''] : []), ...(ledger !== undefined ? [ledgerTable(ledger), ''] : [])].join('\n');
-    writeFileSync(join(out, 'chaos.md'), md);
-    console.error(`wrote ${join(out, 'chaos.json')} and ${join(out, 'chaos.md')}`);
+    writeFileSync(`${base}.md`, md);
+    console.error(`wrote ${base}.json and ${base}.md`);
   }
   const bad = (ledger?.lost ?? 0) + (ledger?.wrong ?? 0) + (overload?.lost ?? 0);
   return bad > 0 ? 1 : 0;
