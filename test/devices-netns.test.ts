@@ -1,0 +1,86 @@
+/**
+ * Several devices on hosts of their own: network namespaces that the test
+ * makes (test/netns.ts), two device hosts, a server host and a client host on
+ * one bridge. Two servers serve both devices; ten clients that know both make
+ * 400 requests, and device A's cable is pulled under load, not its process
+ * killed: its connections go silent, with no FIN or RST to say so. Every
+ * request is answered, the survivor answers the rest, and when the cable is
+ * plugged back in both servers rejoin A by themselves.
+ *
+ * Needs root (ip netns); elsewhere it is skipped with the reason.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { EXAMPLES, FIXTURES, cli, removeTempDirs, tempDir, within } from './helpers.js';
+import { Lab, netnsMissing } from './netns.js';
+
+const missing = netnsMissing();
+
+interface Counted {
+  answered: number;
+  workers: unknown[];
+}
+
+/** A device's stats through its control socket (ipc: a path, which network namespaces do not separate). */
+async function stats(control: string): Promise<Counted | undefined> {
+  const c = cli(['ctl', control, 'stats', '--timeout', '2000']);
+  if ((await c.exited) !== 0) return undefined;
+  return JSON.parse(c.stdout()) as Counted;
+}
+
+async function untilWorkers(control: string, n: number, ms: number): Promise<void> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    if ((await stats(control))?.workers.length === n) return;
+    if (performance.now() > deadline) throw new Error(`${control}: the device did not have ${n} workers within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('several devices on hosts of their own (network namespaces)', { skip: missing === false ? undefined : missing }, () => {
+  let lab: Lab | undefined;
+  before(() => {
+    lab = new Lab(['a', 'b', 'servers', 'clients']);
+  });
+  after(async () => {
+    await lab?.destroy();
+    removeTempDirs();
+  });
+
+  it("400 requests while device A's link is cut: all answered, the survivor answers; mended, both servers rejoin A", async () => {
+    const l = lab as Lab;
+    const dir = tempDir();
+    const at = (h: string, port: number): string => `tcp://${l.host(h).address}:${port}`;
+    const control = (d: string): string => `ipc://${join(dir, `${d}.ctl`)}`;
+    for (const d of ['a', 'b']) {
+      l.zqueue(d, ['device', '--policy', 'least-busy', '--frontend', at(d, 5559), '--backend', at(d, 5560), '--heartbeat', '200', '--control', control(d)]);
+    }
+    const a = control('a');
+    const b = control('b');
+    for (let i = 0; i < 2; i++) l.zqueue('servers', ['server', '--connect', `${at('a', 5560)},${at('b', 5560)}`, '--handler', join(EXAMPLES, 'echo.js'), '--heartbeat', '200']);
+    await untilWorkers(a, 2, 20_000);
+    await untilWorkers(b, 2, 20_000);
+
+    const client = l.node('clients', [join(FIXTURES, 'failover-client.js'), `${at('a', 5559)},${at('b', 5559)}`, '400', '10']);
+    await within(60_000, '150 answers', client.waitFor('answered 150\n'));
+    l.cut('a');
+    const bBefore = (await stats(b))?.answered ?? 0;
+    const code = await within(90_000, 'the client', client.exited);
+    const report = JSON.parse(client.stdout().trim().split('\n').at(-1) ?? '{}') as { answered: number; wrong: number; errors: string[]; failovers: number };
+    assert.deepEqual(report.errors, [], 'no request ended in an error');
+    assert.equal(report.answered, 400, 'every request was answered');
+    assert.equal(report.wrong, 0, 'each with its own reply');
+    assert.equal(code, 0);
+    assert.ok(report.failovers >= 1, `requests sent to A failed over to B (${report.failovers})`);
+    const bAfter = (await stats(b))?.answered ?? 0;
+    assert.ok(bAfter - bBefore >= 200, `B answered the requests after the cut (${bAfter - bBefore})`);
+
+    // A, cut off, declares its silent servers dead; plugged back in, both rejoin it by themselves, and A serves.
+    await untilWorkers(a, 0, 30_000);
+    l.mend('a');
+    await untilWorkers(a, 2, 30_000);
+    const only = l.node('clients', [join(FIXTURES, 'failover-client.js'), at('a', 5559), '20', '2']);
+    assert.equal(await within(30_000, 'a client of A alone', only.exited), 0, only.stdout());
+  });
+});
