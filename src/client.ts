@@ -21,6 +21,7 @@ import { MDP_CLIENT } from './protocol.js';
 import './context.js';
 import * as zmq from 'zeromq';
 import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from './errors.js';
+import { connectTo } from './endpoints.js';
 import { resolveClientOptions, integer, type ClientOptions, type ResolvedClientOptions } from './options.js';
 import { parseErrorReply } from './protocol.js';
 import { watchEvents } from './writer.js';
@@ -150,7 +151,7 @@ export class Client {
         }
       });
     }
-    socket.connect(endpoint);
+    connectTo(socket, endpoint);
     this.sockets.set(endpoint, socket);
     return socket;
   }

@@ -17,7 +17,7 @@
  */
 import './context.js';
 import * as zmq from 'zeromq';
-import { bindOrExplain, parseEndpoint } from './endpoints.js';
+import { bindOrExplain, connectTo, parseEndpoint } from './endpoints.js';
 import { ErrorCode, ZqueueError, invalidOption, isSocketClosedError } from './errors.js';
 import { errorFrame, parseErrorReply } from './protocol.js';
 import { deviceOf, isLoopback, type Target } from './metrics.js';
@@ -126,7 +126,7 @@ export async function sendControl(endpoint: string, command: string, timeoutMs =
   parseEndpoint(endpoint, 'connect');
   const socket = new zmq.Request({ linger: 0, receiveTimeout: timeoutMs, sendTimeout: timeoutMs });
   try {
-    socket.connect(endpoint);
+    connectTo(socket, endpoint);
     await socket.send(command);
     const frames = await socket.receive();
     const error = parseErrorReply(frames);

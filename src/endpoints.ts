@@ -178,3 +178,19 @@ export async function bindOrExplain(socket: zmq.Socket, endpoint: string, what: 
 export function sameEndpoint(frontend: string, backend: string): boolean {
   return frontend === backend && !/:(\*|0)$/.test(frontend);
 }
+
+/**
+ * `socket.connect(endpoint)`, again when a signal interrupted it: zmq_connect
+ * first runs the socket's pending commands, and a signal (a profiler's
+ * SIGPROF, say) there fails it with EINTR before it has done anything.
+ */
+export function connectTo(socket: { connect(endpoint: string): void }, endpoint: string): void {
+  for (let tries = 1; ; tries++) {
+    try {
+      socket.connect(endpoint);
+      return;
+    } catch (err) {
+      if (zmqCode(err) !== 'EINTR' || tries >= 100) throw err;
+    }
+  }
+}

@@ -3,6 +3,7 @@ import * as zmq from 'zeromq';
 import { formatTapped } from '../tap.js';
 import { resolveTable, tapOptions } from '../options.js';
 import { UsageError, type CommandSpec, type Parsed } from './flags.js';
+import { connectTo } from '../endpoints.js';
 
 export const spec: CommandSpec = {
   name: 'tap',
@@ -23,7 +24,7 @@ export async function run(parsed: Parsed): Promise<void> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    sub.connect(endpoint);
+    connectTo(sub, endpoint);
     sub.subscribe();
     let seen = 0;
     for await (const frames of sub) {

@@ -6,6 +6,7 @@
 import * as zmq from 'zeromq';
 import type { UncountedStats } from './counters.js';
 import type { Engine, EngineContext } from './engine.js';
+import { connectTo } from '../endpoints.js';
 
 export class NativeEngine implements Engine<UncountedStats> {
   readonly kind = 'native';
@@ -61,7 +62,7 @@ export class NativeEngine implements Engine<UncountedStats> {
     clearTimeout(timer);
     if (!late) return;
     const sink = new zmq.Dealer({ linger: 0 });
-    sink.connect(this.ctx.sockets.backendUrl());
+    connectTo(sink, this.ctx.sockets.backendUrl());
     const discard = (async () => {
       try {
         for await (const _ of sink);

@@ -15,6 +15,7 @@ import { parentPort } from 'node:worker_threads';
 import * as zmq from 'zeromq';
 import { parseErrorReply } from '../protocol.js';
 import { zmqCode } from '../errors.js';
+import { connectTo } from '../endpoints.js';
 import { createHistogram, encode } from './histogram.js';
 import { descriptors, osThreadId } from './cpu.js';
 import { fromInproc, isInproc, toInproc } from '../inproc.js';
@@ -26,6 +27,14 @@ export interface CellOrder {
   readonly size: number;
   /** One attempt's limit; past it the request counts as a timeout and the socket is replaced. */
   readonly timeoutMs: number;
+  /**
+   * The first request's limit on its first socket (default `timeoutMs`). The
+   * warm-up gives it all its time: in a burst of thousands of connections, a
+   * busy device may leave one in its listen queue for longer than a request's
+   * timeout, and a client that gave up and reconnected would only add a dead
+   * connection to that queue, ahead of its new one.
+   */
+  readonly firstTimeoutMs?: number;
   /** The request body; empty: `size` bytes of "a". */
   readonly message?: string;
   /** Open loop: requests per second for this generator's clients together (0: closed loop). */
@@ -149,7 +158,7 @@ class Cell {
     const o = this.order;
     const curve = o.curveServerKey !== undefined && o.curveServerKey !== '' ? { curveServerKey: o.curveServerKey, curvePublicKey: o.curvePublicKey ?? '', curveSecretKey: o.curveSecretKey ?? '' } : {};
     const s = new zmq.Request({ linger: 0, receiveTimeout: o.timeoutMs, sendTimeout: o.timeoutMs, ...curve });
-    s.connect(endpoint);
+    connectTo(s, endpoint);
     this.sockets.push(s);
     return s;
   }
@@ -159,6 +168,7 @@ class Cell {
     // Over inproc (clients on threads of the device's process), frames over 128 bytes travel as strings (src/inproc.ts).
     const codec = isInproc(endpoint);
     let socket = this.open(endpoint);
+    socket.receiveTimeout = this.order.firstTimeoutMs ?? this.order.timeoutMs;
     let first = true;
     this.attempts.set(n, 1);
     // Open loop: this client's share of the rate, its first send at a random phase so clients do not send in step.
@@ -195,6 +205,7 @@ class Cell {
         }
         if (first) {
           first = false;
+          socket.receiveTimeout = this.order.timeoutMs;
           this.firstReplies.push(performance.now() - this.startedAt);
           if ((this.attempts.get(n) ?? 1) > 1) this.warmedAfterRetry++;
           this.attempts.delete(n);

@@ -24,7 +24,7 @@ import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from '../errors.
 import { resolveServerOptions, type Handler, type ServerOptions, type ResolvedServerOptions } from '../options.js';
 import { BYE, DISCONNECT, EMPTY, HEARTBEAT, MDP, MDP_WORKER, READY, REQUESTS, WORKER_PROTOCOL, delimiterIndex } from '../protocol.js';
 import { Writer, watchEvents } from '../writer.js';
-import { IPC_MODE, ipcFileRemover, restrictIpc } from '../endpoints.js';
+import { IPC_MODE, connectTo, ipcFileRemover, restrictIpc } from '../endpoints.js';
 import { doneOrTimeout } from '../wait.js';
 import { runHandler } from './handler.js';
 import { fromInproc, isInproc, toInproc } from '../inproc.js';
@@ -163,7 +163,7 @@ export class Server extends EventEmitter<ServerEvents> {
         await socket.bind(o.endpoint);
         restrictIpc(o.endpoint, IPC_MODE);
         this.unlinkIpc = ipcFileRemover(socket.lastEndpoint ?? o.endpoint);
-      } else socket.connect(o.endpoint);
+      } else connectTo(socket, o.endpoint);
     } catch (err) {
       socket.close();
       await this.watcher;
