@@ -120,7 +120,8 @@ export class Generators {
       // The rate and the request count go with the clients, in proportion.
       const rateRps = ((order.rateRps ?? 0) * share) / Math.max(1, clients);
       const mine = requests > 0 && share > 0 ? Math.floor(requests / used) + (i < requests % used ? 1 : 0) : 0;
-      this.gens[i]?.send({ ...order, type: 'cell', clients: share, rateRps, requests: mine });
+      // A first request may wait the whole warm-up on its first connection (CellOrder.firstTimeoutMs).
+      this.gens[i]?.send({ ...order, type: 'cell', clients: share, rateRps, requests: mine, firstTimeoutMs: order.firstTimeoutMs ?? timeoutMs });
     }
     let timer: NodeJS.Timeout | undefined;
     const limit = new Promise<never>((_, reject) => {
