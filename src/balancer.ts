@@ -176,6 +176,12 @@ export class Balancer {
     return undefined;
   }
 
+  /** Request `id` if worker `key` holds it, left held (for checks before complete()). */
+  holding(key: string, id: number): Held | undefined {
+    const h = this.held.get(id);
+    return h !== undefined && h.worker.key === key ? h : undefined;
+  }
+
   /** Workers that heartbeat and have been silent since before `deadline`. */
   silentSince(deadline: number): Worker[] {
     const out: Worker[] = [];

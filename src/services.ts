@@ -91,6 +91,10 @@ export class ServicePools {
     return this.of(key)?.heldBy(key);
   }
 
+  holding(key: string, id: number): Held | undefined {
+    return this.of(key)?.holding(key, id);
+  }
+
   get size(): number {
     return this.serviceOf.size;
   }

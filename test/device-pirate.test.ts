@@ -106,7 +106,7 @@ describe('Paranoid Pirate workers (RFC 6)', { skip }, () => {
     }
   });
 
-  it('counts what is malformed (a reply from a worker that holds nothing, an unknown one-byte command, READY twice) and lives on', async () => {
+  it('counts what is malformed (a reply from a worker that holds nothing, one with another address stack, an unknown one-byte command, READY twice) and lives on', async () => {
     const device = await pirateDevice();
     const fake = new zmq.Dealer({ linger: 0, routingId: 'fake' });
     const client = new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0 });
@@ -127,8 +127,12 @@ describe('Paranoid Pirate workers (RFC 6)', { skip }, () => {
         if (request.length > 1) break; // skip its heartbeats
       }
       assert.deepEqual(request.slice(-2).map(String), ['', 'through the fake']);
+      // A "reply" whose address stack is not its request's is not that request's reply: dropped, counted.
+      const before = counted(device).malformed;
+      await fake.send([Buffer.from('someone else'), Buffer.alloc(0), Buffer.from('forged')]);
+      await until(10_000, 'the forged reply counted', () => counted(device).malformed === before + 1);
       await fake.send([...request.slice(0, -1), Buffer.from('answered')]);
-      assert.deepEqual((await within(5000, 'reply', reply)).map(String), ['answered']);
+      assert.deepEqual((await within(5000, 'reply', reply)).map(String), ['answered'], 'the client got its own reply, not the forged one');
     } finally {
       client.close();
       fake.close();

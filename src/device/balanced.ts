@@ -317,8 +317,10 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
   /**
    * A message from a Paranoid Pirate worker (RFC 6): READY (`0x01`: it joins
    * with one credit, or rejoins), HEARTBEAT (`0x02`), or the reply to the one
-   * request it holds, `[address..., "", body...]`. The reply goes back along
-   * the envelope the request came with, whatever address the worker sent.
+   * request it holds, `[address..., "", body...]`, whose address stack must be
+   * the one its request carried (a REP-like worker sends it back as it came):
+   * anything else is not that request's reply, and is counted malformed and
+   * dropped, the request still held (answered, retried or timed out later).
    */
   private onPirate(workerId: Buffer, key: string, known: boolean, frames: Buffer[], now: number): void {
     const c = this.counters;
@@ -342,8 +344,9 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     }
     const d = delimiterIndex(body, 0);
     const id = this.pools.heldBy(key);
-    if (d < 0 || id === undefined) {
-      // No envelope, or a reply from a worker that holds no request (late, or made up): nowhere to send it.
+    const request = id === undefined ? undefined : this.pools.holding(key, id);
+    if (d < 0 || id === undefined || request === undefined || !sameEnvelope(body, d, request.frames, request.bodyAt)) {
+      // No envelope, a reply from a worker that holds no request (late, or made up), or one for another request: nowhere to send it.
       c.malformed++;
       return;
     }
@@ -554,3 +557,10 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
 }
 
 const now = (): number => performance.now();
+
+/** Whether `reply`'s address stack (frames before its delimiter at `d`) is the request's (its frames before the delimiter at `bodyAt - 1`). */
+function sameEnvelope(reply: readonly Buffer[], d: number, request: readonly Buffer[], bodyAt: number): boolean {
+  if (d !== bodyAt - 1) return false;
+  for (let i = 0; i < d; i++) if (!(reply[i] as Buffer).equals(request[i] as Buffer)) return false;
+  return true;
+}
