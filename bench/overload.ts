@@ -44,9 +44,12 @@ export interface OverloadReport {
   readonly other_errors: number;
   /** Requests that got no reply at all. Must be 0. */
   readonly lost: number;
-  /** Answered requests per second while the load ran, and as a share of capacity. */
+  /** Answered requests per second while the load ran, and as a share of capacity (nominal: threads × 1000 / handlerMs). */
   readonly accepted_rps: number;
   readonly accepted_share: number;
+  /** What closed-loop clients got just before the load, on this machine as it was then, and accepted_rps against it. */
+  readonly baseline_rps: number;
+  readonly accepted_vs_baseline: number;
   /** How fast `busy` came back, at the client (µs). */
   readonly busy_latency: LatencySummary;
   readonly answered_latency: LatencySummary;
@@ -73,6 +76,8 @@ export async function runOverload(o: OverloadOptions): Promise<OverloadReport> {
   if (prevSleep === undefined) delete process.env.ZQ_SLEEP_MS;
   else process.env.ZQ_SLEEP_MS = prevSleep;
   const endpoint = connectUrlFor(broker.frontendEndpoint);
+  // Capacity as this machine gives it now: closed-loop clients, twice the threads, for a second, before the load.
+  const baselineRps = await closedLoopRps(endpoint, threads * 2, 1000);
   const sockets = Array.from({ length: senders }, () => {
     const s = new zmq.Dealer({ linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
     s.connect(endpoint);
@@ -185,6 +190,8 @@ export async function runOverload(o: OverloadOptions): Promise<OverloadReport> {
     lost,
     accepted_rps: Math.round((answeredDuringLoad / loadMs) * 1000),
     accepted_share: Math.round((answeredDuringLoad / loadMs / capacity) * 1000 * 100) / 100,
+    baseline_rps: Math.round(baselineRps),
+    accepted_vs_baseline: Math.round(((answeredDuringLoad / loadMs) * 1000 / Math.max(1, baselineRps)) * 100) / 100,
     busy_latency: summarize(busyLatency),
     answered_latency: summarize(okLatency),
     rss_mb: { before: mb(rssBefore), peak: mb(peakRss), after: mb(rssAfter) },
@@ -192,4 +199,22 @@ export async function runOverload(o: OverloadOptions): Promise<OverloadReport> {
     recovered,
     recovery_max_ms: Math.round(slowest * 10) / 10,
   };
+}
+
+/** Requests a second that `clients` closed-loop clients get through `endpoint` in `ms`. */
+async function closedLoopRps(endpoint: string, clients: number, ms: number): Promise<number> {
+  const pool = Array.from({ length: clients }, () => new Client({ endpoint, timeoutMs: 10_000, retries: 0 }));
+  let n = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    pool.map(async (c) => {
+      while (performance.now() - t0 < ms) {
+        await c.request('baseline');
+        n++;
+      }
+    }),
+  );
+  const rps = (n / (performance.now() - t0)) * 1000;
+  for (const c of pool) c.close();
+  return rps;
 }

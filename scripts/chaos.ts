@@ -32,7 +32,7 @@ function overloadTable(r: OverloadReport): string {
     '| --- | ---: |',
     `| capacity / offered | ${r.capacity_rps} / ${r.offered_rps} req/s for ${(r.duration_ms / 1000).toFixed(0)} s |`,
     `| sent | ${r.sent} |`,
-    `| answered | ${r.answered} (${r.accepted_rps} req/s, ${(r.accepted_share * 100).toFixed(0)} % of capacity) |`,
+    `| answered | ${r.answered} (${r.accepted_rps} req/s, ${(r.accepted_share * 100).toFixed(0)} % of capacity, ${r.accepted_vs_baseline.toFixed(2)}× the ${r.baseline_rps} req/s closed-loop clients got just before) |`,
     `| busy | ${r.busy} (p50 ${r.busy_latency.p50_us} µs, p99 ${r.busy_latency.p99_us} µs) |`,
     `| other errors | ${r.other_errors} |`,
     `| **lost** | **${r.lost}** |`,

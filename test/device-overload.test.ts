@@ -16,7 +16,8 @@ describe('overload (short form of npm run chaos -- --overload)', () => {
     assert.equal(r.answered + r.busy + r.other_errors, r.sent);
     assert.equal(r.other_errors, 0);
     assert.ok(r.busy > r.sent * 0.8, `most of the excess refused (${r.busy} of ${r.sent})`);
-    assert.ok(r.accepted_share >= 0.7, `accepted ${r.accepted_rps} req/s of ${r.capacity_rps} capacity`);
+    // At capacity: against what closed-loop clients got just before, on this machine as it was (the nominal figure is 200).
+    assert.ok(r.accepted_vs_baseline >= 0.6, `accepted ${r.accepted_rps} req/s under overload, ${r.baseline_rps} req/s closed-loop just before`);
     // "At once": faster than the typical answered request, which waited its turn in the queue.
     assert.ok(r.busy_latency.p99_us < r.answered_latency.p50_us, `busy came back at once (p99 ${r.busy_latency.p99_us} µs, answered p50 ${r.answered_latency.p50_us} µs)`);
     assert.ok(r.peak_queued <= 50, 'the queue never passed maxQueued');
