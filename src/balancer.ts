@@ -176,10 +176,10 @@ export class Balancer {
     return undefined;
   }
 
-  /** Request `id` if worker `key` holds it, left held (for checks before complete()). */
-  holding(key: string, id: number): Held | undefined {
-    const h = this.held.get(id);
-    return h !== undefined && h.worker.key === key ? h : undefined;
+  /** The one request a worker holds, left held (for checks before complete()). */
+  heldRequest(key: string): Held | undefined {
+    const id = this.heldBy(key);
+    return id === undefined ? undefined : this.held.get(id);
   }
 
   /** Workers that heartbeat and have been silent since before `deadline`. */

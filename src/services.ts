@@ -91,8 +91,8 @@ export class ServicePools {
     return this.of(key)?.heldBy(key);
   }
 
-  holding(key: string, id: number): Held | undefined {
-    return this.of(key)?.holding(key, id);
+  heldRequest(key: string): Held | undefined {
+    return this.of(key)?.heldRequest(key);
   }
 
   get size(): number {

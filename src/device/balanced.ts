@@ -343,14 +343,13 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
       return;
     }
     const d = delimiterIndex(body, 0);
-    const id = this.pools.heldBy(key);
-    const request = id === undefined ? undefined : this.pools.holding(key, id);
-    if (d < 0 || id === undefined || request === undefined || !sameEnvelope(body, d, request.frames, request.bodyAt)) {
+    const request = this.pools.heldRequest(key);
+    if (d < 0 || request === undefined || !sameEnvelope(body, d, request.frames, request.bodyAt)) {
       // No envelope, a reply from a worker that holds no request (late, or made up), or one for another request: nowhere to send it.
       c.malformed++;
       return;
     }
-    const held = this.pools.complete(key, id, now);
+    const held = this.pools.complete(key, request.id, now);
     if (held !== undefined) this.replied(held, body, d + 1, now);
     this.dispatchFor(key);
     this.ctx.settled();
