@@ -39,7 +39,7 @@ async function rig(transport: 'tcp' | 'ipc' | 'inproc', hop: Hop, dir: string, n
     transport === 'tcp' ? 'tcp://127.0.0.1:*' : transport === 'ipc' ? `ipc://${join(dir, `${label}-${n}.sock`)}` : `inproc://zq-micro-${label}-${n}`;
   const request = new zmq.Request({ linger: 0 });
   if (hop === 'direct') {
-    const server = await new Server((r) => r, { endpoint: ep('server'), bind: true, announce: false }).start();
+    const server = await new Server((r) => r, { endpoint: ep('server'), bind: true }).start();
     request.connect(connectUrlFor(server.endpoint));
     return {
       request,

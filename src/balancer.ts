@@ -11,6 +11,10 @@
 
 
 import { FairQueue, type Enqueued } from './fairqueue.js';
+import { FIRST_COME, type QueueOrder } from './overload.js';
+import type { Joining, ProtocolName } from './protocols/types.js';
+
+export type { Joining } from './protocols/types.js';
 
 /** Workers slower than this per request get no prefetch (ms). */
 export const PREFETCH_MAX_SERVICE_MS = 5;
@@ -30,10 +34,15 @@ export interface Pending {
   readonly service?: string;
   /** It came as a Majordomo client request (RFC 7): its reply goes back as `["MDPC01", service, body...]`. */
   readonly mdp?: boolean;
+  /** When its client stops waiting (ms, performance.now()); 0: it did not say. */
+  readonly deadline?: number;
+  /** The id its client gave it (the same on every attempt), where it gave one. */
+  readonly requestId?: string;
 }
 
 /** A request given to a worker (a BatchItem as it is: it goes into the worker's batch unchanged). */
 export interface Held extends Pending {
+  readonly deadline: number;
   readonly id: number;
   readonly worker: Worker;
   readonly sentAt: number;
@@ -59,10 +68,14 @@ export class WorkerSlot {
   lastSeen: number;
   /** It sends heartbeats, so its silence means it is dead or stalled. */
   heartbeats = false;
-  /** It speaks worker protocol 2: takes its requests in batches (see protocol.ts). */
+  /** It takes its requests in batches (zqueue's worker protocol 2+, src/protocols/zqueue.ts). */
   batches = false;
-  /** `zqueue`: zqueue's worker protocol (protocol.ts); `ppp`: Paranoid Pirate (RFC 6); `mdp`: Majordomo (RFC 7). The last two take one request at a time. */
-  protocol: 'zqueue' | 'ppp' | 'mdp' = 'zqueue';
+  /** Its requests carry their deadlines (zqueue's worker protocol 3+). */
+  deadlines = false;
+  /** Requests may wait in its socket beyond its credits (not for one-at-a-time protocols). */
+  prefetches = true;
+  /** The worker protocol it speaks (src/protocols/). */
+  protocol: ProtocolName = 'zqueue';
 
   constructor(id: Buffer, credits: number, now: number) {
     this.id = id;
@@ -88,17 +101,6 @@ export interface HeldByWorker extends Held {
   readonly worker: WorkerSlot;
 }
 
-/** How a worker said READY: its credits, and what it speaks. */
-export interface Joining {
-  readonly credits: number;
-  /** It heartbeats: its silence will mean it is gone. */
-  readonly heartbeats: boolean;
-  /** It takes batches (worker protocol 2). */
-  readonly batches: boolean;
-  /** Default `zqueue`. A `ppp` (RFC 6) or `mdp` (RFC 7) worker holds one request at most: it never gets prefetch. */
-  readonly protocol?: 'zqueue' | 'ppp' | 'mdp';
-}
-
 export class Balancer {
   private readonly slots = new Map<string, WorkerSlot>();
   private readonly held = new Map<number, HeldByWorker>();
@@ -116,11 +118,24 @@ export class Balancer {
    */
   readonly prefetch: number;
   private completions = 0;
+  /** When the queue last went from empty to waiting (ms): how long it has stood. */
+  private queuedSince = 0;
 
-  constructor(maxQueued: number, prefetch = 0, maxQueuedPerClient = maxQueued) {
+  constructor(
+    maxQueued: number,
+    prefetch = 0,
+    maxQueuedPerClient = maxQueued,
+    /** Which of the waiting requests goes next (src/overload.ts). */
+    private readonly order: QueueOrder = FIRST_COME,
+  ) {
     this.maxQueued = maxQueued;
     this.prefetch = prefetch;
     this.queue = new FairQueue(maxQueued, maxQueuedPerClient);
+  }
+
+  /** Whether requests have waited without a break since before `now - ms`. */
+  standing(now: number, ms: number): boolean {
+    return this.queue.length > 0 && now - this.queuedSince >= ms;
   }
 
   get queued(): number {
@@ -168,8 +183,8 @@ export class Balancer {
     return true;
   }
 
-  /** The one request a worker holds (a Paranoid Pirate worker holds one at most), if any. */
-  heldBy(key: string): number | undefined {
+  /** The id of the one request a worker holds (a one-at-a-time worker holds one at most), if any. */
+  private heldId(key: string): number | undefined {
     const w = this.slots.get(key);
     if (w === undefined) return undefined;
     for (const id of w.held) return id;
@@ -178,7 +193,7 @@ export class Balancer {
 
   /** The one request a worker holds, left held (for checks before complete()). */
   heldRequest(key: string): Held | undefined {
-    const id = this.heldBy(key);
+    const id = this.heldId(key);
     return id === undefined ? undefined : this.held.get(id);
   }
 
@@ -195,7 +210,7 @@ export class Balancer {
 
   /** A worker said READY (again): (re)sets its credits and what it speaks. */
   join(id: Buffer, joining: Joining | number, now: number): Worker {
-    const j = typeof joining === 'number' ? { credits: joining, heartbeats: false, batches: false } : joining;
+    const j: Joining = typeof joining === 'number' ? { credits: joining, heartbeats: false, batches: false, deadlines: false, prefetch: true, protocol: 'zqueue' } : joining;
     const credits = j.credits;
     const key = id.toString('latin1');
     let w = this.slots.get(key);
@@ -211,8 +226,10 @@ export class Balancer {
       w.retired = false;
     }
     w.batches = j.batches;
-    w.protocol = j.protocol ?? 'zqueue';
-    if (w.protocol !== 'zqueue') w.limit = w.credits;
+    w.deadlines = j.deadlines;
+    w.protocol = j.protocol;
+    w.prefetches = j.prefetch;
+    if (!w.prefetches) w.limit = w.credits;
     if (j.heartbeats) w.heartbeats = true;
     w.lastSeen = now;
     return w;
@@ -274,6 +291,7 @@ export class Balancer {
       receivedAt: pending.receivedAt,
       service: pending.service ?? '',
       mdp: pending.mdp === true,
+      deadline: pending.deadline ?? 0,
       id,
       worker,
       sentAt: now,
@@ -339,8 +357,8 @@ export class Balancer {
     let fastest = Infinity;
     for (const w of this.slots.values()) if (w.serviceMs > 0 && w.serviceMs < fastest) fastest = w.serviceMs;
     for (const w of this.slots.values()) {
-      // A Paranoid Pirate worker takes one request at a time (RFC 6): nothing waits in its socket.
-      const quick = w.protocol === 'zqueue' && w.serviceMs > 0 && w.serviceMs < PREFETCH_MAX_SERVICE_MS && w.serviceMs <= 2 * fastest + 0.05;
+      // A one-at-a-time worker (RFC 6, RFC 7) gets none: nothing waits in its socket.
+      const quick = w.prefetches && w.serviceMs > 0 && w.serviceMs < PREFETCH_MAX_SERVICE_MS && w.serviceMs <= 2 * fastest + 0.05;
       w.limit = w.credits + (quick ? Math.min(this.prefetch, Math.max(1, Math.floor(PREFETCH_BUDGET_MS / w.serviceMs))) : 0);
     }
   }
@@ -351,16 +369,29 @@ export class Balancer {
    * the queue or the client's share of it is full.
    */
   enqueue(client: string, p: Pending): Enqueued {
+    if (this.queue.length === 0) this.queuedSince = p.receivedAt;
     return this.queue.enqueue(client, p);
   }
 
   /** Queues a request to be retried (its worker died), ahead of the clients' queues. */
-  requeue(p: Pending): void {
+  requeue(p: Pending, now: number): void {
+    if (this.queue.length === 0) this.queuedSince = now;
     this.queue.retry(p);
   }
 
-  dequeue(): Pending | undefined {
-    return this.queue.dequeue();
+  /** The next waiting request, in the order the queue policy picks now. */
+  dequeue(now: number): Pending | undefined {
+    return this.queue.dequeue(this.order(this, now));
+  }
+
+  /** Removes what `client` has waiting (all of it, or what `match` picks). */
+  removeQueued(client: string, match?: (p: Pending) => boolean): Pending[] {
+    return match === undefined ? this.queue.removeClient(client) : this.queue.remove(client, match);
+  }
+
+  /** Removes the waiting requests for which `old` holds (a sweep). */
+  expireQueuedBy(old: (p: Pending) => boolean): Pending[] {
+    return this.queue.expire(old);
   }
 
   /** Removes the waiting requests that arrived before `deadline` (for a service no worker offers). */

@@ -5,7 +5,7 @@
  * for it; with `round-robin` the device's DEALER spreads them as the seed does.
  */
 import { EventEmitter } from 'node:events';
-import { Device, type DeviceStats } from './device/device.js';
+import { Device, type DeviceHooks, type DeviceStats } from './device/device.js';
 import { WorkerPool, type SlotStats, type WorkerReplaced } from './pool.js';
 import { connectUrlFor, resolveBackend } from './endpoints.js';
 import { deviceShare, resolveBrokerOptions, type BrokerOptions, type ResolvedBrokerOptions } from './options.js';
@@ -34,11 +34,12 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.device = device;
   }
 
-  static async create(input: BrokerOptions): Promise<Broker> {
+  /** Starts the device, then the workers. `hooks`: the device's measuring seam (the bench's regression gate; see DeviceHooks). */
+  static async create(input: BrokerOptions, hooks: DeviceHooks = {}): Promise<Broker> {
     const options = resolveBrokerOptions(input);
     // The device checks its own options before anything binds or any thread starts.
     // The device takes every device option a broker was given (a broker's options are the device's plus the pool's).
-    const device = new Device(deviceShare(options, resolveBackend(options.backend)));
+    const device = new Device(deviceShare(options, resolveBackend(options.backend)), hooks);
     await device.start();
     const broker = new Broker(options, device);
     const pool = new WorkerPool(
@@ -107,6 +108,6 @@ export class Broker extends EventEmitter<BrokerEvents> {
   }
 }
 
-export function createBroker(options: BrokerOptions): Promise<Broker> {
-  return Broker.create(options);
+export function createBroker(options: BrokerOptions, hooks?: DeviceHooks): Promise<Broker> {
+  return Broker.create(options, hooks);
 }

@@ -1,8 +1,14 @@
 /**
  * A client that always ends a request with a reply or a definite error, the
  * zguide's Lazy Pirate way: it waits `timeoutMs` for each reply; on a
- * timeout it closes its REQ socket (dropping whatever might still arrive for
+ * timeout it closes its socket (dropping whatever might still arrive for
  * the old request), opens a new one and resends, up to `retries` times.
+ *
+ * Its socket is a DEALER that speaks as a REQ does (`["", body...]`, one
+ * request at a time), with one more envelope frame: the attempt's deadline
+ * (protocol.ts, `deadlineFrame`), which every REP server echoes and a
+ * least-busy zqueue device acts on. Majordomo requests go without it, as
+ * RFC 7 frames them.
  *
  * Error replies from a zqueue device or server (see protocol.ts) reject with
  * a ZqueueError whose code tells which: busy, closing, handler, timeout...
@@ -16,17 +22,18 @@
  * nothing queues toward a device that is not connected: such a send fails
  * within `FAILOVER_SEND_MS` and moves on at once.
  */
-import { fromInproc, isInproc, toInproc } from './inproc.js';
-import { MDP_CLIENT } from './protocol.js';
+import { Link } from './inproc.js';
+import { MDP_CLIENT } from './protocols/majordomo.js';
 import './context.js';
+import { randomBytes } from 'node:crypto';
 import * as zmq from 'zeromq';
 import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from './errors.js';
 import { connectTo } from './endpoints.js';
-import { resolveClientOptions, integer, type ClientOptions, type ResolvedClientOptions } from './options.js';
-import { parseErrorReply } from './protocol.js';
+import { clientOptions, resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
+import { EMPTY, deadlineFrame, delimiterIndex, parseErrorReply, toFrames, type RequestBody } from './protocol.js';
 import { watchEvents } from './writer.js';
 
-export type RequestBody = string | Buffer | readonly (string | Buffer)[];
+export type { RequestBody } from './protocol.js';
 
 export interface RequestOptions {
   timeoutMs?: number;
@@ -49,7 +56,7 @@ const MAX_BACKOFF_MS = 30_000;
 export class Client {
   readonly options: ResolvedClientOptions;
   /** One socket per device (one device: one socket, as the plain Lazy Pirate). */
-  private readonly sockets = new Map<string, zmq.Request>();
+  private readonly sockets = new Map<string, Link<zmq.Dealer>>();
   private readonly down = new Map<string, { until: number; backoffMs: number }>();
   private readonly endpoints: readonly string[];
   private turn = 0;
@@ -60,17 +67,18 @@ export class Client {
   private retryCount = 0;
   private failures = 0;
   private failovers = 0;
+  /** Request ids: this client's 4 random bytes, then a count (the same id on every attempt of a request). */
+  private readonly idPrefix = randomBytes(4);
+  private nextId = 0;
   /** The last handshake failure seen on the current socket (CURVE only). */
   private handshakeError: string | undefined;
 
-  private readonly codec: boolean;
   /** Majordomo: the service's name as a frame; undefined for plain requests. */
   private readonly service: Buffer | undefined;
 
   constructor(options: ClientOptions = {}) {
     this.options = resolveClientOptions(options);
     this.endpoints = this.options.endpoints.length > 0 ? this.options.endpoints : [this.options.endpoint];
-    this.codec = this.endpoints.some(isInproc);
     this.service = this.options.service === '' ? undefined : Buffer.from(this.options.service);
   }
 
@@ -87,9 +95,10 @@ export class Client {
     const retries = options.retries ?? this.options.retries;
     let frames: Buffer[];
     try {
-      integer('timeoutMs', timeoutMs, 1, 2 ** 31 - 1);
-      integer('retries', retries, 0, 1_000);
-      frames = toFrames(body);
+      // Checked as the option table checks the client's own (one bound, written once).
+      clientOptions.timeoutMs.check('timeoutMs', timeoutMs);
+      clientOptions.retries.check('retries', retries);
+      frames = toFrames(body, 'a request body', false);
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
@@ -101,7 +110,7 @@ export class Client {
   /** Closes the socket; a request in progress rejects with ERR_ZQ_CLOSED. Idempotent. */
   close(): void {
     this.closed = true;
-    for (const s of this.sockets.values()) s.close();
+    for (const s of this.sockets.values()) s.socket.close();
     this.sockets.clear();
   }
 
@@ -129,11 +138,11 @@ export class Client {
     this.down.set(ep, { until: performance.now() + backoffMs, backoffMs });
   }
 
-  private open(endpoint: string, timeoutMs: number): zmq.Request {
+  private open(endpoint: string, timeoutMs: number): Link<zmq.Dealer> {
     const o = this.options;
     const curve = o.curveServerKey !== '';
     const several = this.endpoints.length > 1;
-    const socket = new zmq.Request({
+    const socket = new zmq.Dealer({
       linger: 0,
       receiveTimeout: timeoutMs,
       sendTimeout: several ? Math.min(timeoutMs, FAILOVER_SEND_MS) : timeoutMs,
@@ -146,18 +155,22 @@ export class Client {
       // A CURVE handshake that fails (wrong server key, key not allowed) looks
       // like silence to REQ; the socket's events say why, for the error.
       void watchEvents(socket, (event) => {
-        if (event.type.startsWith('handshake:error') && socket === this.sockets.get(endpoint)) {
+        if (event.type.startsWith('handshake:error') && socket === this.sockets.get(endpoint)?.socket) {
           this.handshakeError = `${event.type.slice('handshake:error:'.length)}: ${'error' in event ? event.error.message : ''}`;
         }
       });
     }
     connectTo(socket, endpoint);
-    this.sockets.set(endpoint, socket);
-    return socket;
+    const link = new Link(socket, endpoint);
+    this.sockets.set(endpoint, link);
+    return link;
   }
 
   private async attempt(frames: Buffer[], timeoutMs: number, retries: number): Promise<Buffer[]> {
     this.requests++;
+    const id = Buffer.allocUnsafe(8);
+    this.idPrefix.copy(id, 0);
+    id.writeUInt32BE((this.nextId = (this.nextId + 1) >>> 0), 4);
     let previous: string | undefined;
     for (let attempt = 0; attempt <= retries; attempt++) {
       if (this.closed) throw new ZqueueError(ErrorCode.Closed, 'client closed');
@@ -165,17 +178,18 @@ export class Client {
       const endpoint = this.pick();
       if (attempt > 0 && endpoint !== previous) this.failovers++;
       previous = endpoint;
-      const socket = this.sockets.get(endpoint) ?? this.open(endpoint, timeoutMs);
+      const link = this.sockets.get(endpoint) ?? this.open(endpoint, timeoutMs);
+      const socket = link.socket;
       socket.receiveTimeout = timeoutMs;
       socket.sendTimeout = this.endpoints.length > 1 ? Math.min(timeoutMs, FAILOVER_SEND_MS) : timeoutMs;
       let reply: Buffer[];
       try {
-        // Majordomo (RFC 7): ["MDPC01", service, body...] both ways.
-        const message = this.service === undefined ? frames : [MDP_CLIENT, this.service, ...frames];
-        // Over inproc (a client on another thread than the device), frames over 128 bytes travel as strings (src/inproc.ts).
-        await socket.send(this.codec ? toInproc(message) : message);
-        reply = await socket.receive();
-        if (this.codec) fromInproc(reply);
+        // Majordomo (RFC 7): ["MDPC01", service, body...] both ways; a plain request carries the attempt's deadline.
+        const message = this.service === undefined ? [deadlineFrame(timeoutMs, id), EMPTY, ...frames] : [EMPTY, MDP_CLIENT, this.service, ...frames];
+        await link.send(message);
+        const received = await link.receive();
+        // What came back along the envelope (the deadline) goes; the reply is what follows the delimiter.
+        reply = received.slice(delimiterIndex(received, 0) + 1);
       } catch (err) {
         if (this.closed || isSocketClosedError(err)) {
           this.failures++;
@@ -223,15 +237,6 @@ export class Client {
       `no reply from ${this.endpoints.join(', ')} after ${attempts} attempt${attempts === 1 ? '' : 's'} of ${timeoutMs} ms`,
     );
   }
-}
-
-function toFrames(body: RequestBody): Buffer[] {
-  if (typeof body === 'string') return [Buffer.from(body)];
-  if (Buffer.isBuffer(body)) return [body];
-  if (Array.isArray(body) && body.length > 0) {
-    return body.map((part: string | Buffer) => (typeof part === 'string' ? Buffer.from(part) : part));
-  }
-  throw new ZqueueError(ErrorCode.InvalidOption, 'a request body must be a string, a Buffer or a non-empty array of them');
 }
 
 /** Creates a client (its socket opens on the first request). */

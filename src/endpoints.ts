@@ -104,7 +104,8 @@ export function resolveBackend(spec: string): string {
  * copy); between threads that corrupts the heap and aborts the process within
  * seconds under load (seen at 1 KiB and 64 KiB, in both directions; copying
  * in JavaScript first does not help). tcp and ipc copy through the kernel and
- * are safe, which is why worker threads join over ipc by default.
+ * are safe. Over inproc (the default backend) every zqueue socket sends
+ * larger frames as strings instead: see src/inproc.ts.
  */
 export const INPROC_MAX_FRAME = 128;
 

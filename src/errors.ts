@@ -31,6 +31,8 @@ export const ErrorCode = {
   HandlerLoad: 'ERR_ZQ_HANDLER_LOAD',
   /** The worker serving the request died, and the request could not be retried. */
   WorkerDied: 'ERR_ZQ_WORKER_DIED',
+  /** No worker offers the service the request asked for (Majordomo), within serviceWaitMs. */
+  NoService: 'ERR_ZQ_NO_SERVICE',
   /** The request was malformed (no envelope delimiter, too large). */
   BadRequest: 'ERR_ZQ_BAD_REQUEST',
   /** A CURVE key or key file is missing, malformed, or of the wrong kind (public where a secret one is needed). */

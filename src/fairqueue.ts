@@ -2,17 +2,26 @@
  * least-busy's queue of requests waiting for a worker, fair to every client.
  *
  * Requests wait per client (by routing identity: a DEALER that tags its
- * requests is one client), each client's in arrival order. Clients with
- * waiting work are served in turn, one request each (deficit round robin
- * with every request costing one), so a client that floods the queue waits
- * behind its own requests, not in front of everyone else's. Every operation
- * is O(1). Requests being retried (their worker died) wait ahead of all.
+ * requests is one client). Clients with waiting work are served in turn, one
+ * request each (deficit round robin with every request costing one), so a
+ * client that floods the queue waits behind its own requests, not in front
+ * of everyone else's. Requests being retried (their worker died) wait ahead
+ * of all. Every operation on the hot path is O(1).
+ *
+ * Two orders (the device's overload policy picks, src/overload.ts):
+ * - `fifo`: the client whose turn it is gives its oldest request;
+ * - `lifo`, while a queue stands: the client that most recently began to
+ *   wait gives its newest request, and a client that still has work after
+ *   its turn goes to the back of the line. Fresh requests, whose clients
+ *   still wait, are served first; a client that floods still gets one turn
+ *   in N, never more.
  *
  * Bounds: `maxQueued` in all (retries aside: they were admitted already)
  * and `maxPerClient` for one client.
  */
 
 export type Enqueued = 'queued' | 'full' | 'client-full';
+export type Order = 'fifo' | 'lifo';
 
 interface ClientQueue<T> {
   readonly key: string;
@@ -20,36 +29,61 @@ interface ClientQueue<T> {
   head: number;
 }
 
-/** A FIFO with O(1) push and shift (an array and a head index, compacted now and then). */
-class Fifo<T> {
-  private items: (T | undefined)[] = [];
+/** A double-ended queue on a ring buffer: O(1) at both ends. */
+export class Deque<T> {
+  private buf: (T | undefined)[] = new Array<T | undefined>(16);
   private head = 0;
+  private size = 0;
 
   get length(): number {
-    return this.items.length - this.head;
+    return this.size;
   }
 
-  push(item: T): void {
-    this.items.push(item);
+  pushBack(item: T): void {
+    this.grow();
+    this.buf[(this.head + this.size) & (this.buf.length - 1)] = item;
+    this.size++;
+  }
+
+  pushFront(item: T): void {
+    this.grow();
+    this.head = (this.head - 1) & (this.buf.length - 1);
+    this.buf[this.head] = item;
+    this.size++;
   }
 
   shift(): T | undefined {
-    if (this.head >= this.items.length) return undefined;
-    const item = this.items[this.head];
-    this.items[this.head++] = undefined;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
+    if (this.size === 0) return undefined;
+    const item = this.buf[this.head];
+    this.buf[this.head] = undefined;
+    this.head = (this.head + 1) & (this.buf.length - 1);
+    this.size--;
     return item;
+  }
+
+  pop(): T | undefined {
+    if (this.size === 0) return undefined;
+    const at = (this.head + this.size - 1) & (this.buf.length - 1);
+    const item = this.buf[at];
+    this.buf[at] = undefined;
+    this.size--;
+    return item;
+  }
+
+  private grow(): void {
+    if (this.size < this.buf.length) return;
+    const next = new Array<T | undefined>(this.buf.length * 2);
+    for (let i = 0; i < this.size; i++) next[i] = this.buf[(this.head + i) & (this.buf.length - 1)];
+    this.buf = next;
+    this.head = 0;
   }
 }
 
 export class FairQueue<T> {
   private readonly clients = new Map<string, ClientQueue<T>>();
-  /** Clients with waiting work, in the order they are served. */
-  private readonly ring = new Fifo<ClientQueue<T>>();
-  private readonly retries = new Fifo<T>();
+  /** Clients with waiting work, in the order they are served (front first in fifo; back first in lifo). May hold stale entries of clients removed since: skipped. */
+  private readonly ring = new Deque<ClientQueue<T>>();
+  private readonly retries = new Deque<T>();
   private count = 0;
 
   constructor(
@@ -81,7 +115,7 @@ export class FairQueue<T> {
     if (q === undefined) {
       q = { key: client, items: [], head: 0 };
       this.clients.set(client, q);
-      this.ring.push(q);
+      this.ring.pushBack(q);
     } else if (q.items.length - q.head >= this.maxPerClient) {
       return 'client-full';
     }
@@ -92,48 +126,64 @@ export class FairQueue<T> {
 
   /** Queues a request to be retried, ahead of every client's (it was admitted once already). */
   retry(item: T): void {
-    this.retries.push(item);
+    this.retries.pushBack(item);
   }
 
-  /** The next request: a retry, else the next client's in turn. */
-  dequeue(): T | undefined {
+  /** The next request: a retry, else the next client's in turn, in `order`. */
+  dequeue(order: Order = 'fifo'): T | undefined {
     const r = this.retries.shift();
     if (r !== undefined) return r;
-    const q = this.ring.shift();
-    if (q === undefined) return undefined;
-    const item = q.items[q.head];
-    q.items[q.head++] = undefined;
-    this.count--;
-    if (q.head >= q.items.length) this.clients.delete(q.key);
-    else {
-      if (q.head > 64 && q.head * 2 > q.items.length) {
-        q.items = q.items.slice(q.head);
-        q.head = 0;
-      }
-      this.ring.push(q);
+    for (;;) {
+      const q = order === 'fifo' ? this.ring.shift() : this.ring.pop();
+      if (q === undefined) return undefined;
+      // A client removed since it joined the ring (or removed and back): not this entry's turn.
+      if (this.clients.get(q.key) !== q) continue;
+      const item = order === 'fifo' ? this.takeOldest(q) : this.takeNewest(q);
+      if (q.head >= q.items.length) this.clients.delete(q.key);
+      else if (order === 'fifo') this.ring.pushBack(q);
+      else this.ring.pushFront(q);
+      return item;
     }
-    return item;
   }
 
-  /** Removes and returns the waiting requests (retries included) for which `old` holds: O(n), for queues nothing can serve. */
-  expire(old: (item: T) => boolean): T[] {
-    const keep: T[] = [];
+  /** Removes and returns every request `client` has waiting (its connection is gone). */
+  removeClient(client: string): T[] {
+    const q = this.clients.get(client);
+    if (q === undefined) return [];
+    this.clients.delete(client);
+    const out = q.items.slice(q.head) as T[];
+    this.count -= out.length;
+    return out;
+  }
+
+  /** Removes and returns `client`'s waiting requests for which `match` holds (O(its queue)). */
+  remove(client: string, match: (item: T) => boolean): T[] {
+    const q = this.clients.get(client);
+    if (q === undefined) return [];
     const out: T[] = [];
-    for (let r = this.retries.shift(); r !== undefined; r = this.retries.shift()) (old(r) ? out : keep).push(r);
-    for (const r of keep) this.retries.push(r);
-    for (const [key, q] of this.clients) {
-      const items = q.items.slice(q.head).filter((x): x is T => x !== undefined);
-      const stay = items.filter((x) => !old(x));
-      for (const x of items) if (old(x)) out.push(x);
-      this.count -= items.length - stay.length;
-      q.items = stay;
-      q.head = 0;
-      if (stay.length === 0) this.clients.delete(key);
+    const stay: T[] = [];
+    for (let i = q.head; i < q.items.length; i++) {
+      const x = q.items[i] as T;
+      (match(x) ? out : stay).push(x);
     }
-    // Rebuild the ring from the clients still waiting, in their order.
-    const ring: ClientQueue<T>[] = [];
-    for (let q = this.ring.shift(); q !== undefined; q = this.ring.shift()) if (this.clients.get(q.key) === q) ring.push(q);
-    for (const q of ring) this.ring.push(q);
+    if (out.length === 0) return out;
+    this.count -= out.length;
+    q.items = stay;
+    q.head = 0;
+    if (stay.length === 0) this.clients.delete(client);
+    return out;
+  }
+
+  /** Removes and returns the waiting requests (retries included) for which `old` holds: O(n), for a sweep. */
+  expire(old: (item: T) => boolean): T[] {
+    const out: T[] = [];
+    const n = this.retries.length;
+    for (let i = 0; i < n; i++) {
+      const r = this.retries.shift() as T;
+      if (old(r)) out.push(r);
+      else this.retries.pushBack(r);
+    }
+    for (const key of [...this.clients.keys()]) out.push(...this.remove(key, old));
     return out;
   }
 
@@ -142,5 +192,21 @@ export class FairQueue<T> {
     const out: T[] = [];
     for (let item = this.dequeue(); item !== undefined; item = this.dequeue()) out.push(item);
     return out;
+  }
+
+  private takeOldest(q: ClientQueue<T>): T {
+    const item = q.items[q.head] as T;
+    q.items[q.head++] = undefined;
+    this.count--;
+    if (q.head > 64 && q.head * 2 > q.items.length) {
+      q.items = q.items.slice(q.head);
+      q.head = 0;
+    }
+    return item;
+  }
+
+  private takeNewest(q: ClientQueue<T>): T {
+    this.count--;
+    return q.items.pop() as T;
   }
 }

@@ -7,7 +7,7 @@
  * isolate, wraps that very memory in an external Buffer
  * (src/incoming_msg.cc). One isolate's memory then lives on in another;
  * under load the process aborts ("free(): corrupted unsorted chunks",
- * reproduced by scripts/inproc-crash.ts). tcp and ipc copy through the
+ * reproduced by scripts/inproc-check.ts without --codec). tcp and ipc copy through the
  * kernel and are not affected.
  *
  * A string frame takes another path in zeromq.js: it is copied into a
@@ -18,8 +18,8 @@
  * every frame over 128 bytes back with `transcode(utf8 → latin1)`. The rule
  * needs no marker: a frame over 128 bytes grows or stays the same in UTF-8,
  * and one of 128 bytes or less goes as a Buffer, which zeromq.js copies.
- * Both ends of an inproc link must speak it; all of zqueue's do (device,
- * servers, clients, load generators). test/inproc-guard checks that the
+ * Both ends of an inproc link must speak it; every zqueue socket does,
+ * through a Link (below), which owns the rule. test/inproc-guard checks that the
  * installed zeromq.js still has the threshold and the string path this
  * relies on.
  */
@@ -53,4 +53,42 @@ export function fromInproc(frames: Buffer[]): Buffer[] {
 /** Whether an endpoint is inproc, where the codec applies. */
 export function isInproc(endpoint: string): boolean {
   return endpoint.startsWith('inproc://');
+}
+
+/** What a Link needs of a zeromq.js socket. */
+interface FrameSocket {
+  receive(): Promise<Buffer[]>;
+  send(message: Frame[]): Promise<void>;
+}
+
+/**
+ * A socket with its link's encoding, so that no caller writes the rule
+ * itself: on an inproc endpoint (between threads), `send` and `encode` turn
+ * frames over 128 bytes into strings and `receive` turns them back; on any
+ * other, frames pass as they are. `strings` false: a link whose other end is
+ * libzmq's own proxy (engine native), which passes frames on untouched to
+ * peers that do not decode them.
+ */
+export class Link<S extends FrameSocket> {
+  readonly inproc: boolean;
+  /** What a message becomes on this socket (for a Writer). */
+  readonly encode: (frames: Buffer[]) => Frame[];
+
+  constructor(
+    readonly socket: S,
+    endpoint: string | readonly string[],
+    strings = true,
+  ) {
+    this.inproc = strings && (typeof endpoint === 'string' ? isInproc(endpoint) : endpoint.some(isInproc));
+    this.encode = this.inproc ? toInproc : (frames) => frames;
+  }
+
+  async receive(): Promise<Buffer[]> {
+    const frames = await this.socket.receive();
+    return this.inproc ? fromInproc(frames) : frames;
+  }
+
+  send(frames: Buffer[]): Promise<void> {
+    return this.socket.send(this.encode(frames));
+  }
 }

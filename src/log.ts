@@ -76,6 +76,18 @@ export function logLifecycle(logger: Logger, device: Device, broker?: Broker): (
   const onTimeout = (id: string): void => logger.log('worker-timed-out', { worker: displayId(id) }, 'warn');
   const onError = (err: Error): void => logger.log('error', { message: err.message }, 'error');
   const onTap = (count: number): void => logger.log('tap-subscriptions', { count });
+  // Out of descriptors, libzmq fails every accept it tries: one line a second at most, with the count since the last.
+  let refusedSince = 0;
+  let lastRefusalLog = -Infinity;
+  const onAcceptFailed = (side: string, code: string): void => {
+    refusedSince++;
+    const now = performance.now();
+    if (now - lastRefusalLog < 1000) return;
+    lastRefusalLog = now;
+    logger.log('accept-failed', { side, code, count: refusedSince, hint: code === 'EMFILE' ? 'out of file descriptors: raise ulimit -n, or lower --handshake-timeout to cut idle connections sooner' : '' }, 'warn');
+    refusedSince = 0;
+  };
+  device.on('accept-failed', onAcceptFailed);
   device.on('state', onState);
   device.on('worker', onWorker);
   device.on('worker-left', onLeft);
@@ -92,6 +104,7 @@ export function logLifecycle(logger: Logger, device: Device, broker?: Broker): (
     device.off('worker-timeout', onTimeout);
     device.off('error', onError);
     device.off('tap', onTap);
+    device.off('accept-failed', onAcceptFailed);
     broker?.off('worker-replaced', onReplaced);
   };
 }

@@ -15,11 +15,19 @@ import { parseEndpoint, sameEndpoint, type EndpointRole } from './endpoints.js';
 import { isZ85Key, loadAllowList, loadKeyPair, loadPublicKey, publicOf } from './keys.js';
 import { checkKeys, parseCidrs } from './auth.js';
 import type { Reply } from './protocol.js';
+import { OVERLOAD_POLICIES, type OverloadPolicy } from './overload.js';
 
 export type Engine = 'native' | 'js';
 export type Policy = 'round-robin' | 'least-busy';
 export type OnWorkerDeath = 'retry' | 'fail';
-export type Handler = (request: Buffer[]) => Reply | Promise<Reply>;
+/** What a handler knows of a request beyond its body. */
+export interface RequestContext {
+  /** When its client stops waiting (ms since the epoch, as Date.now()); undefined when the client did not say (see protocol.ts). */
+  readonly deadline: number | undefined;
+  /** Aborted when the deadline passes or the handler timeout runs out: work past it reaches nobody. */
+  readonly signal: AbortSignal;
+}
+export type Handler = (request: Buffer[], context: RequestContext) => Reply | Promise<Reply>;
 
 export const ENGINES: readonly Engine[] = ['native', 'js'];
 export const POLICIES: readonly Policy[] = ['round-robin', 'least-busy'];
@@ -122,15 +130,15 @@ function endpointList(doc: string, cli?: Cli<readonly string[]>): OptionSpec<rea
   }, cli);
 }
 
-const splitList = (text: string): string[] => text.split(',').map((e) => e.trim()).filter((e) => e !== '');
+/** A comma-separated list, blanks dropped. */
+const list = (text: string): string[] => text.split(',').map((e) => e.trim()).filter((e) => e !== '');
 
 /** `--connect A[,B,...]`: the first is `endpoint`; several also set `endpoints`. */
 function connectFlag(): CliFlag<string> {
-  return { flag: 'connect', arg: 'ENDPOINT[,...]', parse: (text) => splitList(text)[0] ?? '', also: (_first, text) => (splitList(text).length > 1 ? { endpoints: splitList(text) } : {}) };
+  return { flag: 'connect', arg: 'ENDPOINT[,...]', parse: (text) => list(text)[0] ?? '', also: (_first, text) => (list(text).length > 1 ? { endpoints: list(text) } : {}) };
 }
 
 const secretKeyFile = (text: string): string => loadKeyPair(text).secretKey;
-const list = (text: string): string[] => text.split(',').map((r) => r.trim()).filter((r) => r !== '');
 const MAX_MS = 2 ** 31 - 1;
 
 /** A CURVE client's three keys (servers and clients alike): `peer` is what it talks to, `self` what it is. */
@@ -224,6 +232,16 @@ export const deviceOptions = {
     flag: 'prefetch',
     arg: 'N',
   }),
+  overloadPolicy: pick<OverloadPolicy>('adaptive', OVERLOAD_POLICIES, "least-busy: adaptive: drop requests whose client left or whose deadline passed, serve the newest first while a queue stands, and when full drop the oldest for the newest; off: first come, first served (src/overload.ts)", {
+    flag: 'overload',
+    arg: 'adaptive|off',
+  }),
+  standingQueueMs: int(100, 1, MAX_MS, 'least-busy, adaptive: a queue that has not emptied for this long stands, and its newest requests go first', { flag: 'standing-queue', arg: 'MS' }),
+  maxWaitMs: int(0, 0, MAX_MS, 'least-busy: a request that waited this long for a worker is answered "busy" (0: no bound)', { flag: 'max-wait', arg: 'MS' }),
+  handshakeTimeoutMs: int(5_000, 0, MAX_MS, "cut a connection that has not finished its ZMTP (or CURVE) handshake within this (libzmq's handshake_ivl; 0: never)", {
+    flag: 'handshake-timeout',
+    arg: 'MS',
+  }),
 } satisfies OptionTable;
 
 export type DeviceOptions = OptionsOf<typeof deviceOptions>;
@@ -262,16 +280,13 @@ export const serverOptions = {
   bind: bool(false, 'bind instead of connect: clients then come straight to this server, which does not announce READY'),
   endpoints: endpointList('several devices (ServerGroup): one socket each; a Server itself takes one endpoint'),
   concurrency: int(1, 1, 100_000, 'requests handled at once (for async handlers; 1 as a REP server)', { flag: 'concurrency', arg: 'N' }),
-  announce: bool(true, 'tell a least-busy device when this server is ready (harmless to other devices)'),
   routingId: spec<string>('', "the socket's routing id, so a device can name this server ('': libzmq's)", (n, v) => {
     if (typeof v !== 'string' || v.length > 255) throw invalidOption(n, 'a string of up to 255 characters', v);
   }, { flag: 'routing-id', arg: 'ID', shownDefault: "libzmq's" }),
   handlerTimeoutMs: int(0, 0, MAX_MS, 'a handler still running after this long gets a "timeout" reply and is abandoned (0: never)'),
-  observe: bool(true, "watch the socket's connection events, for connected() (worker threads turn it off: an observer open at thread exit aborts the process)"),
   closeTimeoutMs: int(2_000, 0, MAX_MS, 'close() waits this long for running handlers'),
   ...curveClientKeys("the device backend", 'server', 'a device with a server allow-list'),
   service: text('', "register as a Majordomo worker (RFC 7) of this service, one request at a time ('' : zqueue's worker protocol)", { flag: 'service', arg: 'NAME', shownDefault: "zqueue's protocol" }),
-  inprocStrings: bool(true, "over inproc, send frames over 128 bytes as latin1 strings and read them back (src/inproc.ts); off only opposite libzmq's own proxy (engine native), which passes frames on untouched"),
   heartbeatIntervalMs: int(1_000, 0, 3_600_000, 'heartbeat with a least-busy device; reconnect when it is silent 3 periods, backing off up to 32 (0: off)', {
     flag: 'heartbeat',
     arg: 'MS',
@@ -316,7 +331,7 @@ export const poolOptions = {
   concurrency: { ...serverOptions.concurrency, doc: 'requests one worker handles at once (for async handlers)' },
   service: { ...serverOptions.service, doc: "the worker threads register as Majordomo workers (RFC 7) of this service ('' : zqueue's worker protocol)" },
   stopGraceMs: int(1_000, 0, MAX_MS, 'a retired worker gets this long to stop before its thread is terminated'),
-  join: endpointList("other devices' backends the worker threads serve too (one socket each, heartbeating)", { flag: 'join', arg: 'ENDPOINT,...', parse: splitList, shownDefault: 'none' }),
+  join: endpointList("other devices' backends the worker threads serve too (one socket each, heartbeating)", { flag: 'join', arg: 'ENDPOINT,...', parse: list, shownDefault: 'none' }),
 } satisfies OptionTable;
 
 export const brokerOptions = {

@@ -87,10 +87,6 @@ export class ServicePools {
     return this.of(key)?.complete(key, id, now);
   }
 
-  heldBy(key: string): number | undefined {
-    return this.of(key)?.heldBy(key);
-  }
-
   heldRequest(key: string): Held | undefined {
     return this.of(key)?.heldRequest(key);
   }

@@ -72,25 +72,26 @@ export default async function runWorker(task: WorkerTask): Promise<WorkerResult>
     port.close();
     return { type: 'load-error', message: err instanceof Error ? err.message : String(err) };
   }
-  const server = new Server(handler, {
-    endpoint: task.endpoint,
-    bind: task.bind,
+  const server = new Server(
+    handler,
+    {
+      endpoint: task.endpoint,
+      bind: task.bind,
+      routingId: task.routingId,
+      concurrency: task.concurrency,
+      handlerTimeoutMs: task.handlerTimeoutMs,
+      service: task.service,
+      // The pool sees a thread die, and the device's handler timeout catches a
+      // stuck one: no heartbeats, which a long synchronous handler would miss.
+      heartbeatIntervalMs: 0,
+    },
     // A bound worker is reached by clients directly: no device to say READY to.
-    announce: !task.bind,
-    routingId: task.routingId,
-    concurrency: task.concurrency,
-    handlerTimeoutMs: task.handlerTimeoutMs,
-    inprocStrings: task.inprocStrings,
-    service: task.service,
-    observe: false,
-    // The pool sees a thread die, and the device's handler timeout catches a
-    // stuck one: no heartbeats, which a long synchronous handler would miss.
-    heartbeatIntervalMs: 0,
-  });
+    { announce: !task.bind, observe: false, inprocStrings: task.inprocStrings },
+  );
   open.add(server);
   // Other devices this worker serves too: a socket each, with heartbeats (a remote device can die while this thread lives).
   const joined = task.join.map(
-    (endpoint) => new Server(handler, { endpoint, concurrency: task.concurrency, handlerTimeoutMs: task.handlerTimeoutMs, service: task.service, observe: false }),
+    (endpoint) => new Server(handler, { endpoint, concurrency: task.concurrency, handlerTimeoutMs: task.handlerTimeoutMs, service: task.service }, { observe: false }),
   );
   for (const s of joined) open.add(s);
   let stop!: (timeoutMs: number) => void;

@@ -56,8 +56,8 @@ describe('balancer (least-busy bookkeeping)', () => {
     assert.equal(b.enqueue('c', req(1)), 'queued');
     assert.equal(b.enqueue('c', req(2)), 'queued');
     assert.equal(b.enqueue('c', req(3)), 'full');
-    b.requeue({ ...req(0), retried: true });
-    assert.deepEqual([b.dequeue(), b.dequeue(), b.dequeue(), b.dequeue()].map((p) => p?.frames[2]?.toString()), ['r0', 'r1', 'r2', undefined]);
+    b.requeue({ ...req(0), retried: true }, 0);
+    assert.deepEqual([b.dequeue(0), b.dequeue(0), b.dequeue(0), b.dequeue(0)].map((p) => p?.frames[2]?.toString()), ['r0', 'r1', 'r2', undefined]);
     assert.equal(b.queued, 0);
   });
 

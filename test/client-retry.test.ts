@@ -4,6 +4,12 @@ import * as zmq from 'zeromq';
 import { Client } from '../src/client.js';
 import { ErrorCode, ZqueueError } from '../src/errors.js';
 
+/** A request's envelope (up to and with its delimiter) and its first body frame, as a REP server splits it. */
+function split(frames: Buffer[]): { envelope: Buffer[]; body: Buffer | undefined } {
+  const d = frames.findIndex((f, i) => i > 0 && f.length === 0);
+  return { envelope: frames.slice(0, d + 1), body: d < 0 ? undefined : frames[d + 1] };
+}
+
 /** A bound ROUTER that plays a server: `answer(n)` says whether the n-th request gets a reply. */
 async function fakeServer(answer: (n: number, body: string) => boolean): Promise<{ endpoint: string; seen: string[]; close: () => Promise<void> }> {
   const sock = new zmq.Router({ linger: 0 });
@@ -11,10 +17,11 @@ async function fakeServer(answer: (n: number, body: string) => boolean): Promise
   const seen: string[] = [];
   const loop = (async () => {
     try {
-      for await (const [id, empty, body] of sock) {
-        if (id === undefined || empty === undefined || body === undefined) continue;
+      for await (const frames of sock) {
+        const { envelope, body } = split(frames);
+        if (body === undefined) continue;
         seen.push(body.toString());
-        if (answer(seen.length, body.toString())) await sock.send([id, empty, Buffer.from(`re: ${body.toString()}`)]);
+        if (answer(seen.length, body.toString())) await sock.send([...envelope, Buffer.from(`re: ${body.toString()}`)]);
       }
     } catch {
       // closed
@@ -83,15 +90,16 @@ describe('client timeout and retries (Lazy Pirate)', () => {
     const late: Buffer[][] = [];
     const loop = (async () => {
       try {
-        for await (const [id, empty, body] of sock) {
-          if (id === undefined || empty === undefined || body === undefined) continue;
+        for await (const frames of sock) {
+          const { envelope, body } = split(frames);
+          if (body === undefined) continue;
           if (body.toString() === 'slow') {
-            late.push([id, empty, Buffer.from('late reply to slow')]);
+            late.push([...envelope, Buffer.from('late reply to slow')]);
             continue;
           }
           // Before answering "fast", answer the abandoned "slow" attempts on their old sockets.
           for (const msg of late.splice(0)) await sock.send(msg);
-          await sock.send([id, empty, Buffer.from('reply to fast')]);
+          await sock.send([...envelope, Buffer.from('reply to fast')]);
         }
       } catch {
         // closed

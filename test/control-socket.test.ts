@@ -134,7 +134,8 @@ describe('zqueue device --control, ctl and tap', () => {
         client.close();
       }
       assert.equal(await within(5000, 'tap exits', tap.exited), 0);
-      assert.match(tap.stdout(), /^in {2}\[5\] [0-9a-f]{10} \| "" \| "hello tap"\nout \[5\] [0-9a-f]{10} \| "" \| "World from server \d+"\n$/);
+      // The envelope: the client's routing id, then its deadline frame ("ZQDL" and the ms left).
+      assert.match(tap.stdout(), /^in {2}\[5\] [0-9a-f]{10} \| \[16\] 5a51444c[0-9a-f]{24} \| "" \| "hello tap"\nout \[5\] [0-9a-f]{10} \| \[16\] 5a51444c[0-9a-f]{24} \| "" \| "World from server \d+"\n$/);
       const ctl = (args: string[]) => cli(['ctl', connectUrlFor(ctlEp), ...args]);
       const paused = ctl(['pause']);
       assert.equal(await within(5000, 'ctl pause', paused.exited), 0);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as zmq from 'zeromq';
 import { Device } from '../src/device/device.js';
 import { connectUrlFor } from '../src/endpoints.js';
-import { BATCH_MAX, appendBatch, parseBatch } from '../src/protocol.js';
+import { BATCH_MAX, appendBatch, parseBatch } from '../src/protocols/zqueue.js';
 import { TRANSPORTS, endpointFor, removeTempDirs } from './helpers.js';
 
 after(removeTempDirs);

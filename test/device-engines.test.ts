@@ -37,7 +37,7 @@ describe('engines on their own', () => {
       });
       const security = new DeviceSecurity(o, () => undefined);
       let stopping = false;
-      const sockets = new DeviceSockets(o, kind, security, { peer: () => undefined });
+      const sockets = new DeviceSockets(o, kind, security, { peer: () => undefined, acceptFailed: () => undefined });
       await sockets.bind();
       const joined: string[] = [];
       const failures: unknown[] = [];

@@ -87,6 +87,9 @@ describe('device under garbage', () => {
       const N = 100_000;
       for (let k = 0; k < N; k++) {
         const frames = Array.from({ length: randomInt(1, 8) }, () => (randomInt(4) === 0 ? Buffer.alloc(0) : randomBytes(randomInt(1, 32))));
+        // A lone empty frame reaches the device as `[id, ""]`, which is how libzmq says a connection began or
+        // ended (ROUTER_NOTIFY): it would end this rogue's own queue, not test it (device-protocol-garbage sends them).
+        if (frames.length === 1 && frames[0]?.length === 0) frames.push(Buffer.alloc(0));
         await rogue.send(frames);
       }
       await rogue.send([Buffer.alloc(0), ...Array.from({ length: 300 }, () => Buffer.from('x'))]); // too many frames

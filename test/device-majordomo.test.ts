@@ -70,12 +70,12 @@ describe('Majordomo (RFC 7) and MMI (RFC 8), one endpoint for clients and worker
     }
   });
 
-  it('a request for a service no worker offers waits serviceWaitMs, then the client gets ["MDPC01", service, "ZQ-ERROR timeout: …"]', async () => {
+  it('a request for a service no worker offers waits serviceWaitMs, then the client gets ["MDPC01", service, "ZQ-ERROR no-service: …"]', async () => {
     const { device, endpoint } = await broker();
     try {
       const reply = await mdpClient(endpoint, 'nobody', 'hello');
-      assert.match(reply, /^nobody\|ZQ-ERROR timeout: no worker offers service "nobody" \(waited 500 ms\)$/);
-      assert.equal(counted(device).failed.timeout, 1);
+      assert.match(reply, /^nobody\|ZQ-ERROR no-service: no worker offers service "nobody" \(waited 500 ms\)$/);
+      assert.equal(counted(device).failed.noService, 1);
     } finally {
       await device.close(0);
     }
@@ -162,7 +162,7 @@ describe('Majordomo (RFC 7) and MMI (RFC 8), one endpoint for clients and worker
       );
       const nobody = new Client({ endpoint, timeoutMs: 5000, retries: 0, service: 'none' });
       try {
-        await assert.rejects(nobody.request('?'), (err: unknown) => isZqueueError(err, ErrorCode.HandlerTimeout));
+        await assert.rejects(nobody.request('?'), (err: unknown) => isZqueueError(err, ErrorCode.NoService));
       } finally {
         nobody.close();
       }

@@ -52,10 +52,16 @@ for (const shared of [false, true]) {
       try {
         await within(10_000, 'workers join', device.waitForWorkers(2));
         rogue.connect(connectUrlFor(back));
-        for (let i = 0; i < 100_000; i++) await rogue.send(randomMessage());
+        // On one endpoint for both sides, a lone empty frame reads as a connection notice (ROUTER_NOTIFY), counted as neither side's message.
+        let notices = 0;
+        for (let i = 0; i < 100_000; i++) {
+          const m = randomMessage();
+          if (shared && m.length === 1 && m[0]?.length === 0) notices++;
+          await rogue.send(m);
+        }
         await until(60_000, 'the device read it all', () => {
           const s = device.stats();
-          return s.counted && s.backendTraffic.messagesIn + s.frontendTraffic.messagesIn >= 100_000;
+          return s.counted && s.backendTraffic.messagesIn + s.frontendTraffic.messagesIn >= 100_000 - notices;
         });
         assert.deepEqual((await within(15_000, 'plain', plain.request('p'))).map(String)[0], 'zq');
         assert.deepEqual((await within(15_000, 'majordomo', client.request('m'))).map(String), ['mdp', 'm']);

@@ -17,8 +17,10 @@ const CLIENTS = 8;
 const OK_EACH = 10;
 const FAIL_EACH = 2;
 const BODY = 'x'.repeat(32);
-/** libzmq gives each peer of a ROUTER a 5-byte routing id. */
+/** libzmq gives each peer of a ROUTER a 5-byte routing id; the zqueue client's envelope adds its deadline frame (16 bytes). */
 const ROUTING_ID = 5;
+const DEADLINE_FRAME = 16;
+const ENVELOPE = ROUTING_ID + DEADLINE_FRAME;
 
 for (const transport of TRANSPORTS) {
   for (const policy of POLICIES) {
@@ -59,12 +61,12 @@ for (const transport of TRANSPORTS) {
           const errorReply = errorFrame('handler', 'boom').length;
           assert.deepEqual(s.frontendTraffic, {
             messagesIn: ok + fail,
-            bytesIn: (ok + fail) * ROUTING_ID + ok * BODY.length + fail * 'fail'.length,
+            bytesIn: (ok + fail) * ENVELOPE + ok * BODY.length + fail * 'fail'.length,
             messagesOut: ok + fail,
-            bytesOut: (ok + fail) * ROUTING_ID + ok * BODY.length + fail * errorReply,
+            bytesOut: (ok + fail) * ENVELOPE + ok * BODY.length + fail * errorReply,
           });
           assert.equal(s.answered, ok + fail);
-          assert.deepEqual(s.failed, { busy: 0, closing: 0, timeout: 0, handler: fail, workerDied: 0, badRequest: 0, other: 0 });
+          assert.deepEqual(s.failed, { busy: 0, closing: 0, timeout: 0, handler: fail, workerDied: 0, badRequest: 0, noService: 0, other: 0 });
           assert.equal(s.malformed, 0);
           assert.equal(s.inFlight, 0);
           assert.equal(s.queued, 0);
@@ -146,7 +148,7 @@ describe('device statistics under refusal and timeouts', () => {
       await retired;
       s = device.stats();
       assert.ok(s.counted);
-      assert.deepEqual(s.failed, { busy: 3, closing: 0, timeout: 1, handler: 0, workerDied: 0, badRequest: 0, other: 0 });
+      assert.deepEqual(s.failed, { busy: 3, closing: 0, timeout: 1, handler: 0, workerDied: 0, badRequest: 0, noService: 0, other: 0 });
       assert.equal(s.answered, 3);
       assert.equal(s.latency.count, 3);
       assert.equal(s.workers[0]?.state, 'retired');

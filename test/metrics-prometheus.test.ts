@@ -94,7 +94,8 @@ describe('Prometheus /metrics', () => {
       assert.equal(value(samples, 'zqueue_messages_total', { side: 'frontend', direction: 'in' }), 28);
       assert.equal(value(samples, 'zqueue_messages_total', { side: 'frontend', direction: 'out' }), 28);
       assert.equal(value(samples, 'zqueue_messages_total', { side: 'backend', direction: 'out' }), 28);
-      assert.equal(value(samples, 'zqueue_bytes_total', { side: 'frontend', direction: 'in' }), 28 * 5 + 25 * 10 + 3 * 4);
+      // Each request's envelope: a 5-byte routing id and the client's 16-byte deadline frame.
+      assert.equal(value(samples, 'zqueue_bytes_total', { side: 'frontend', direction: 'in' }), 28 * (5 + 16) + 25 * 10 + 3 * 4);
       assert.equal(value(samples, 'zqueue_requests_answered_total'), 28);
       assert.equal(value(samples, 'zqueue_requests_failed_total', { kind: 'handler' }), 3);
       assert.equal(value(samples, 'zqueue_requests_failed_total', { kind: 'busy' }), 0);

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { BATCH_ENTRY, BATCH_MAX, appendBatch, parseBatch } from '../src/protocol.js';
+import { BATCH_ENTRY, BATCH_MAX, appendBatch, parseBatch } from '../src/protocols/zqueue.js';
 
 const f = (s: string): Buffer => Buffer.from(s);
 
@@ -23,9 +23,9 @@ describe('worker protocol batches', () => {
     ]);
     assert.equal(message.length, 2 + 1 + 3, 'one header, then the bodies without their envelopes');
     assert.deepEqual(parseBatch(message, 2), [
-      { id: 7, start: 3, end: 4 },
-      { id: 0xffff_fffe, start: 4, end: 6 },
-      { id: 3, start: 6, end: 6 },
+      { id: 7, start: 3, end: 4, budgetMs: 0 },
+      { id: 0xffff_fffe, start: 4, end: 6, budgetMs: 0 },
+      { id: 3, start: 6, end: 6, budgetMs: 0 },
     ]);
     assert.deepEqual(message.slice(3).map(String), ['a', 'b1', 'b2']);
   });

@@ -32,6 +32,6 @@ describe('wire protocol', () => {
     assert.deepEqual(replyFrames('a').map(String), ['a']);
     assert.deepEqual(replyFrames(Buffer.from('b')).map(String), ['b']);
     assert.deepEqual(replyFrames(['c', Buffer.from('d')]).map(String), ['c', 'd']);
-    assert.throws(() => replyFrames(42 as never), TypeError);
+    assert.throws(() => replyFrames(42 as never), { code: 'ERR_ZQ_INVALID_OPTION' });
   });
 });

@@ -2,17 +2,18 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as zmq from 'zeromq';
 import { Server } from '../src/server/server.js';
-import { BATCH_MAX, WORKER_PROTOCOL, appendBatch, parseBatch } from '../src/protocol.js';
+import { BATCH_MAX, WORKER_PROTOCOL, appendBatch, parseBatch } from '../src/protocols/zqueue.js';
 
-/** A REQUESTS message to the worker `id`, one single-frame body per request id. */
-function requests(id: Buffer, ids: number[], body: (id: number) => string): Buffer[] {
+/** A REQUESTS message (version 3: with budgets) to the worker `id`, one single-frame body per request id; `budgetMs` 0: no deadline. */
+function requests(id: Buffer, ids: number[], body: (id: number) => string, budgetMs: (id: number) => number = () => 0): Buffer[] {
   const message = [id, Buffer.alloc(0), Buffer.from('REQUESTS')];
-  appendBatch(message, ids.map((i) => ({ id: i, frames: [Buffer.from(body(i))], bodyAt: 0 })));
+  const now = 1_000_000;
+  appendBatch(message, ids.map((i) => ({ id: i, frames: [Buffer.from(body(i))], bodyAt: 0, deadline: budgetMs(i) === 0 ? 0 : now + budgetMs(i) })), now);
   return message;
 }
 
-describe('server, worker protocol 2', () => {
-  it('announces version 2, runs batches `concurrency` at a time and answers every request by id', async () => {
+describe('server, worker protocol 3', () => {
+  it('announces version 3, runs batches `concurrency` at a time and answers every request by id', async () => {
     // A ROUTER standing in for a least-busy device.
     const device = new zmq.Router({ linger: 0 });
     await device.bind('tcp://127.0.0.1:*');
@@ -67,9 +68,51 @@ describe('server, worker protocol 2', () => {
       await device.send([id as Buffer, '', 'REQUESTS', Buffer.from('bad'), 'x']);
       await device.send(requests(id as Buffer, [5], () => 'ok'));
       const frames = await device.receive();
-      assert.deepEqual(parseBatch(frames, 3), [{ id: 5, start: 4, end: 5 }]);
+      assert.deepEqual(parseBatch(frames, 3), [{ id: 5, start: 4, end: 5, budgetMs: 0 }]);
       assert.equal(String(frames[4]), 'ok');
       assert.equal(server.stats().malformed, 1);
+    } finally {
+      await server.close(1000);
+      device.close();
+    }
+  });
+
+  it('gives the handler its deadline and an AbortSignal, and does not run a request whose deadline passed while it waited', async () => {
+    const device = new zmq.Router({ linger: 0 });
+    await device.bind('tcp://127.0.0.1:*');
+    const seen: { body: string; deadline: number | undefined; aborted: boolean }[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const server = await new Server(
+      async ([body], context) => {
+        seen.push({ body: String(body), deadline: context.deadline, aborted: context.signal.aborted });
+        if (String(body) === 'hold') await gate;
+        return `re:${String(body)}`;
+      },
+      { endpoint: device.lastEndpoint ?? '', concurrency: 1, heartbeatIntervalMs: 0 },
+    ).start();
+    try {
+      const [id] = await device.receive();
+      const before = Date.now();
+      // 'hold' runs first and holds the one slot; 'late' (a 1 ms budget) waits behind it; 'free' has no deadline.
+      await device.send(requests(id as Buffer, [1, 2, 3], (i) => ['hold', 'late', 'free'][i - 1] as string, (i) => (i === 2 ? 1 : i === 1 ? 60_000 : 0)));
+      while (seen.length < 1) await new Promise((resolve) => setImmediate(resolve));
+      // Past the 1 ms budget for certain: wait until the wall clock says so, then let 'hold' finish.
+      while (Date.now() < before + 5) await new Promise((resolve) => setTimeout(resolve, 2));
+      release();
+      const answered = new Map<number, string>();
+      while (answered.size < 3) {
+        const frames = await device.receive();
+        for (const e of parseBatch(frames, 3) ?? []) answered.set(e.id, frames.slice(e.start, e.end).map(String).join('|'));
+      }
+      assert.equal(answered.get(1), 're:hold');
+      assert.match(answered.get(2) ?? '', /^ZQ-ERROR timeout: the deadline passed/);
+      assert.equal(answered.get(3), 're:free');
+      assert.deepEqual(seen.map((s) => s.body), ['hold', 'free'], 'the expired request never reached the handler');
+      const hold = seen[0];
+      assert.ok(hold?.deadline !== undefined && hold.deadline >= before + 59_000 && hold.deadline <= Date.now() + 60_000, 'the deadline is the budget from when it came');
+      assert.equal(seen[1]?.deadline, undefined, 'no budget, no deadline');
+      assert.equal(server.stats().expired, 1);
     } finally {
       await server.close(1000);
       device.close();

@@ -46,7 +46,9 @@ for (const transport of TRANSPORTS) {
         }));
         const seen: { dir: string; id: string; body: string }[] = [];
         for (let k = 0; k < clients.length * N * 2; k++) {
-          const [dir, id, delim, body, ...rest] = await sub.receive();
+          // The envelope as relayed: the routing id, the zqueue client's deadline frame, the delimiter.
+          const [dir, id, deadline, delim, body, ...rest] = await sub.receive();
+          assert.equal(deadline?.subarray(0, 4).toString(), 'ZQDL');
           assert.equal(delim?.length, 0, 'the envelope is published as relayed');
           assert.equal(rest.length, 0);
           seen.push({ dir: dir?.toString() ?? '', id: id?.toString('hex') ?? '', body: body?.toString() ?? '' });

@@ -10,6 +10,11 @@ import { EMPTY, delimiterIndex, errorFrame, errorKindOf, type ErrorKind } from '
 import { createHistogram, record, summarize, type Histogram, type LatencySummary } from '../latency.js';
 import { TAP_OUT, type Tap, type TapStats } from '../tap.js';
 import { size, type Writer } from '../writer.js';
+import type { ShedReason } from '../overload.js';
+import type { ProtocolName } from '../protocols/types.js';
+
+/** Requests dropped before they reached a worker, by why (src/overload.ts): `policy` ones were answered `busy`, the others had nobody left to answer. */
+export type ShedCounts = Record<ShedReason, number>;
 
 export interface SideStats {
   messagesIn: number;
@@ -32,6 +37,8 @@ export interface FailedCounts {
   workerDied: number;
   /** Refused as malformed: more frames than maxFrames, a frame too large for inproc. */
   badRequest: number;
+  /** No worker offered the service it asked for (Majordomo) within serviceWaitMs. */
+  noService: number;
   /** Any other error reply a server sent. */
   other: number;
 }
@@ -45,7 +52,7 @@ export interface WorkerStats {
   readonly served: number;
   /** The service it serves ('' : the default pool) and the protocol it speaks. */
   readonly service?: string;
-  readonly protocol?: 'zqueue' | 'ppp' | 'mdp';
+  readonly protocol?: ProtocolName;
 }
 
 /** least-busy's fair queue: who waits, and how deep. */
@@ -84,6 +91,8 @@ export interface CountedStats {
    * the client is gone (`unroutable`), or its queue is at the high-water mark (`full`).
    */
   readonly dropped: Readonly<{ unroutable: number; full: number }>;
+  /** Requests dropped before they reached a worker (least-busy's overload policy, src/overload.ts). */
+  readonly shed: Readonly<ShedCounts>;
   /** Worker control messages (READY, BYE, HEARTBEAT) received. */
   readonly control: number;
   /**
@@ -111,7 +120,7 @@ export class Counters {
   readonly front = sideStats();
   readonly back = sideStats();
   answered = 0;
-  readonly failed: FailedCounts = { busy: 0, closing: 0, timeout: 0, handler: 0, workerDied: 0, badRequest: 0, other: 0 };
+  readonly failed: FailedCounts = { busy: 0, closing: 0, timeout: 0, handler: 0, workerDied: 0, badRequest: 0, noService: 0, other: 0 };
   readonly dropped = { unroutable: 0, full: 0 };
   malformed = 0;
   orphaned = 0;
@@ -120,6 +129,8 @@ export class Counters {
   control = 0;
   /** `busy` replies caused by a client's share of the queue (maxQueuedPerClient). */
   busyPerClient = 0;
+  /** Requests dropped before they reached a worker, by why (src/overload.ts). */
+  readonly shed: ShedCounts = { abandoned: 0, expired: 0, replaced: 0, policy: 0 };
   private readonly latency = createHistogram();
   private window: Histogram | undefined;
 
@@ -180,6 +191,9 @@ export class Counters {
       case 'bad-request':
         this.failed.badRequest++;
         break;
+      case 'no-service':
+        this.failed.noService++;
+        break;
       default:
         this.failed.other++;
     }
@@ -208,6 +222,7 @@ export class Counters {
       retried: this.retried,
       workersLost: this.workersLost,
       dropped: { ...this.dropped },
+      shed: { ...this.shed },
       control: this.control,
       latency: summarize(this.latency),
       tap: this.tap?.stats(),

@@ -9,31 +9,41 @@ import { TAP_IN } from '../tap.js';
 import { Writer, size } from '../writer.js';
 import { admit, type Admission, type AdmitRules } from './admit.js';
 import { Counters } from './counters.js';
-import { fromInproc, isInproc, toInproc } from '../inproc.js';
+import { Link } from '../inproc.js';
 import { Gate, type EngineContext } from './engine.js';
 
 export abstract class CountingEngine {
   protected readonly counters: Counters;
   protected readonly frontWriter: Writer;
+  /** The backend's writer (the frontend's, when one socket serves both). */
+  protected readonly backWriter: Writer;
   protected readonly gate = new Gate();
   private readonly loops: Promise<void>[] = [];
-  /** Over inproc, frames over 128 bytes travel as strings (src/inproc.ts): per side. */
-  protected readonly inproc: { readonly frontend: boolean; readonly backend: boolean };
+  /** Each side's socket with its link's encoding (src/inproc.ts). */
+  protected readonly front: Link<zmq.Router>;
+  protected readonly back: Link<zmq.Router | zmq.Dealer>;
+  /** One ROUTER for clients and workers (frontend and backend the same endpoint). */
+  protected readonly shared: boolean;
 
   private readonly rules: AdmitRules;
 
   constructor(protected readonly ctx: EngineContext) {
-    this.inproc = { frontend: isInproc(ctx.sockets.endpoint('frontend')), backend: isInproc(ctx.sockets.endpoint('backend')) };
+    const s = ctx.sockets;
+    this.shared = s.shared;
+    this.front = new Link(s.frontend, s.endpoint('frontend'));
+    this.back = new Link(s.backend, s.endpoint('backend'));
     this.frontWriter = new Writer(
-      ctx.sockets.frontend,
+      s.frontend,
       (err) => {
         const code = zmqCode(err);
         if (code === 'EHOSTUNREACH') this.counters.dropped.unroutable++;
         else if (code === 'EAGAIN') this.counters.dropped.full++;
         else this.failed(err);
       },
-      { immediate: true, ...(this.inproc.frontend ? { encode: toInproc } : {}) },
+      { immediate: true, encode: this.front.encode },
     );
+    // The relay's DEALER backend may wait to send (its sendTimeout is not 0); a ROUTER never does.
+    this.backWriter = this.shared ? this.frontWriter : new Writer(s.backend, (err) => this.failed(err), { immediate: s.backend instanceof zmq.Router, encode: this.back.encode });
     this.counters = new Counters(ctx.options.recordLatency, this.frontWriter, ctx.tap);
     this.rules = { maxFrames: ctx.options.maxFrames, stopping: () => ctx.stopping() };
   }
@@ -63,12 +73,10 @@ export abstract class CountingEngine {
 
   /** Reads the backend until shutdown: each message decoded (inproc), counted, and given to `on`. */
   protected async readBackend(on: (frames: Buffer[]) => void): Promise<void> {
-    const backend = this.ctx.sockets.backend;
     const c = this.counters;
     try {
       for (;;) {
-        const received = await backend.receive();
-        const frames = this.inproc.backend ? fromInproc(received) : received;
+        const frames = await this.back.receive();
         c.back.messagesIn++;
         c.back.bytesIn += size(frames);
         on(frames);
@@ -76,6 +84,11 @@ export abstract class CountingEngine {
     } catch (err) {
       if (!this.expectedEnd(err)) throw err;
     }
+  }
+
+  /** `[id, ""]`: a peer connected or disconnected, where the engine set ROUTER_NOTIFY (true: taken). */
+  protected peerEvent(_id: Buffer): boolean {
+    return false;
   }
 
   /** On a socket shared by clients and workers: takes a worker's message (true) before it is read as a request. */
@@ -97,14 +110,15 @@ export abstract class CountingEngine {
    * ones that do not are counted and answered (or dropped) here. Waits while
    * paused; resolves undefined once the device is stopping.
    */
-  protected async nextRequest(frontend: zmq.Router): Promise<{ frames: Buffer[]; bodyAt: number } | undefined> {
+  protected async nextRequest(frontend: Link<zmq.Router>): Promise<{ frames: Buffer[]; bodyAt: number } | undefined> {
     for (;;) {
       if (this.gate.wait !== undefined) await this.gate.wait;
       if (this.ctx.stopping()) return undefined;
-      const received = await frontend.receive();
-      const frames = this.inproc.frontend ? fromInproc(received) : received;
+      const frames = await frontend.receive();
       // One socket for clients and workers: a worker's message is the engine's, not a request.
       if (this.divert(frames)) continue;
+      // A peer's connection began or ended (ROUTER_NOTIFY, where the engine asked for it).
+      if (frames.length === 2 && (frames[1] as Buffer).length === 0 && this.peerEvent(frames[0] as Buffer)) continue;
       // A receive already waiting when pause() came: hold its message until resume().
       if (this.gate.wait !== undefined) await this.gate.wait;
       const c = this.counters;
@@ -120,9 +134,4 @@ export abstract class CountingEngine {
       else c.reject(frames, a.kind, a.message);
     }
   }
-}
-
-/** The backend writer's options for a side's link (the inproc codec where it applies). */
-export function backendEncoding(inproc: boolean): { encode?: typeof toInproc } {
-  return inproc ? { encode: toInproc } : {};
 }

@@ -38,6 +38,8 @@ interface CommonStats {
   readonly security: SecurityStats;
   /** Peers connected over tcp/ipc on each side (libzmq reports no inproc connections). */
   readonly peers: Readonly<{ frontend: number; backend: number }>;
+  /** Connections libzmq could not accept (EMFILE: the process is out of descriptors). */
+  readonly acceptFailures: Readonly<{ frontend: number; backend: number }>;
   readonly policy: Policy;
   readonly uptimeMs: number;
   readonly frontend: string;
@@ -52,6 +54,8 @@ export interface DeviceEvents {
   state: [state: DeviceState];
   /** A tcp/ipc peer connected to or left a side; `count` is how many are connected now. */
   peer: [side: Side, count: number];
+  /** libzmq could not accept a connection on a side (`code`: EMFILE when out of descriptors). */
+  'accept-failed': [side: Side, code: string];
   /** least-busy: a worker said READY; `count` workers are known now. */
   worker: [count: number, workerId: string];
   /** least-busy: a worker left (BYE, or its thread died); `orphans` is how many requests it held. */
@@ -116,7 +120,7 @@ export class Device extends EventEmitter<DeviceEvents> {
     const o = this.options;
     const kind = engineKindOf(o);
     await this.security.register();
-    const sockets = new DeviceSockets(o, kind, this.security, { peer: (side, n) => this.emit('peer', side, n) });
+    const sockets = new DeviceSockets(o, kind, this.security, { peer: (side, n) => this.emit('peer', side, n), acceptFailed: (side, code) => this.emit('accept-failed', side, code) });
     this.sockets = sockets;
     try {
       await sockets.bind();
@@ -175,6 +179,7 @@ export class Device extends EventEmitter<DeviceEvents> {
       security: this.security.stats(),
       policy: this.options.policy,
       peers: { ...(this.sockets?.peers ?? { frontend: 0, backend: 0 }) },
+      acceptFailures: { ...(this.sockets?.acceptFailures ?? { frontend: 0, backend: 0 }) },
       uptimeMs: this.startedAt === 0 ? 0 : (this.stoppedAt || performance.now()) - this.startedAt,
       frontend: this.frontendEndpoint,
       backend: this.backendEndpoint,
@@ -326,12 +331,13 @@ const EMPTY_COUNTS: CountedStats = Object.freeze({
   queued: 0,
   queue: { clientsWaiting: 0, deepestClient: 0, busyPerClient: 0 },
   answered: 0,
-  failed: { busy: 0, closing: 0, timeout: 0, handler: 0, workerDied: 0, badRequest: 0, other: 0 },
+  failed: { busy: 0, closing: 0, timeout: 0, handler: 0, workerDied: 0, badRequest: 0, noService: 0, other: 0 },
   malformed: 0,
   orphaned: 0,
   retried: 0,
   workersLost: 0,
   dropped: { unroutable: 0, full: 0 },
+  shed: { abandoned: 0, expired: 0, replaced: 0, policy: 0 },
   control: 0,
   latency: { count: 0, min_us: 0, mean_us: 0, p50_us: 0, p90_us: 0, p99_us: 0, p99_9_us: 0, max_us: 0 },
   tap: undefined,

@@ -13,6 +13,7 @@ import type { CountedStats, UncountedStats } from './counters.js';
 import type { DeviceSockets, EngineKind } from './sockets.js';
 import type { Side } from './security.js';
 import type { Tap } from '../tap.js';
+import { deferred } from '../wait.js';
 
 export type { EngineKind } from './sockets.js';
 
@@ -75,7 +76,7 @@ export interface Engine<S extends CountedStats | UncountedStats = CountedStats |
 
 /** Holds a loop's reads while the device is paused. */
 export class Gate {
-  private held: { promise: Promise<void>; open: () => void } | undefined;
+  private held: ReturnType<typeof deferred> | undefined;
 
   /** A promise to wait on while closed; undefined while open. */
   get wait(): Promise<void> | undefined {
@@ -83,10 +84,7 @@ export class Gate {
   }
 
   close(): void {
-    if (this.held !== undefined) return;
-    let open!: () => void;
-    const promise = new Promise<void>((r) => (open = r));
-    this.held = { promise, open };
+    this.held ??= deferred();
   }
 
   open(): void {

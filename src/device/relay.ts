@@ -4,10 +4,10 @@
  * their load; replies come back along their envelopes.
  */
 import { performance } from 'node:perf_hooks';
-import { Writer, size } from '../writer.js';
+import { size } from '../writer.js';
 import type { CountedStats } from './counters.js';
-import { CountingEngine, backendEncoding } from './counting.js';
-import type { Engine, EngineContext } from './engine.js';
+import { CountingEngine } from './counting.js';
+import type { Engine } from './engine.js';
 
 /** Clients whose request is being timed at once; past it the timings start over. */
 const MAX_TIMED_CLIENTS = 100_000;
@@ -16,15 +16,9 @@ const NO_QUEUE = Object.freeze({ clientsWaiting: 0, deepestClient: 0 });
 export class RelayEngine extends CountingEngine implements Engine<CountedStats> {
   readonly kind = 'relay';
   readonly workerCount = 0;
-  private readonly backWriter: Writer;
   private relayed = 0;
   /** When each client's latest request arrived, by routing id. */
   private readonly arrivals = new Map<string, number>();
-
-  constructor(ctx: EngineContext) {
-    super(ctx);
-    this.backWriter = new Writer(ctx.sockets.backend, (err) => this.failed(err), backendEncoding(this.inproc.backend));
-  }
 
   get inFlight(): number {
     return this.relayed - this.counters.answered;
@@ -55,7 +49,7 @@ export class RelayEngine extends CountingEngine implements Engine<CountedStats> 
     const c = this.counters;
     try {
       for (;;) {
-        const next = await this.nextRequest(this.ctx.sockets.frontend);
+        const next = await this.nextRequest(this.front);
         if (next === undefined) return;
         const { frames } = next;
         this.relayed++;

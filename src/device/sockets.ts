@@ -13,14 +13,24 @@ export type EngineKind = 'native' | 'relay' | 'balanced';
 
 export interface SocketEvents {
   peer(side: Side, count: number): void;
+  /** libzmq could not accept a connection (`code`: EMFILE when the process is out of descriptors). */
+  acceptFailed(side: Side, code: string): void;
 }
+
+/** libzmq's ZMQ_ROUTER_NOTIFY, which zeromq.js has no property for. */
+const ZMQ_ROUTER_NOTIFY = 97;
+const NOTIFY_CONNECT_AND_DISCONNECT = 3;
 
 export class DeviceSockets {
   readonly frontend: zmq.Router;
   readonly backend: zmq.Dealer | zmq.Router;
   /** One ROUTER for clients and workers (the same endpoint on both sides, balanced engine only). */
   readonly shared: boolean;
+  /** The frontend reports each connection's start and end as `[routing id, ""]` (ROUTER_NOTIFY). */
+  readonly notifies: boolean;
   readonly peers = { frontend: 0, backend: 0 };
+  /** Connections libzmq failed to accept, per side (out of descriptors, most often). */
+  readonly acceptFailures = { frontend: 0, backend: 0 };
   private readonly watchers: Promise<void>[] = [];
   /** Remove the ipc socket files the device bound, once its sockets are closed. */
   private unlinks: (() => void)[] = [];
@@ -32,7 +42,7 @@ export class DeviceSockets {
     private readonly security: DeviceSecurity,
     private readonly events: SocketEvents,
   ) {
-    const common = { linger: 0, backlog: o.backlog, sendHighWaterMark: o.highWaterMark, receiveHighWaterMark: o.highWaterMark };
+    const common = { linger: 0, backlog: o.backlog, sendHighWaterMark: o.highWaterMark, receiveHighWaterMark: o.highWaterMark, handshakeInterval: o.handshakeTimeoutMs };
     // Counting engines: ROUTER_MANDATORY and a zero send timeout turn the ROUTER's silent
     // drops (a client gone, or too slow to take its reply) into errors the
     // device counts, without ever waiting. (libzmq's proxy stops on such an error: not for native.)
@@ -50,6 +60,14 @@ export class DeviceSockets {
       : kind === 'balanced'
         ? new zmq.Router({ ...backendOptions, handover: true, sendTimeout: 0 })
         : new zmq.Dealer(backendOptions);
+    // least-busy, adaptive: each client connection's start and end arrive as `[routing id, ""]`, so
+    // that the requests of a client that left never reach a worker (src/overload.ts). Not over
+    // inproc, where libzmq reports no connection's start (measured with zeromq.js 6.8).
+    this.notifies = kind === 'balanced' && o.overloadPolicy === 'adaptive' && !o.frontend.startsWith('inproc://');
+    if (this.notifies) {
+      // setInt32Option is protected in zeromq.js's types, but it is the documented way to reach an option without a property.
+      (this.frontend as unknown as { setInt32Option(option: number, value: number): void }).setInt32Option(ZMQ_ROUTER_NOTIFY, NOTIFY_CONNECT_AND_DISCONNECT);
+    }
     // Subscribe before binding, so that no early connection goes uncounted.
     this.observe(this.frontend, 'frontend', o.frontend);
     if (!this.shared) this.observe(this.backend, 'backend', o.backend);
@@ -96,6 +114,10 @@ export class DeviceSockets {
       watchEvents(socket, (event) => {
         if (event.type === 'accept') this.events.peer(side, ++this.peers[side]);
         else if (event.type === 'disconnect') this.events.peer(side, --this.peers[side]);
+        else if (event.type === 'accept:error') {
+          this.acceptFailures[side]++;
+          this.events.acceptFailed(side, event.error.code);
+        }
         // handshake:error:auth is a ZAP refusal, already counted by kind.
         else if (event.type === 'handshake:error:protocol' || event.type === 'handshake:error:other') this.security.handshakeFailed(side);
       }),

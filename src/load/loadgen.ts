@@ -18,7 +18,7 @@ import { zmqCode } from '../errors.js';
 import { connectTo } from '../endpoints.js';
 import { createHistogram, encode } from './histogram.js';
 import { descriptors, osThreadId } from './cpu.js';
-import { fromInproc, isInproc, toInproc } from '../inproc.js';
+import { Link } from '../inproc.js';
 
 export interface CellOrder {
   readonly type: 'cell';
@@ -154,21 +154,20 @@ class Cell {
     for (let i = 0; i < o.clients; i++) this.loops.push(this.client(i, payload, o.endpoints[i % o.endpoints.length] ?? ''));
   }
 
-  private open(endpoint: string): zmq.Request {
+  /** A REQ socket with its link's encoding (src/inproc.ts: clients on threads of the device's process). */
+  private open(endpoint: string): Link<zmq.Request> {
     const o = this.order;
     const curve = o.curveServerKey !== undefined && o.curveServerKey !== '' ? { curveServerKey: o.curveServerKey, curvePublicKey: o.curvePublicKey ?? '', curveSecretKey: o.curveSecretKey ?? '' } : {};
     const s = new zmq.Request({ linger: 0, receiveTimeout: o.timeoutMs, sendTimeout: o.timeoutMs, ...curve });
     connectTo(s, endpoint);
     this.sockets.push(s);
-    return s;
+    return new Link(s, endpoint);
   }
 
   /** One client, connected to one endpoint: with several (servers reached directly) clients are spread over them. */
   private async client(n: number, payload: Buffer, endpoint: string): Promise<void> {
-    // Over inproc (clients on threads of the device's process), frames over 128 bytes travel as strings (src/inproc.ts).
-    const codec = isInproc(endpoint);
-    let socket = this.open(endpoint);
-    socket.receiveTimeout = this.order.firstTimeoutMs ?? this.order.timeoutMs;
+    let link = this.open(endpoint);
+    link.socket.receiveTimeout = this.order.firstTimeoutMs ?? this.order.timeoutMs;
     let first = true;
     this.attempts.set(n, 1);
     // Open loop: this client's share of the rate, its first send at a random phase so clients do not send in step.
@@ -189,9 +188,8 @@ class Cell {
       const t0 = interval > 0 ? due : performance.now();
       due += interval;
       try {
-        await socket.send(codec ? toInproc([payload]) : payload);
-        const reply = await socket.receive();
-        if (codec) fromInproc(reply);
+        await link.send([payload]);
+        const reply = await link.receive();
         const us = Math.max(1, Math.round((performance.now() - t0) * 1000));
         const wire = parseErrorReply(reply);
         if (wire !== undefined) {
@@ -205,7 +203,7 @@ class Cell {
         }
         if (first) {
           first = false;
-          socket.receiveTimeout = this.order.timeoutMs;
+          link.socket.receiveTimeout = this.order.timeoutMs;
           this.firstReplies.push(performance.now() - this.startedAt);
           if ((this.attempts.get(n) ?? 1) > 1) this.warmedAfterRetry++;
           this.attempts.delete(n);
@@ -216,8 +214,8 @@ class Cell {
         if (zmqCode(err) === 'EAGAIN' && !this.stopped) {
           if (this.recording) this.timeouts++;
           if (first) this.attempts.set(n, (this.attempts.get(n) ?? 1) + 1);
-          socket.close();
-          socket = this.open(endpoint);
+          link.socket.close();
+          link = this.open(endpoint);
           continue;
         }
         if (this.recording) {

@@ -3,11 +3,13 @@
  * slot is free, and the replies of one turn of the event loop go back as one
  * REPLIES message (see src/protocol.ts).
  */
-import { EMPTY, REPLIES, appendBatch, parseBatch, type BatchItem } from '../protocol.js';
+import { workerMessages, type BatchEntry, type BatchItem } from '../protocols/zqueue.js';
 
 export interface Batched {
   readonly id: number;
   readonly body: Buffer[];
+  /** When its client stops waiting (ms since the epoch); undefined: it did not say. */
+  readonly deadline: number | undefined;
 }
 
 export class Inbox {
@@ -18,12 +20,10 @@ export class Inbox {
     return this.items.length - this.head;
   }
 
-  /** A REQUESTS message's requests; false when it is malformed. */
-  take(frames: readonly Buffer[]): number | undefined {
-    const entries = parseBatch(frames, 2);
-    if (entries === undefined) return undefined;
-    for (const e of entries) this.items.push({ id: e.id, body: frames.slice(e.start, e.end) });
-    return entries.length;
+  /** A REQUESTS message's requests, as the worker protocol read them. */
+  take(frames: readonly Buffer[], entries: readonly BatchEntry[]): void {
+    const now = Date.now();
+    for (const e of entries) this.items.push({ id: e.id, body: frames.slice(e.start, e.end), deadline: e.budgetMs > 0 ? now + e.budgetMs : undefined });
   }
 
   next(): Batched | undefined {
@@ -57,8 +57,7 @@ export class Outbox {
     clearImmediate(this.timer);
     this.timer = undefined;
     if (this.items.length === 0) return;
-    const message = [EMPTY, REPLIES];
-    appendBatch(message, this.items);
+    const message = workerMessages.replies(this.items);
     this.items = [];
     this.send(message);
   };

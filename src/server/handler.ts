@@ -1,7 +1,7 @@
 /** Handlers: loading a handler module, the seed's handler, and running one against a request with a time bound. */
 import { randomInt } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import type { Handler } from '../options.js';
+import type { Handler, RequestContext } from '../options.js';
 import { errorFrame, replyFrames } from '../protocol.js';
 
 /** Loads a handler module: its default export handles a request. Rejects with a message naming the file. */
@@ -28,22 +28,62 @@ export function seedHandler(delayMs: number, id = randomInt(1, 10005), log: (lin
   };
 }
 
-export type Outcome = { readonly kind: 'reply' | 'error' | 'timeout'; readonly frames: Buffer[] };
+export type Outcome = { readonly kind: 'reply' | 'error' | 'timeout' | 'expired'; readonly frames: Buffer[] };
+
+/** A handler's context; its AbortController and timer are made only if the handler reads `signal`. */
+class Context implements RequestContext {
+  private controller: AbortController | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(readonly deadline: number | undefined) {}
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.deadline !== undefined) {
+        this.timer = setTimeout(() => this.abort('the deadline passed'), Math.max(0, this.deadline - Date.now()));
+        this.timer.unref();
+      }
+    }
+    return this.controller.signal;
+  }
+
+  abort(why: string): void {
+    clearTimeout(this.timer);
+    this.controller?.abort(new Error(why));
+  }
+
+  end(): void {
+    clearTimeout(this.timer);
+  }
+}
 
 /**
  * Runs `handler` on a request's body: its reply's frames, or a `handler`
  * error reply when it throws or rejects, or a `timeout` one when an async
- * handler runs past `timeoutMs` (0: no bound; it is then abandoned).
+ * handler runs past `timeoutMs` (0: no bound; it is then abandoned and its
+ * signal aborted). A request whose `deadline` (ms since the epoch) has
+ * passed is not run at all (`expired`: its client has stopped waiting).
  */
-export async function runHandler(handler: Handler, body: Buffer[], timeoutMs: number): Promise<Outcome> {
+export async function runHandler(handler: Handler, body: Buffer[], timeoutMs: number, deadline?: number): Promise<Outcome> {
+  if (deadline !== undefined && deadline <= Date.now()) return EXPIRED;
+  const context = new Context(deadline);
   try {
-    const result = handler(body);
+    const result = handler(body, context);
     return { kind: 'reply', frames: replyFrames(isPromiseLike(result) ? await bounded(result, timeoutMs) : result) };
   } catch (err) {
-    if (err === TIMED_OUT) return { kind: 'timeout', frames: [errorFrame('timeout', `the handler ran past ${timeoutMs} ms`)] };
+    if (err === TIMED_OUT) {
+      context.abort(`the handler ran past ${timeoutMs} ms`);
+      return { kind: 'timeout', frames: [errorFrame('timeout', `the handler ran past ${timeoutMs} ms`)] };
+    }
     return { kind: 'error', frames: [errorFrame('handler', err instanceof Error ? err.message : String(err))] };
+  } finally {
+    context.end();
   }
 }
+
+/** The reply to a request whose deadline passed before its handler could start: nobody waits for it. */
+const EXPIRED: Outcome = Object.freeze({ kind: 'expired', frames: [errorFrame('timeout', 'the deadline passed before the handler started')] });
 
 const TIMED_OUT = new Error('handler timed out');
 

@@ -22,18 +22,31 @@ import { EventEmitter } from 'node:events';
 import * as zmq from 'zeromq';
 import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from '../errors.js';
 import { resolveServerOptions, type Handler, type ServerOptions, type ResolvedServerOptions } from '../options.js';
-import { BYE, DISCONNECT, EMPTY, HEARTBEAT, MDP, MDP_WORKER, READY, REQUESTS, WORKER_PROTOCOL, delimiterIndex } from '../protocol.js';
+import { budgetIn } from '../protocol.js';
+import { fromDevice, workerMessages as zqueueMessages } from '../protocols/zqueue.js';
+import { fromDevice as fromMajordomoDevice, workerMessages as majordomoMessages } from '../protocols/majordomo.js';
 import { Writer, watchEvents } from '../writer.js';
-import { IPC_MODE, connectTo, ipcFileRemover, restrictIpc } from '../endpoints.js';
+import { bindOrExplain, connectTo } from '../endpoints.js';
 import { doneOrTimeout } from '../wait.js';
 import { runHandler } from './handler.js';
-import { fromInproc, isInproc, toInproc } from '../inproc.js';
+import { Link } from '../inproc.js';
 import { DeviceWatch } from './heartbeat.js';
 import { Inbox, Outbox } from './batches.js';
 
 export { loadHandler, seedHandler } from './handler.js';
 
-const MDP_REPLY_HEAD: readonly Buffer[] = [EMPTY, MDP_WORKER, MDP.REPLY];
+/**
+ * What only zqueue's own threads set: not options a user gives. `announce`
+ * false: say no READY or BYE (a worker bound for clients to reach directly);
+ * `observe` false: no socket observer (one open at thread exit aborts the
+ * process); `inprocStrings` false: opposite libzmq's own proxy (engine
+ * native), which passes frames on untouched (src/inproc.ts).
+ */
+export interface ServerInternals {
+  readonly announce?: boolean;
+  readonly observe?: boolean;
+  readonly inprocStrings?: boolean;
+}
 
 export interface ServerStats {
   readonly received: number;
@@ -44,6 +57,8 @@ export interface ServerStats {
   readonly running: number;
   /** Times the server dropped its socket and connected afresh (device silent, or it asked). */
   readonly reconnects: number;
+  /** Requests not run: their deadline had passed when a slot came free (answered `timeout`). */
+  readonly expired: number;
 }
 
 export type ServerState = 'new' | 'running' | 'closing' | 'closed';
@@ -61,6 +76,8 @@ export class Server extends EventEmitter<ServerEvents> {
   readonly options: ResolvedServerOptions;
   private readonly handler: Handler;
   private socket?: zmq.Dealer | zmq.Router;
+  private link?: Link<zmq.Dealer | zmq.Router>;
+  private readonly internals: Required<ServerInternals>;
   private writer?: Writer;
   private state: ServerState = 'new';
   private loop?: Promise<void>;
@@ -77,6 +94,7 @@ export class Server extends EventEmitter<ServerEvents> {
   private malformed = 0;
   private handlerTimeouts = 0;
   private reconnects = 0;
+  private expired = 0;
   /** Batched requests not yet started, and the replies of this turn. */
   private readonly inbox = new Inbox();
   private readonly outbox = new Outbox((message) => void this.writer?.send(message));
@@ -86,12 +104,10 @@ export class Server extends EventEmitter<ServerEvents> {
   private beatTimer: NodeJS.Timeout | undefined;
   private reconnecting: Promise<void> | undefined;
   private wake: (() => void) | undefined;
-  /** Over inproc, frames over 128 bytes travel as strings (src/inproc.ts). */
-  private readonly codec: boolean;
   /** Majordomo (RFC 7): the service this server registers; undefined for zqueue's worker protocol. */
   private readonly mdp: Buffer | undefined;
 
-  constructor(handler: Handler, options: ServerOptions = {}) {
+  constructor(handler: Handler, options: ServerOptions = {}, internals: ServerInternals = {}) {
     super();
     if (typeof handler !== 'function') {
       throw new ZqueueError(ErrorCode.InvalidOption, 'option "handler" must be a function (request: Buffer[]) => reply');
@@ -101,14 +117,14 @@ export class Server extends EventEmitter<ServerEvents> {
     if (this.options.endpoints.length > 1) {
       throw new ZqueueError(ErrorCode.InvalidOption, 'option "endpoints": a Server takes one endpoint; use ServerGroup for several devices');
     }
-    this.codec = isInproc(this.options.endpoint) && this.options.inprocStrings;
+    this.internals = { announce: internals.announce ?? true, observe: internals.observe ?? true, inprocStrings: internals.inprocStrings ?? true };
     this.watch = new DeviceWatch(this.options.heartbeatIntervalMs, performance.now());
     this.mdp = this.options.service === '' ? undefined : Buffer.from(this.options.service);
   }
 
   /** READY and BYE go to a device this server connects to; a bound server has none. */
   private get announces(): boolean {
-    return this.options.announce && !this.options.bind;
+    return this.internals.announce && !this.options.bind;
   }
 
   get endpoint(): string {
@@ -147,7 +163,7 @@ export class Server extends EventEmitter<ServerEvents> {
     // a ROUTER, since REQ clients talk to REP and ROUTER peers only.
     const socket = o.bind ? new zmq.Router(socketOptions) : new zmq.Dealer(socketOptions);
     this.socket = socket;
-    if (o.observe && !o.bind && !o.endpoint.startsWith('inproc://')) {
+    if (this.internals.observe && !o.bind && !o.endpoint.startsWith('inproc://')) {
       // Subscribe before connecting, or the first connect event can be missed.
       const previous = this.watcher;
       const watching = watchEvents(socket, (event) => {
@@ -159,42 +175,32 @@ export class Server extends EventEmitter<ServerEvents> {
       this.watcher = previous === undefined ? watching : Promise.all([previous, watching]).then(() => undefined);
     }
     try {
-      if (o.bind) {
-        await socket.bind(o.endpoint);
-        restrictIpc(o.endpoint, IPC_MODE);
-        this.unlinkIpc = ipcFileRemover(socket.lastEndpoint ?? o.endpoint);
-      } else connectTo(socket, o.endpoint);
+      if (o.bind) this.unlinkIpc = await bindOrExplain(socket, o.endpoint, 'server');
+      else connectTo(socket, o.endpoint);
     } catch (err) {
       socket.close();
       await this.watcher;
       this.state = 'closed';
-      const code = zmqCode(err);
-      throw new ZqueueError(
-        code === 'EADDRINUSE' ? ErrorCode.AddressInUse : ErrorCode.Bind,
-        `cannot ${o.bind ? 'bind' : 'connect'} server to ${o.endpoint}: ${err instanceof Error ? err.message : String(err)}`,
-        { cause: err },
-      );
+      if (err instanceof ZqueueError) throw err;
+      throw new ZqueueError(ErrorCode.Bind, `cannot connect server to ${o.endpoint}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
+    this.link = new Link(socket, o.endpoint, this.internals.inprocStrings);
     this.writer = new Writer(
       socket,
       (err) => {
         // EAGAIN: the device cannot take it now (gone, or full); heartbeats and reconnects deal with that.
         if (!isSocketClosedError(err) && zmqCode(err) !== 'EAGAIN' && this.state === 'running') this.fail(err);
       },
-      this.codec ? { encode: toInproc } : {},
+      { encode: this.link.encode },
     );
     this.state = 'running';
     if (this.announces) {
       // A heartbeat period tells a least-busy device to watch this server's silence (0: none);
       // the protocol version, that it takes batches.
       // Majordomo (RFC 7): READY names the service; zqueue's: credits, heartbeat period, version.
-      const ready =
-        this.mdp !== undefined
-          ? [EMPTY, MDP_WORKER, MDP.READY, this.mdp]
-          : [EMPTY, READY, Buffer.from(String(o.concurrency)), Buffer.from(String(o.heartbeatIntervalMs)), Buffer.from(String(WORKER_PROTOCOL))];
-      void this.writer.send(ready);
+      void this.writer.send(this.mdp !== undefined ? majordomoMessages.ready(this.mdp) : zqueueMessages.ready(o.concurrency, o.heartbeatIntervalMs));
     }
-    this.loop = this.serve(socket);
+    this.loop = this.serve(socket, this.link);
   }
 
   /**
@@ -208,7 +214,7 @@ export class Server extends EventEmitter<ServerEvents> {
       this.reconnect('the device was silent for 3 heartbeat periods');
       return;
     }
-    void this.writer?.send(this.mdp !== undefined ? [EMPTY, MDP_WORKER, MDP.HEARTBEAT] : [EMPTY, HEARTBEAT]);
+    void this.writer?.send(this.mdp !== undefined ? majordomoMessages.heartbeat() : zqueueMessages.heartbeat());
   }
 
   /** Drops the socket (and whatever libzmq queued on it) and connects afresh; idempotent while under way. */
@@ -243,16 +249,6 @@ export class Server extends EventEmitter<ServerEvents> {
       .finally(() => (this.reconnecting = undefined));
   }
 
-  /** A message from the device that is not a request: its heartbeat, or "reconnect". */
-  private onDeviceControl(frames: Buffer[]): void {
-    const verb = frames[1];
-    if (verb?.equals(REQUESTS) === true) this.takeBatch(frames);
-    else if (verb?.equals(HEARTBEAT) === true) this.watch.deviceHeartbeats();
-    else if (verb?.equals(DISCONNECT) === true) {
-      this.watch.resetBackoff();
-      this.reconnect('the device asked (it did not know this server)');
-    }
-  }
 
   /**
    * Resolves once the socket has connected to its endpoint (tcp/ipc), at once
@@ -260,7 +256,7 @@ export class Server extends EventEmitter<ServerEvents> {
    */
   connected(): Promise<void> {
     const socket = this.socket;
-    if (socket === undefined || !this.options.observe || this.options.bind || this.options.endpoint.startsWith('inproc://') || this.isConnected) {
+    if (socket === undefined || !this.internals.observe || this.options.bind || this.options.endpoint.startsWith('inproc://') || this.isConnected) {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
@@ -281,6 +277,7 @@ export class Server extends EventEmitter<ServerEvents> {
       handlerTimeouts: this.handlerTimeouts,
       running: this.running,
       reconnects: this.reconnects,
+      expired: this.expired,
     };
   }
 
@@ -315,7 +312,7 @@ export class Server extends EventEmitter<ServerEvents> {
     // From here on a send must not wait for a device that may be gone:
     // libzmq fails it at once (EAGAIN) instead of blocking until a peer comes.
     if (this.socket !== undefined) this.socket.sendTimeout = 0;
-    if (this.announces && this.writer !== undefined) await this.writer.send(this.mdp !== undefined ? [EMPTY, MDP_WORKER, MDP.DISCONNECT] : [EMPTY, BYE]);
+    if (this.announces && this.writer !== undefined) await this.writer.send(this.mdp !== undefined ? majordomoMessages.disconnect() : zqueueMessages.bye());
     this.socket?.close();
     this.unlinkIpc();
     await this.loop;
@@ -323,7 +320,7 @@ export class Server extends EventEmitter<ServerEvents> {
     this.state = 'closed';
   }
 
-  private async serve(socket: zmq.Dealer | zmq.Router): Promise<void> {
+  private async serve(socket: zmq.Dealer | zmq.Router, link: Link<zmq.Dealer | zmq.Router>): Promise<void> {
     try {
       for (;;) {
         // Reads the next message once a slot is free and the inbox is empty.
@@ -335,31 +332,13 @@ export class Server extends EventEmitter<ServerEvents> {
           this.slotFree = undefined;
         }
         if (this.state !== 'running') return;
-        const received = await socket.receive();
+        const frames = await link.receive();
         if (this.state !== 'running') return;
-        const frames = this.codec ? fromInproc(received) : received;
         if (this.announces) {
           this.watch.heard(performance.now());
-          // From a device, a request starts with an identity; an empty first frame is the device's control message.
-          if (this.mdp !== undefined && frames[0]?.length === 0 && frames[1]?.equals(MDP_WORKER) === true) {
-            this.onMajordomo(frames);
-            continue;
-          }
-          if (frames[0]?.length === 0) {
-            this.onDeviceControl(frames);
-            continue;
-          }
+          if (this.mdp !== undefined && this.onMajordomo(frames)) continue;
         }
-        this.received++;
-        const d = delimiterIndex(frames, 0);
-        if (d < 0) {
-          this.malformed++;
-          continue;
-        }
-        this.running++;
-        // Not awaited, even with concurrency 1: the slot check above waits for
-        // it, and close() can end that wait when a handler never returns.
-        void this.handle(frames.slice(d + 1), frames.slice(0, d + 1), 0);
+        this.onZqueue(frames);
       }
     } catch (err) {
       if (this.state === 'running' && !isSocketClosedError(err)) this.fail(err);
@@ -371,15 +350,44 @@ export class Server extends EventEmitter<ServerEvents> {
     return this.running >= this.options.concurrency || this.inbox.waiting > 0;
   }
 
-  /** A REQUESTS batch from the device: into the inbox, and as many started as there are free slots. */
-  private takeBatch(frames: Buffer[]): void {
-    const n = this.inbox.take(frames);
-    if (n === undefined) {
-      this.malformed++;
-      return;
+  /**
+   * A message in zqueue's worker protocol, or a plain request from any
+   * device or client: a REQUESTS batch goes into the inbox, and as many start
+   * as there are free slots; a request with an envelope starts at once.
+   */
+  private onZqueue(frames: Buffer[]): void {
+    // From a device, a request starts with an identity; an empty first frame is the device's control message.
+    const m = this.announces ? fromDevice(frames) : fromDevice(frames, 0);
+    switch (m.kind) {
+      case 'requests':
+        this.inbox.take(frames, m.entries);
+        this.received += m.entries.length;
+        this.startBatched();
+        return;
+      case 'heartbeat':
+        this.watch.deviceHeartbeats();
+        return;
+      case 'disconnect':
+        this.watch.resetBackoff();
+        this.reconnect('the device asked (it did not know this server)');
+        return;
+      case 'request': {
+        this.received++;
+        this.running++;
+        const d = m.delimiter;
+        // Not awaited, even with concurrency 1: the slot check above waits for
+        // it, and close() can end that wait when a handler never returns.
+        const budget = budgetIn(frames, d);
+        void this.handle(frames.slice(d + 1), frames.slice(0, d + 1), 0, [], budget > 0 ? Date.now() + budget : undefined);
+        return;
+      }
+      case 'malformed':
+        this.received++;
+        this.malformed++;
+        return;
+      case 'ignored':
+        return;
     }
-    this.received += n;
-    this.startBatched();
   }
 
   private startBatched(): void {
@@ -387,39 +395,43 @@ export class Server extends EventEmitter<ServerEvents> {
       const next = this.inbox.next();
       if (next === undefined) break;
       this.running++;
-      void this.handle(next.body, undefined, next.id);
+      void this.handle(next.body, undefined, next.id, [], next.deadline);
+    }
+  }
+
+  /** A Majordomo command from the device (RFC 7): REQUEST, HEARTBEAT, DISCONNECT. False: not a Majordomo message. */
+  private onMajordomo(frames: Buffer[]): boolean {
+    const m = fromMajordomoDevice(frames);
+    switch (m.kind) {
+      case 'other':
+        return false;
+      case 'request':
+        this.received++;
+        this.running++;
+        void this.handle(m.body, m.envelope, 0, majordomoMessages.replyHead);
+        return true;
+      case 'heartbeat':
+        this.watch.deviceHeartbeats();
+        return true;
+      case 'disconnect':
+        this.watch.resetBackoff();
+        this.reconnect('the device asked (Majordomo DISCONNECT)');
+        return true;
+      case 'malformed':
+        this.malformed++;
+        return true;
     }
   }
 
   /**
-   * Runs the handler on a request's body; the reply goes back along its
-   * `envelope`, or (a batched request: no envelope) into this turn's batch under its `id`.
+   * Runs the handler on a request's body: its reply goes back along its
+   * `envelope` (after `head`), or (a batched request: no envelope) into this
+   * turn's batch under its `id`.
    */
-  /** A Majordomo command from the device (RFC 7): REQUEST (one client address, "", body), HEARTBEAT, DISCONNECT. */
-  private onMajordomo(frames: Buffer[]): void {
-    const command = frames[2];
-    if (command?.equals(MDP.REQUEST) === true) {
-      const address = frames[3];
-      if (address === undefined || frames[4]?.length !== 0) {
-        this.malformed++;
-        return;
-      }
-      this.received++;
-      this.running++;
-      void this.handle(frames.slice(5), [address, EMPTY], 0, MDP_REPLY_HEAD);
-    } else if (command?.equals(MDP.HEARTBEAT) === true) {
-      this.watch.deviceHeartbeats();
-    } else if (command?.equals(MDP.DISCONNECT) === true) {
-      this.watch.resetBackoff();
-      this.reconnect('the device asked (Majordomo DISCONNECT)');
-    } else {
-      this.malformed++;
-    }
-  }
-
-  private async handle(body: Buffer[], envelope: Buffer[] | undefined, id: number, head: readonly Buffer[] = []): Promise<void> {
-    const outcome = await runHandler(this.handler, body, this.options.handlerTimeoutMs);
+  private async handle(body: Buffer[], envelope: Buffer[] | undefined, id: number, head: readonly Buffer[] = [], deadline?: number): Promise<void> {
+    const outcome = await runHandler(this.handler, body, this.options.handlerTimeoutMs, deadline);
     if (outcome.kind === 'timeout') this.handlerTimeouts++;
+    else if (outcome.kind === 'expired') this.expired++;
     else if (outcome.kind === 'error') this.handlerErrors++;
     this.answered++;
     if (envelope === undefined) this.outbox.add(id, outcome.frames);
@@ -456,11 +468,11 @@ export async function createServer(handler: Handler, options: ServerOptions = {}
 export class ServerGroup extends EventEmitter<ServerEvents> {
   readonly servers: readonly Server[];
 
-  constructor(handler: Handler, options: ServerOptions = {}) {
+  constructor(handler: Handler, options: ServerOptions = {}, internals: ServerInternals = {}) {
     super();
     const endpoints = options.endpoints !== undefined && options.endpoints.length > 0 ? options.endpoints : [options.endpoint ?? resolveServerOptions(options).endpoint];
     this.servers = endpoints.map((endpoint) => {
-      const s = new Server(handler, { ...options, endpoint, endpoints: [] });
+      const s = new Server(handler, { ...options, endpoint, endpoints: [] }, internals);
       s.on('error', (err) => this.emit('error', err));
       s.on('reconnect', (why) => this.emit('reconnect', `${endpoint}: ${why}`));
       s.on('handler-timeout', () => this.emit('handler-timeout'));
