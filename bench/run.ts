@@ -16,6 +16,7 @@ import { runScaling } from './scaling.js';
 import { runMicro } from './micro.js';
 import { runObservability } from './observability.js';
 import { runFairness, type FairnessReport } from './fairness.js';
+import { runRetryStorm, type RetryStormReport } from './retry-storm.js';
 
 export async function bench(o: BenchOptions): Promise<RunResult> {
   const startedAt = new Date();
@@ -26,6 +27,7 @@ export async function bench(o: BenchOptions): Promise<RunResult> {
   let micro: MicroResult[] | undefined;
   let observability: ObservabilityPoint[] | undefined;
   let fairness: FairnessReport | undefined;
+  let retryStorm: RetryStormReport | undefined;
   if (o.scenarios.includes('throughput')) {
     cells = await runMatrix(o, bar);
     bar.done();
@@ -34,6 +36,10 @@ export async function bench(o: BenchOptions): Promise<RunResult> {
   if (o.scenarios.includes('observability')) observability = await runObservability({ durationMs: Math.max(1000, o.durationMs), clients: 100, repeats: 5 }, bar);
   if (o.scenarios.includes('fairness')) {
     fairness = await runFairness({ durationMs: Math.max(3000, o.durationMs * 4) }, (phase) => process.stderr.write(`fairness: ${phase}\n`));
+  }
+  if (o.scenarios.includes('retry-storm')) {
+    const started = performance.now();
+    retryStorm = await runRetryStorm({ durationMs: Math.max(2000, o.durationMs * 3) }, (label) => process.stderr.write(`retry-storm: ${label} (${Math.round((performance.now() - started) / 1000)} s of about 100)\n`));
   }
   if (o.scenarios.includes('micro')) micro = await runMicro(bar);
   bar.done();
@@ -47,6 +53,7 @@ export async function bench(o: BenchOptions): Promise<RunResult> {
     ...(scaling !== undefined ? { scaling } : {}),
     ...(observability !== undefined ? { observability } : {}),
     ...(fairness !== undefined ? { fairness } : {}),
+    ...(retryStorm !== undefined ? { retry_storm: retryStorm } : {}),
     ...(micro !== undefined ? { micro } : {}),
   };
 }

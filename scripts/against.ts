@@ -11,10 +11,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { checkMarkdown, compare, metricsOf, type GateOptions } from '../bench/lib/gate.js';
+import { checkMarkdown, compare, metricsOf, type CheckResult, type GateOptions } from '../bench/lib/gate.js';
 import { checkRunResult, type CellResult, type CellRun } from '../bench/lib/results.js';
 import { timeLeft } from '../bench/lib/progress.js';
-import type { CheckResult } from './check.js';
 
 export interface AgainstOptions {
   readonly ref: string;

@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { runMatrix, type MatrixOptions } from '../bench/throughput.js';
 import { progress } from '../bench/lib/progress.js';
 import { against } from './against.js';
-import { checkBaseline, checkMarkdown, compare, gateDefaults, metricsOf, type Baseline, type Comparison, type GateOptions, type Metric } from '../bench/lib/gate.js';
+import { checkBaseline, checkMarkdown, compare, gateDefaults, metricsOf, type Baseline, type CheckResult, type GateOptions, type Metric } from '../bench/lib/gate.js';
 import type { CellResult } from '../bench/lib/results.js';
 import type { BenchTransport, Mode } from '../bench/lib/topology.js';
 
@@ -47,12 +47,6 @@ export async function measure(o: MatrixOptions, quiet: boolean): Promise<CellRes
   const failed = cells.filter((c) => cellFailed(c) || c.status === 'not-warmed');
   if (failed.length > 0) throw new Error(`cells failed or saw errors: ${failed.map((c) => c.id).join(', ')}`);
   return cells;
-}
-
-export interface CheckResult {
-  readonly rows: Comparison[];
-  readonly regressed: boolean;
-  readonly markdown: string;
 }
 
 /** Runs the gate against `baseline`; re-measures flagged transports once. */

@@ -50,6 +50,13 @@ export interface Comparison {
   readonly interval: readonly [number, number] | undefined;
 }
 
+/** What a gate check found: a row per figure, whether any regressed, and the report. */
+export interface CheckResult {
+  readonly rows: Comparison[];
+  readonly regressed: boolean;
+  readonly markdown: string;
+}
+
 export interface GateOptions {
   /** Worse by more than this fraction (and beyond the spread) is a regression. */
   readonly threshold: number;

@@ -3,8 +3,8 @@ import { parseArgs } from 'node:util';
 import { BENCH_TRANSPORTS, MODES } from './topology.js';
 import type { MatrixOptions } from '../throughput.js';
 
-export type Scenario = 'throughput' | 'scaling' | 'observability' | 'fairness' | 'micro';
-export const SCENARIOS: readonly Scenario[] = ['throughput', 'scaling', 'observability', 'fairness', 'micro'];
+export type Scenario = 'throughput' | 'scaling' | 'observability' | 'fairness' | 'retry-storm' | 'micro';
+export const SCENARIOS: readonly Scenario[] = ['throughput', 'scaling', 'observability', 'fairness', 'retry-storm', 'micro'];
 
 /** What the harness runs: the matrix's options plus the run's presets and output. */
 export interface BenchOptions extends MatrixOptions {
@@ -35,7 +35,8 @@ export const HELP = `Usage: npm run bench -- [options]
   --duration MS           measured time per cell and repeat (default 700)
   --repeats N             interleaved repeats per cell      (default 2)
   --servers N             server worker threads             (default 2)
-  --scenario LIST         throughput,scaling,observability,micro (default: all; --quick: throughput)
+  --scenario LIST         throughput,scaling,observability,fairness,retry-storm,micro
+                          (default: all; --quick: throughput)
   --out DIR               where results go                  (default results)
   --json                  print the results JSON on stdout
   --no-write              do not write files

@@ -1,5 +1,6 @@
 /** Turns results into tables for people: the terminal, results/latest.md, a CI step summary. */
 import { fairnessMarkdown } from '../fairness.js';
+import { retryStormMarkdown } from '../retry-storm.js';
 import type { CellResult, MicroResult, ObservabilityPoint, RunResult, ScalingPoint } from './results.js';
 import type { BenchTransport, Mode } from './topology.js';
 
@@ -120,6 +121,9 @@ export function markdown(r: RunResult): string {
   ];
   if (r.cells.length > 0) parts.push('## Cells', '', table(CELL_HEAD, cellRows(r.cells)), '', ratioTables(r.cells), '');
   if (r.scaling !== undefined) parts.push('## CPU-bound handler across worker threads', '', scalingTable(r.scaling), '');
+  if (r.retry_storm !== undefined) {
+    parts.push('## Retry storm: goodput under overload (least-busy, tcp)', '', retryStormMarkdown(r.retry_storm), '');
+  }
   if (r.fairness !== undefined) {
     parts.push('## Fairness under a noisy client (least-busy, tcp)', '', fairnessMarkdown(r.fairness), '');
   }

@@ -104,6 +104,7 @@ export interface RunResult {
   readonly scaling?: readonly ScalingPoint[];
   readonly observability?: readonly ObservabilityPoint[];
   readonly fairness?: import('../fairness.js').FairnessReport;
+  readonly retry_storm?: import('../retry-storm.js').RetryStormReport;
   readonly micro?: readonly MicroResult[];
 }
 

@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Device, type DeviceHooks, type DeviceStats } from '../../src/device/device.js';
+import { type Device, type DeviceHooks, type DeviceStats } from '../../src/device/device.js';
+import { Broker } from '../../src/broker.js';
 import { performance } from 'node:perf_hooks';
 import type { DeviceOptions } from '../../src/options.js';
 import { WorkerPool } from '../../src/pool.js';
@@ -83,7 +84,7 @@ export async function setUp(o: TopologyOptions): Promise<Topology> {
   const { front, back, endpoint } = sides(o.transport, dir);
   const handlerPath = o.handler ?? ECHO;
   // Opposite libzmq's proxy, workers send frames as they are (src/inproc.ts).
-  const poolOptions = { threads: o.servers, handlerPath, concurrency: 1, handlerTimeoutMs: 0, stopGraceMs: 2000, inprocStrings: o.mode !== 'native' };
+  const poolOptions = { threads: o.servers, handlerPath, concurrency: 1, handlerTimeoutMs: 0, stopGraceMs: 2000 };
   if (o.mode === 'direct') {
     const pool = new WorkerPool({ ...poolOptions, endpoint: endpoint(front, 'server'), bind: true }, { onWorkerLeft: () => {} });
     await pool.start();
@@ -98,38 +99,41 @@ export async function setUp(o: TopologyOptions): Promise<Topology> {
       },
     };
   }
-  const device = await new Device({
-    frontend: endpoint(front, 'front'),
-    backend: endpoint(back, 'back'),
-    engine: o.mode === 'native' ? 'native' : 'js',
-    policy: o.mode === 'least-busy' ? 'least-busy' : 'round-robin',
-    maxQueued: Math.max(10_000, o.clients * 2),
-    handlerTimeoutMs: 0,
-    ...o.variant?.options?.(dir),
-  }, benchHooks()).start();
+  // What users run (zqueue serve): a Broker, with the gate's hooks.
+  const broker = await Broker.create(
+    {
+      handler: handlerPath,
+      threads: o.servers,
+      concurrency: 1,
+      stopGraceMs: 2000,
+      frontend: endpoint(front, 'front'),
+      backend: endpoint(back, 'back'),
+      engine: o.mode === 'native' ? 'native' : 'js',
+      policy: o.mode === 'least-busy' ? 'least-busy' : 'round-robin',
+      maxQueued: Math.max(10_000, o.clients * 2),
+      handlerTimeoutMs: 0,
+      ...o.variant?.options?.(dir),
+    },
+    benchHooks(),
+  );
+  const device = broker.device;
   let detach = async (): Promise<void> => {};
-  const pool = new WorkerPool({ ...poolOptions, endpoint: connectUrlFor(device.backendEndpoint) }, { onWorkerLeft: (id) => device.workerLeft(id) });
   try {
-    await pool.start();
     if (back !== 'inproc') await device.waitForPeers('backend', o.servers);
     if (o.mode === 'least-busy') await device.waitForWorkers(o.servers);
     if (o.variant?.attach !== undefined) detach = await o.variant.attach(device);
   } catch (err) {
     await detach();
-    await pool.close(0);
-    await device.close(0);
+    await broker.close({ timeoutMs: 0 });
     throw err;
   }
-  const slots = pool.stats();
   return {
     clientEndpoints: [connectUrlFor(device.frontendEndpoint)],
-    serverTids: slots.map((s) => s.tid),
+    serverTids: broker.stats().workers.map((s) => s.tid),
     deviceStats: () => device.stats(),
     close: async () => {
       await detach();
-      await device.drain(0);
-      await pool.close(0);
-      await device.close(0);
+      await broker.close({ timeoutMs: 0 });
       rmSync(dir, { recursive: true, force: true });
     },
   };

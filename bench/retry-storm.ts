@@ -1,0 +1,272 @@
+/**
+ * Scenario: a retry storm. Closed-loop clients that give up after
+ * `timeoutMs` and ask again, the zguide's Lazy Pirate way, against a
+ * sleeping handler of known speed behind `zqueue serve`'s device, at
+ * `factor` times what the workers can do. What counts is goodput: replies
+ * that reach a client still waiting for them.
+ *
+ * Clients, one request in flight each:
+ * - `req`: a REQ socket; on a timeout it is closed and a new one sends a new request;
+ * - `dealer`: one DEALER for good; on a timeout it sends a new request on the
+ *   same socket (its late replies come and are thrown away);
+ * - `zqueue`: the zqueue Client (it sends its deadline), retries 0, in a loop.
+ *
+ * Offered load: a client that always times out asks once per `timeoutMs`,
+ * so `factor × capacity × timeoutMs` clients offer `factor × capacity`.
+ */
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import * as zmq from 'zeromq';
+import { Broker } from '../src/broker.js';
+import { Client } from '../src/client.js';
+import { connectUrlFor } from '../src/endpoints.js';
+import { parseErrorReply } from '../src/protocol.js';
+import { createHistogram, record, summarize } from '../src/latency.js';
+import type { OverloadPolicy } from '../src/overload.js';
+
+const SLEEP = fileURLToPath(new URL('../../examples/sleep.js', import.meta.url));
+
+export const STORM_CLIENTS = ['req', 'dealer', 'zqueue'] as const;
+export type StormClient = (typeof STORM_CLIENTS)[number];
+
+/** A device configuration the storm runs against. */
+export interface StormPolicy {
+  readonly name: string;
+  readonly overloadPolicy: OverloadPolicy;
+  readonly maxWaitMs: number;
+}
+
+export const STORM_POLICIES: readonly StormPolicy[] = [
+  { name: 'off', overloadPolicy: 'off', maxWaitMs: 0 },
+  { name: 'adaptive (default)', overloadPolicy: 'adaptive', maxWaitMs: 0 },
+  { name: 'off, --max-wait 100', overloadPolicy: 'off', maxWaitMs: 100 },
+];
+
+export interface RetryStormOptions {
+  readonly durationMs: number;
+  readonly warmupMs?: number;
+  readonly handlerMs?: number;
+  readonly threads?: number;
+  readonly timeoutMs?: number;
+  readonly factors?: readonly number[];
+  readonly clients?: readonly StormClient[];
+  readonly policies?: readonly StormPolicy[];
+}
+
+export interface StormCell {
+  readonly policy: string;
+  readonly client: StormClient;
+  readonly factor: number;
+  readonly clients: number;
+  readonly capacity_rps: number;
+  /** Replies that came back before their client gave up, a second. */
+  readonly in_time_rps: number;
+  /** What the workers answered, a second (in time, late, or to nobody). */
+  readonly processed_rps: number;
+  /** in_time_rps / capacity_rps and in_time_rps / processed_rps. */
+  readonly goodput: number;
+  readonly useful_share: number;
+  /** Busy (or other error) replies a second, and attempts that timed out. */
+  readonly errors_rps: number;
+  readonly timeouts_rps: number;
+  readonly in_time_p99_ms: number;
+  /** Requests the device dropped before a worker, a second, by why. */
+  readonly shed_rps: { readonly abandoned: number; readonly expired: number; readonly replaced: number; readonly policy: number };
+}
+
+export interface RetryStormReport {
+  readonly handler_ms: number;
+  readonly timeout_ms: number;
+  readonly threads: number;
+  readonly duration_ms: number;
+  readonly cells: readonly StormCell[];
+}
+
+interface Tally {
+  inTime: number;
+  errors: number;
+  timeouts: number;
+  readonly latency: ReturnType<typeof createHistogram>;
+}
+
+export async function runRetryStorm(o: RetryStormOptions, onCell: (label: string) => void = () => {}): Promise<RetryStormReport> {
+  const handlerMs = o.handlerMs ?? 10;
+  const threads = o.threads ?? 2;
+  const timeoutMs = o.timeoutMs ?? 200;
+  const capacity = (threads * 1000) / handlerMs;
+  const cells: StormCell[] = [];
+  for (const factor of o.factors ?? [2, 10]) {
+    for (const client of o.clients ?? STORM_CLIENTS) {
+      // Side by side: every policy for this load before the next load.
+      for (const policy of o.policies ?? STORM_POLICIES) {
+        onCell(`${policy.name}, ${client} clients, ${factor}x`);
+        cells.push(await cell({ policy, client, factor, handlerMs, threads, timeoutMs, capacity, durationMs: o.durationMs, warmupMs: o.warmupMs ?? 1000 }));
+      }
+    }
+  }
+  return { handler_ms: handlerMs, timeout_ms: timeoutMs, threads, duration_ms: o.durationMs, cells };
+}
+
+interface CellSpec {
+  readonly policy: StormPolicy;
+  readonly client: StormClient;
+  readonly factor: number;
+  readonly handlerMs: number;
+  readonly threads: number;
+  readonly timeoutMs: number;
+  readonly capacity: number;
+  readonly durationMs: number;
+  readonly warmupMs: number;
+}
+
+async function cell(c: CellSpec): Promise<StormCell> {
+  const prevSleep = process.env.ZQ_SLEEP_MS;
+  process.env.ZQ_SLEEP_MS = String(c.handlerMs); // worker threads copy the environment at start
+  const broker = await Broker.create({ handler: SLEEP, threads: c.threads, frontend: 'tcp://127.0.0.1:*', overloadPolicy: c.policy.overloadPolicy, maxWaitMs: c.policy.maxWaitMs });
+  if (prevSleep === undefined) delete process.env.ZQ_SLEEP_MS;
+  else process.env.ZQ_SLEEP_MS = prevSleep;
+  const endpoint = connectUrlFor(broker.frontendEndpoint);
+  const n = Math.max(1, Math.round((c.factor * c.capacity * c.timeoutMs) / 1000));
+  const tally: Tally = { inTime: 0, errors: 0, timeouts: 0, latency: createHistogram() };
+  let recording = false;
+  let stopped = false;
+  const loops = Array.from({ length: n }, (_, i) => clientLoop(c.client, endpoint, c.timeoutMs, i, () => stopped, () => (recording ? tally : undefined)));
+  await new Promise((r) => setTimeout(r, c.warmupMs));
+  const before = broker.stats().device;
+  const t0 = performance.now();
+  recording = true;
+  await new Promise((r) => setTimeout(r, c.durationMs));
+  recording = false;
+  const seconds = (performance.now() - t0) / 1000;
+  const after = broker.stats().device;
+  stopped = true;
+  await Promise.all(loops);
+  await broker.close({ timeoutMs: 0 });
+  const counted = (s: typeof before): { answered: number; shed: { abandoned: number; expired: number; replaced: number; policy: number } } =>
+    s.counted ? { answered: s.answered, shed: s.shed } : { answered: 0, shed: { abandoned: 0, expired: 0, replaced: 0, policy: 0 } };
+  const a = counted(after);
+  const b = counted(before);
+  const rate = (x: number): number => Math.round((x / seconds) * 10) / 10;
+  const processed = a.answered - b.answered;
+  return {
+    policy: c.policy.name,
+    client: c.client,
+    factor: c.factor,
+    clients: n,
+    capacity_rps: c.capacity,
+    in_time_rps: rate(tally.inTime),
+    processed_rps: rate(processed),
+    goodput: round2(tally.inTime / seconds / c.capacity),
+    useful_share: processed > 0 ? round2(tally.inTime / processed) : 0,
+    errors_rps: rate(tally.errors),
+    timeouts_rps: rate(tally.timeouts),
+    in_time_p99_ms: Math.round(summarize(tally.latency).p99_us / 100) / 10,
+    shed_rps: {
+      abandoned: rate(a.shed.abandoned - b.shed.abandoned),
+      expired: rate(a.shed.expired - b.shed.expired),
+      replaced: rate(a.shed.replaced - b.shed.replaced),
+      policy: rate(a.shed.policy - b.shed.policy),
+    },
+  };
+}
+
+const round2 = (x: number): number => Math.round(x * 100) / 100;
+
+/** One Lazy Pirate client until `stopped()`; what it sees goes to the tally while one is given. */
+async function clientLoop(kind: StormClient, endpoint: string, timeoutMs: number, n: number, stopped: () => boolean, tally: () => Tally | undefined): Promise<void> {
+  // Clients start spread over one timeout, not in one burst.
+  await new Promise((r) => setTimeout(r, (n * 7919) % timeoutMs));
+  if (kind === 'zqueue') return zqueueLoop(endpoint, timeoutMs, stopped, tally);
+  const body = Buffer.from(`client ${n}`);
+  let seq = 0;
+  const open = (): zmq.Request | zmq.Dealer => {
+    const s = kind === 'req' ? new zmq.Request({ linger: 0, receiveTimeout: timeoutMs }) : new zmq.Dealer({ linger: 0, receiveTimeout: timeoutMs });
+    s.connect(endpoint);
+    return s;
+  };
+  let socket = open();
+  try {
+    while (!stopped()) {
+      const t0 = performance.now();
+      const tag = Buffer.alloc(4);
+      tag.writeUInt32BE(++seq);
+      try {
+        if (socket instanceof zmq.Request) await socket.send(body);
+        else await socket.send([tag, Buffer.alloc(0), body]);
+        for (;;) {
+          const reply = await socket.receive();
+          // A DEALER's late reply to an earlier attempt: thrown away, keep waiting for this one.
+          if (socket instanceof zmq.Dealer && !(reply[0]?.equals(tag) ?? false)) {
+            socket.receiveTimeout = Math.max(1, Math.round(timeoutMs - (performance.now() - t0)));
+            continue;
+          }
+          const t = tally();
+          const body0 = socket instanceof zmq.Dealer ? reply.slice(2) : reply;
+          if (t !== undefined) {
+            if (parseErrorReply(body0) !== undefined) t.errors++;
+            else {
+              t.inTime++;
+              record(t.latency, (performance.now() - t0) * 1000);
+            }
+          }
+          break;
+        }
+        if (socket instanceof zmq.Dealer) socket.receiveTimeout = timeoutMs;
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'EAGAIN') throw err;
+        const t = tally();
+        if (t !== undefined) t.timeouts++;
+        if (socket instanceof zmq.Request) {
+          socket.close();
+          socket = open();
+        } else socket.receiveTimeout = timeoutMs;
+      }
+    }
+  } finally {
+    socket.close();
+  }
+}
+
+async function zqueueLoop(endpoint: string, timeoutMs: number, stopped: () => boolean, tally: () => Tally | undefined): Promise<void> {
+  const client = new Client({ endpoint, timeoutMs, retries: 0 });
+  try {
+    while (!stopped()) {
+      const t0 = performance.now();
+      try {
+        await client.request('storm');
+        const t = tally();
+        if (t !== undefined) {
+          t.inTime++;
+          record(t.latency, (performance.now() - t0) * 1000);
+        }
+      } catch (err) {
+        const t = tally();
+        if (t === undefined) continue;
+        if ((err as { code?: string }).code === 'ERR_ZQ_TIMEOUT') t.timeouts++;
+        else t.errors++;
+      }
+    }
+  } finally {
+    client.close();
+  }
+}
+
+export function retryStormMarkdown(r: RetryStormReport): string {
+  const lines = [
+    `${r.threads} worker threads, a ${r.handler_ms} ms handler (capacity ${(r.threads * 1000) / r.handler_ms} req/s), clients that give up after ${r.timeout_ms} ms; ${r.duration_ms} ms measured a cell.`,
+    'goodput: replies in time ÷ capacity; useful: replies in time ÷ what the workers answered.',
+    '',
+    '| load | clients | policy | goodput | useful | in time/s | processed/s | busy/s | timeouts/s | p99 in time ms | shed/s abandoned, expired, replaced, policy |',
+    '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+  ];
+  for (const c of r.cells) {
+    const s = c.shed_rps;
+    lines.push(`| ${c.factor}x | ${c.clients} ${c.client} | ${c.policy} | ${c.goodput.toFixed(2)} | ${c.useful_share.toFixed(2)} | ${c.in_time_rps} | ${c.processed_rps} | ${c.errors_rps} | ${c.timeouts_rps} | ${c.in_time_p99_ms} | ${s.abandoned}, ${s.expired}, ${s.replaced}, ${s.policy} |`);
+  }
+  return lines.join('\n');
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const r = await runRetryStorm({ durationMs: Number(process.env.STORM_MS ?? 3000) }, (label) => process.stderr.write(`retry-storm: ${label}\n`));
+  console.log(retryStormMarkdown(r));
+}
