@@ -191,6 +191,21 @@ export class MetricsServer {
       if (s === undefined) return;
       for (const [kind, n] of Object.entries(s.failed)) set({ kind }, n);
     });
+    counter('zqueue_requests_shed_total', 'Requests dropped before a worker (src/overload.ts): their client left (abandoned), their deadline passed (expired), a retry replaced them (replaced), or the policy answered them busy (policy).', ['reason'], (set) => {
+      const s = js();
+      if (s === undefined) return;
+      for (const [reason, n] of Object.entries(s.shed)) set({ reason }, n);
+    });
+    counter('zqueue_replies_dropped_total', 'Replies the frontend could not deliver: the client was gone (unroutable) or at its high-water mark (full).', ['reason'], (set) => {
+      const s = js();
+      if (s === undefined) return;
+      for (const [reason, n] of Object.entries(s.dropped)) set({ reason }, n);
+    });
+    counter('zqueue_accept_failures_total', 'Connections libzmq could not accept, by side (EMFILE: out of descriptors).', ['side'], (set) => {
+      const f = now().device.acceptFailures;
+      set({ side: 'frontend' }, f.frontend);
+      set({ side: 'backend' }, f.backend);
+    });
     counter('zqueue_requests_retried_total', 'Requests sent again after their worker died.', [], (set) => {
       const s = js();
       if (s !== undefined) set({}, s.retried);

@@ -99,6 +99,9 @@ describe('Prometheus /metrics', () => {
       assert.equal(value(samples, 'zqueue_requests_answered_total'), 28);
       assert.equal(value(samples, 'zqueue_requests_failed_total', { kind: 'handler' }), 3);
       assert.equal(value(samples, 'zqueue_requests_failed_total', { kind: 'busy' }), 0);
+      for (const reason of ['abandoned', 'expired', 'replaced', 'policy']) assert.equal(value(samples, 'zqueue_requests_shed_total', { reason }), 0, `shed ${reason}`);
+      assert.equal(value(samples, 'zqueue_replies_dropped_total', { reason: 'unroutable' }), 0);
+      assert.equal(value(samples, 'zqueue_accept_failures_total', { side: 'frontend' }), 0);
       assert.equal(value(samples, 'zqueue_requests_in_flight'), 0);
       assert.equal(value(samples, 'zqueue_requests_queued'), 0);
       assert.equal(value(samples, 'zqueue_queue_clients_waiting'), 0);
