@@ -16,6 +16,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import * as zmq from 'zeromq';
 import { Broker } from '../src/broker.js';
 import { Client } from '../src/client.js';
@@ -266,7 +267,21 @@ export function retryStormMarkdown(r: RetryStormReport): string {
   return lines.join('\n');
 }
 
+/**
+ * Alone: `node dist/bench/retry-storm.js [--duration MS] [--handler-ms MS] [--timeout MS] [--policies off,adaptive]`,
+ * to see that the defaults are not tuned to one handler time and one client timeout.
+ */
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const r = await runRetryStorm({ durationMs: Number(process.env.STORM_MS ?? 3000) }, (label) => process.stderr.write(`retry-storm: ${label}\n`));
+  const { values } = parseArgs({ options: { duration: { type: 'string' }, 'handler-ms': { type: 'string' }, timeout: { type: 'string' }, policies: { type: 'string' } } });
+  const names = values.policies?.split(',');
+  const r = await runRetryStorm(
+    {
+      durationMs: Number(values.duration ?? 3000),
+      handlerMs: Number(values['handler-ms'] ?? 10),
+      timeoutMs: Number(values.timeout ?? 200),
+      policies: names === undefined ? STORM_POLICIES : STORM_POLICIES.filter((p) => names.some((n) => p.name.startsWith(n))),
+    },
+    (label) => process.stderr.write(`retry-storm: ${label}\n`),
+  );
   console.log(retryStormMarkdown(r));
 }

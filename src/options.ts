@@ -238,7 +238,7 @@ export const deviceOptions = {
   }),
   standingQueueMs: int(100, 1, MAX_MS, 'least-busy, adaptive: a queue that has not emptied for this long stands, and its newest requests go first', { flag: 'standing-queue', arg: 'MS' }),
   maxWaitMs: int(0, 0, MAX_MS, 'least-busy: a request that waited this long for a worker is answered "busy" (0: no bound)', { flag: 'max-wait', arg: 'MS' }),
-  handshakeTimeoutMs: int(5_000, 0, MAX_MS, "cut a connection that has not finished its ZMTP (or CURVE) handshake within this (libzmq's handshake_ivl; 0: never)", {
+  handshakeTimeoutMs: int(1_000, 0, MAX_MS, "cut a connection that has not finished its ZMTP (or CURVE) handshake within this (libzmq's handshake_ivl; 0: never)", {
     flag: 'handshake-timeout',
     arg: 'MS',
   }),
