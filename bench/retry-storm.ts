@@ -16,7 +16,6 @@
  */
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import * as zmq from 'zeromq';
 import { Broker } from '../src/broker.js';
 import { Client } from '../src/client.js';
@@ -265,23 +264,4 @@ export function retryStormMarkdown(r: RetryStormReport): string {
     lines.push(`| ${c.factor}x | ${c.clients} ${c.client} | ${c.policy} | ${c.goodput.toFixed(2)} | ${c.useful_share.toFixed(2)} | ${c.in_time_rps} | ${c.processed_rps} | ${c.errors_rps} | ${c.timeouts_rps} | ${c.in_time_p99_ms} | ${s.abandoned}, ${s.expired}, ${s.replaced}, ${s.policy} |`);
   }
   return lines.join('\n');
-}
-
-/**
- * Alone: `node dist/bench/retry-storm.js [--duration MS] [--handler-ms MS] [--timeout MS] [--policies off,adaptive]`,
- * to see that the defaults are not tuned to one handler time and one client timeout.
- */
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { duration: { type: 'string' }, 'handler-ms': { type: 'string' }, timeout: { type: 'string' }, policies: { type: 'string' } } });
-  const names = values.policies?.split(',');
-  const r = await runRetryStorm(
-    {
-      durationMs: Number(values.duration ?? 3000),
-      handlerMs: Number(values['handler-ms'] ?? 10),
-      timeoutMs: Number(values.timeout ?? 200),
-      policies: names === undefined ? STORM_POLICIES : STORM_POLICIES.filter((p) => names.some((n) => p.name.startsWith(n))),
-    },
-    (label) => process.stderr.write(`retry-storm: ${label}\n`),
-  );
-  console.log(retryStormMarkdown(r));
 }

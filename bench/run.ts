@@ -39,7 +39,7 @@ export async function bench(o: BenchOptions): Promise<RunResult> {
   }
   if (o.scenarios.includes('retry-storm')) {
     const started = performance.now();
-    retryStorm = await runRetryStorm({ durationMs: Math.max(2000, o.durationMs * 3) }, (label) => process.stderr.write(`retry-storm: ${label} (${Math.round((performance.now() - started) / 1000)} s of about 100)\n`));
+    retryStorm = await runRetryStorm({ durationMs: Math.max(2000, o.durationMs * 3), handlerMs: o.stormHandlerMs, timeoutMs: o.stormTimeoutMs }, (label) => process.stderr.write(`retry-storm: ${label} (${Math.round((performance.now() - started) / 1000)} s of about 100)\n`));
   }
   if (o.scenarios.includes('micro')) micro = await runMicro(bar);
   bar.done();

@@ -59,7 +59,7 @@ describe('key files', () => {
       [() => loadKeyPair(publicFile), /holds only a public key; a secret key file is needed/],
       [() => loadKeyPair(write('junk', 'hello world\n')), /is not a CURVE key file/],
       [() => loadKeyPair(write('short', 'curve\n    public-key = "abc"\n    secret-key = "def"\n')), /public-key is not a 40-character Z85 key/],
-      [() => loadKeyPair(write('mismatch', readFileSync(secretFile, 'utf8').replace(/public-key = "[^"]+"/, `public-key = "${strangerPair.publicKey}"`))), /does not belong to its secret-key/],
+      [() => loadKeyPair(write('mismatch', readFileSync(secretFile, 'utf8').replace(/public-key = "[^"]+"/, () => `public-key = "${strangerPair.publicKey}"`))), /does not belong to its secret-key/],
       [() => loadPublicKey(dir), /it is a folder/],
       [() => loadAllowList(join(dir, 'missing-dir')), /cannot read the allow-list .*no such file or folder/],
     ];

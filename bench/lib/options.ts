@@ -15,6 +15,9 @@ export interface BenchOptions extends MatrixOptions {
   readonly json: boolean;
   /** Write results/ files. */
   readonly write: boolean;
+  /** The retry-storm scenario's handler time and client timeout (ms). */
+  readonly stormHandlerMs: number;
+  readonly stormTimeoutMs: number;
 }
 
 const PRESETS = {
@@ -37,6 +40,8 @@ export const HELP = `Usage: npm run bench -- [options]
   --servers N             server worker threads             (default 2)
   --scenario LIST         throughput,scaling,observability,fairness,retry-storm,micro
                           (default: all; --quick: throughput)
+  --storm-handler-ms MS   retry-storm: the handler's time   (default 10)
+  --storm-timeout MS      retry-storm: when clients give up (default 200)
   --out DIR               where results go                  (default results)
   --json                  print the results JSON on stdout
   --no-write              do not write files
@@ -84,6 +89,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
         json: { type: 'boolean' },
         'no-write': { type: 'boolean' },
         handler: { type: 'string' },
+        'storm-handler-ms': { type: 'string' },
+        'storm-timeout': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -113,6 +120,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
     outDir: s('out') ?? 'results',
     json: values.json === true,
     write: values['no-write'] !== true,
+    stormHandlerMs: s('storm-handler-ms') !== undefined ? int('storm-handler-ms', s('storm-handler-ms') ?? '', 1, 60_000) : 10,
+    stormTimeoutMs: s('storm-timeout') !== undefined ? int('storm-timeout', s('storm-timeout') ?? '', 10, 600_000) : 200,
     ...(handler !== undefined ? { handler } : {}),
   };
 }
