@@ -265,3 +265,14 @@ export function retryStormMarkdown(r: RetryStormReport): string {
   }
   return lines.join('\n');
 }
+
+/**
+ * In a process of its own (`node dist/bench/retry-storm.js '<options as JSON>'`), printing the
+ * report as JSON: `npm run bench` runs it so, since its hundreds of clients churning sockets
+ * share the device's process and a native fault there must not end the whole bench.
+ */
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const o = JSON.parse(process.argv[2] ?? '{}') as RetryStormOptions;
+  const r = await runRetryStorm(o, (label) => process.stderr.write(`retry-storm: ${label}\n`));
+  process.stdout.write(`${JSON.stringify(r)}\n`);
+}

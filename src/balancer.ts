@@ -381,7 +381,7 @@ export class Balancer {
 
   /** The next waiting request, in the order the queue policy picks now. */
   dequeue(now: number): Pending | undefined {
-    return this.queue.dequeue(this.order(this, now));
+    return this.queue.dequeue(this.order(this, now), now);
   }
 
   /** Removes what `client` has waiting (all of it, or what `match` picks). */

@@ -10,23 +10,29 @@
  *
  * Two orders (the device's overload policy picks, src/overload.ts):
  * - `fifo`: the client whose turn it is gives its oldest request;
- * - `lifo`, while a queue stands: the client that most recently began to
- *   wait gives its newest request, and a client that still has work after
- *   its turn goes to the back of the line. Fresh requests, whose clients
- *   still wait, are served first; a client that floods still gets one turn
- *   in N, never more.
+ * - `lifo`, while a queue stands: first the clients that began to wait
+ *   since, newest first, that had no turn in the last `recentMs` or so (a
+ *   Lazy Pirate client's retry comes from a new socket: a new client); then
+ *   everyone else in turn, as in fifo. Each gives its newest request. Fresh
+ *   requests, whose clients still wait, go first; a closed-loop client that
+ *   was just served waits its turn with the others (else two such clients
+ *   could take every turn between them), and a flood still gets one turn in
+ *   N.
  *
  * Bounds: `maxQueued` in all (retries aside: they were admitted already)
  * and `maxPerClient` for one client.
  */
 
 export type Enqueued = 'queued' | 'full' | 'client-full';
+
 export type Order = 'fifo' | 'lifo';
 
 interface ClientQueue<T> {
   readonly key: string;
   items: (T | undefined)[];
   head: number;
+  /** It had its lifo turn as a fresh client (its place in the ring stays). */
+  freshTurn: boolean;
 }
 
 /** A double-ended queue on a ring buffer: O(1) at both ends. */
@@ -81,14 +87,21 @@ export class Deque<T> {
 
 export class FairQueue<T> {
   private readonly clients = new Map<string, ClientQueue<T>>();
-  /** Clients with waiting work, in the order they are served (front first in fifo; back first in lifo). May hold stale entries of clients removed since: skipped. */
+  /** Clients with waiting work, in the order they are served. May hold stale entries of clients removed since: skipped. */
   private readonly ring = new Deque<ClientQueue<T>>();
+  /** Clients that began to wait without a recent turn, since the last fifo dequeue (lifo serves them first, newest first). */
+  private fresh = new Deque<ClientQueue<T>>();
   private readonly retries = new Deque<T>();
   private count = 0;
+  /** Clients served in this generation and the one before (a generation is recentMs / 2). */
+  private served = new Set<string>();
+  private servedBefore = new Set<string>();
+  private generationAt = 0;
 
   constructor(
     readonly maxQueued: number,
     readonly maxPerClient: number,
+    readonly recentMs = 200,
   ) {}
 
   /** Requests waiting, retries included. */
@@ -113,9 +126,10 @@ export class FairQueue<T> {
     if (this.count >= this.maxQueued) return 'full';
     let q = this.clients.get(client);
     if (q === undefined) {
-      q = { key: client, items: [], head: 0 };
+      q = { key: client, items: [], head: 0, freshTurn: false };
       this.clients.set(client, q);
       this.ring.pushBack(q);
+      if (!this.served.has(client) && !this.servedBefore.has(client)) this.fresh.pushBack(q);
     } else if (q.items.length - q.head >= this.maxPerClient) {
       return 'client-full';
     }
@@ -129,21 +143,42 @@ export class FairQueue<T> {
     this.retries.pushBack(item);
   }
 
-  /** The next request: a retry, else the next client's in turn, in `order`. */
-  dequeue(order: Order = 'fifo'): T | undefined {
+  /** The next request: a retry, else the next client's in turn, in `order`; `now` (ms) tells recently served clients. */
+  dequeue(order: Order = 'fifo', now = 0): T | undefined {
     const r = this.retries.shift();
     if (r !== undefined) return r;
+    if (now - this.generationAt >= this.recentMs / 2) {
+      this.servedBefore = this.served;
+      this.served = new Set();
+      this.generationAt = now;
+    }
+    if (order === 'fifo') {
+      // Only lifo reads it: in fifo it would only grow.
+      if (this.fresh.length > 0) this.fresh = new Deque();
+    } else {
+      for (let q = this.fresh.pop(); q !== undefined; q = this.fresh.pop()) {
+        if (this.clients.get(q.key) !== q || q.freshTurn) continue;
+        q.freshTurn = true;
+        return this.serve(q, 'lifo');
+      }
+    }
     for (;;) {
-      const q = order === 'fifo' ? this.ring.shift() : this.ring.pop();
+      const q = this.ring.shift();
       if (q === undefined) return undefined;
       // A client removed since it joined the ring (or removed and back): not this entry's turn.
       if (this.clients.get(q.key) !== q) continue;
-      const item = order === 'fifo' ? this.takeOldest(q) : this.takeNewest(q);
-      if (q.head >= q.items.length) this.clients.delete(q.key);
-      else if (order === 'fifo') this.ring.pushBack(q);
-      else this.ring.pushFront(q);
+      const item = this.serve(q, order);
+      if (this.clients.get(q.key) === q) this.ring.pushBack(q);
       return item;
     }
+  }
+
+  /** One request of `q` (its oldest, or its newest), and `q` forgotten once empty. */
+  private serve(q: ClientQueue<T>, order: Order): T {
+    this.served.add(q.key);
+    const item = order === 'fifo' ? this.takeOldest(q) : this.takeNewest(q);
+    if (q.head >= q.items.length) this.clients.delete(q.key);
+    return item;
   }
 
   /** Removes and returns every request `client` has waiting (its connection is gone). */

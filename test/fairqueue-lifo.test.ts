@@ -42,7 +42,32 @@ describe('fair queue, newest first', () => {
     }
     const rest: string[] = [];
     for (let i = 0; i < 9; i++) rest.push(q.dequeue('lifo') ?? '');
-    assert.deepEqual(rest, ['y2', 'x2', 'f-new49', 'y1', 'x1', 'f-new48', 'y0', 'x0', 'f-new47']);
+    // The flood had one turn as the client that began to wait first (it never had one), then its turns in the line.
+    assert.deepEqual(rest, ['y2', 'x2', 'f-new49', 'f-new48', 'x1', 'y1', 'f-new47', 'x0', 'y0']);
+  });
+
+  it('a closed-loop client that was just served waits its turn behind the others: two such clients cannot take every turn', () => {
+    const q = new FairQueue<string>(100, 100, 200);
+    for (const c of ['a', 'b', 'c']) q.enqueue(c, `${c}0`);
+    assert.deepEqual([q.dequeue('lifo', 10), q.dequeue('lifo', 10), q.dequeue('lifo', 10)], ['c0', 'b0', 'a0'], 'all fresh: newest first');
+    // c and b answered at once and ask again; a new client d arrives; a asks again last.
+    q.enqueue('c', 'c1');
+    q.enqueue('b', 'b1');
+    q.enqueue('d', 'd0');
+    q.enqueue('a', 'a1');
+    const turns: string[] = [];
+    for (let t = 20; t < 30; t++) {
+      const item = q.dequeue('lifo', t) ?? '';
+      turns.push(item);
+      // Whoever is served asks again at once, as a closed-loop client does.
+      const client = item.charAt(0);
+      if (item !== '') q.enqueue(client, `${client}${Number(item.slice(1)) + 1}`);
+    }
+    assert.equal(turns[0], 'd0', 'the fresh client first');
+    assert.deepEqual(turns.slice(1, 4).map((s) => s.charAt(0)), ['c', 'b', 'a'], 'then the recent ones in turn');
+    const counts = new Map<string, number>();
+    for (const s of turns) counts.set(s.charAt(0), (counts.get(s.charAt(0)) ?? 0) + 1);
+    assert.ok([...counts.values()].every((n) => n >= 2 && n <= 3), `every client had its turns: ${JSON.stringify([...counts])}`);
   });
 
   it("removes a client's requests when it leaves, and the line goes on without it", () => {

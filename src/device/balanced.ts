@@ -184,7 +184,7 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
   /** A request dropped before it reached a worker: `policy` ones are answered `busy`; for the others nobody is left to answer. */
   private shed(p: Pending, reason: ShedReason): void {
     this.counters.shed[reason]++;
-    if (reason === 'policy') this.reject(p, 'busy', 'the device shed it under overload (it waited too long, or newer work needed its place)');
+    if (reason === 'policy') this.reject(p, 'busy', `it waited longer than maxWaitMs (${this.ctx.options.maxWaitMs} ms) for a worker`);
   }
 
   /** An admitted request: to a worker of its service at once when nothing waits, else into that service's fair queue. */
