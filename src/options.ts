@@ -248,10 +248,20 @@ export type DeviceOptions = OptionsOf<typeof deviceOptions>;
 export type ResolvedDeviceOptions = ResolvedOf<typeof deviceOptions>;
 export const deviceDefaults: ResolvedDeviceOptions = defaultsOf(deviceOptions);
 
-export function resolveDeviceOptions(input: DeviceOptions = {}): ResolvedDeviceOptions {
+/** Device options this module resolved and checked: handed down (a broker's to its device), they are not resolved again. */
+const resolvedDevices = new WeakSet<object>();
+
+export function resolveDeviceOptions(input: DeviceOptions | ResolvedDeviceOptions = {}): ResolvedDeviceOptions {
+  if (resolvedDevices.has(input)) return input as ResolvedDeviceOptions;
   const o = resolveTable('device', deviceOptions, input);
   checkDevice(o);
-  return Object.freeze(o);
+  return resolvedDevice(o);
+}
+
+function resolvedDevice(o: ResolvedDeviceOptions): ResolvedDeviceOptions {
+  const frozen = Object.freeze(o);
+  resolvedDevices.add(frozen);
+  return frozen;
 }
 
 /** The checks that relate one device option to another. */
@@ -357,12 +367,20 @@ export function resolveBrokerOptions(input: BrokerOptions): ResolvedBrokerOption
   return Object.freeze({ ...o, handler: resolvePath(o.handler) });
 }
 
-/** The device's share of a broker's options (the pool's go to the workers). */
-export function deviceShare(o: ResolvedBrokerOptions, backend: string): DeviceOptions {
+/** The device's share of a broker's resolved options (the pool's go to the workers), resolved: the device takes it as it is. */
+export function deviceShare(o: ResolvedBrokerOptions, backend: string): ResolvedDeviceOptions {
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(deviceOptions)) out[k] = (o as Record<string, unknown>)[k];
-  out.backend = backend;
-  return out;
+  out.backend = endpointChecked('backend', backend);
+  const share = out as ResolvedDeviceOptions;
+  // Checked once more with the backend the device will bind (resolveBrokerOptions checked it with the default's).
+  checkDevice({ ...share, policy: o.policy as Policy });
+  return resolvedDevice(share);
+}
+
+function endpointChecked(name: string, value: string): string {
+  endpoint(name, value, 'bind');
+  return value;
 }
 
 // ---------------------------------------------------------------- the commands' own options

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { clientDefaults, deviceDefaults, resolveClientOptions, resolveDeviceOptions, resolveServerOptions } from '../src/options.js';
+import { clientDefaults, deviceDefaults, deviceShare, resolveClientOptions, resolveDeviceOptions, resolveServerOptions } from '../src/options.js';
 import { resolveBrokerOptions } from '../src/broker.js';
 import { ErrorCode } from '../src/errors.js';
 
@@ -39,5 +39,16 @@ describe('options', () => {
     assert.throws(() => resolveDeviceOptions({ frontend: 'tcp://host' }), { code: ErrorCode.InvalidEndpoint });
     assert.throws(() => resolveServerOptions({ endpoint: 'tcp://*:1' }), { code: ErrorCode.InvalidEndpoint });
     assert.doesNotThrow(() => resolveServerOptions({ endpoint: 'tcp://*:1', bind: true }));
+  });
+
+  it('resolves once: resolved device options, and a broker\'s share for its device, pass through as they are; the share is checked with its real backend', () => {
+    const resolved = resolveDeviceOptions({ maxWaitMs: 50 });
+    assert.equal(resolveDeviceOptions(resolved), resolved, 'not resolved again');
+    const broker = resolveBrokerOptions({ handler: 'h.js', policy: 'round-robin', frontend: 'tcp://127.0.0.1:7001' });
+    const share = deviceShare(broker, 'ipc:///tmp/zq-share.sock');
+    assert.equal(resolveDeviceOptions(share), share);
+    assert.equal(share.backend, 'ipc:///tmp/zq-share.sock');
+    assert.ok(Object.isFrozen(share));
+    assert.throws(() => deviceShare(broker, 'tcp://127.0.0.1:7001'), { code: ErrorCode.InvalidOption, message: /"backend"/ }, 'round-robin cannot share the frontend');
   });
 });
