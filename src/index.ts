@@ -21,7 +21,10 @@ export {
   type Engine,
   type Policy,
   type Handler,
+  type RequestContext,
 } from './options.js';
+export { OVERLOAD_POLICIES, type OverloadPolicy, type ShedReason } from './overload.js';
+export type { ShedCounts } from './device/counters.js';
 export { ERROR_PREFIX, ErrorKind, errorFrame, parseErrorReply, type Reply, type WireError } from './protocol.js';
 export { Broker, createBroker, brokerDefaults, resolveBrokerOptions, type BrokerOptions, type BrokerStats } from './broker.js';
 export type { SlotStats } from './pool.js';
