@@ -429,6 +429,18 @@ export const loadOptions = {
   ...curveClientKeys('the service', 'client', 'a service with an allow-list'),
   json: bool(false, 'print a versioned JSON document on stdout (the table and the live line go to stderr)', { flag: 'json' }),
   clientsPerProcess: int(2_500, 1, 10_000, 'clients per load-generator process (each holds a descriptor per client)', { flag: 'clients-per-process', arg: 'N' }),
+  repeats: int(1, 1, 100, 'measure each target this many times, interleaved (samples for zqueue bench compare)', { flag: 'repeat', arg: 'N' }),
+  exportJson: text('', 'write the versioned JSON document (what --json prints) to FILE', { flag: 'export-json', arg: 'FILE', shownDefault: '' }),
+  exportCsv: text('', 'write one CSV row per client and run: requests, errors, timeouts, req/s, p50, p99', { flag: 'export-csv', arg: 'FILE', shownDefault: '' }),
+  exportMarkdown: text('', 'write the result table as Markdown', { flag: 'export-markdown', arg: 'FILE', shownDefault: '' }),
+  exportGithubBenchmark: text('', "write github-action-benchmark's customBiggerIsBetter entries (throughput) to FILE, and customSmallerIsBetter ones (latency percentiles) to FILE with .latency.json", { flag: 'export-github-benchmark', arg: 'FILE', shownDefault: '' }),
+  exportBmf: text('', 'write Bencher Metric Format (throughput, latency in ns)', { flag: 'export-bmf', arg: 'FILE', shownDefault: '' }),
+  exportHdr: text('', 'write an HdrHistogram interval log (.hlog): one histogram per second of measuring, tagged with the run, in µs', { flag: 'export-hdr', arg: 'FILE', shownDefault: '' }),
+} satisfies OptionTable;
+
+export const compareOptions = {
+  thresholdPct: int(15, 1, 99, 'a figure worse by more than this many percent, with its whole 95 % bootstrap interval worse than zero, regresses', { flag: 'threshold', arg: 'PCT' }),
+  exportMarkdown: text('', 'write the comparison table as Markdown', { flag: 'export-markdown', arg: 'FILE', shownDefault: '' }),
 } satisfies OptionTable;
 
 export const keygenOptions = {

@@ -9,6 +9,7 @@ import { parseBenchArgs, type BenchOptions } from '../bench/lib/options.js';
 import { checkRunResult, SCHEMA_VERSION } from '../bench/lib/results.js';
 import { cellFailed, markdown } from '../bench/lib/report.js';
 import { decode } from '../src/load/histogram.js';
+import { writeMatrixExports } from '../bench/lib/exports.js';
 import { HANDLERS } from './helpers.js';
 
 function options(extra: string[]): BenchOptions {
@@ -73,6 +74,18 @@ describe('bench harness', () => {
       assert.match(readFileSync(join(dir, 'throughput.svg'), 'utf8'), /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
       assert.match(readFileSync(join(dir, 'latest.md'), 'utf8'), /\| inproc \| js \| 4 \| 16 \|/);
       assert.throws(() => checkRunResult({ ...back, schemaVersion: 99 }), /schemaVersion 99 is not the supported 1/);
+
+      // The matrix for CI tools: a throughput entry per cell (bigger is better); p99 per cell and CPU per device cell (smaller).
+      const written = writeMatrixExports(r, { exportGithubBenchmark: join(dir, 'gab.json'), exportBmf: join(dir, 'bmf.json') });
+      assert.deepEqual(written.map((f) => f.slice(dir.length + 1)), ['gab.json', 'gab.latency.json', 'bmf.json']);
+      type Entry = { name: string; unit: string; value: number };
+      const bigger = JSON.parse(readFileSync(join(dir, 'gab.json'), 'utf8')) as Entry[];
+      const smaller = JSON.parse(readFileSync(join(dir, 'gab.latency.json'), 'utf8')) as Entry[];
+      assert.deepEqual(bigger.map((e) => e.name), r.cells.map((c) => `${c.id} throughput`));
+      assert.deepEqual(smaller.map((e) => e.unit).sort(), ['ms', 'ms', 'µs/req']);
+      for (const e of [...bigger, ...smaller]) assert.ok(Number.isFinite(e.value) && e.value > 0, JSON.stringify(e));
+      const bmf = JSON.parse(readFileSync(join(dir, 'bmf.json'), 'utf8')) as Record<string, Record<string, { value: number }>>;
+      assert.deepEqual(Object.keys(bmf), r.cells.map((c) => c.id));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import * as zmq from 'zeromq';
 import { EXAMPLES, cli, freePort, pyzmqMissing, python, within, type Spawned } from './helpers.js';
 
-interface Doc {
-  schema: string;
+interface Run {
+  label: string;
   clients: number;
   mode: string;
   requests: number;
@@ -18,6 +18,24 @@ interface Doc {
   latency: { p50_us: number; p99_us: number; p99_9_us: number; max_us: number };
   errors: number;
   timeouts: number;
+  per_client: { min_rps: number; mean_rps: number; max_rps: number; stddev_rps: number };
+  client_figures: { client: number; requests: number }[];
+}
+
+interface Doc {
+  schema: string;
+  kind: string;
+  runs: Run[];
+}
+
+/** The one run of a --connect document. */
+function only(doc: unknown): Run {
+  const d = doc as Doc;
+  assert.equal(d.schema, 'zqueue-bench/2');
+  assert.equal(d.runs.length, 1);
+  const r = d.runs[0];
+  assert.ok(r !== undefined);
+  return r;
 }
 
 /** Runs `zqueue bench` to its end: exit code, and the JSON it printed. */
@@ -74,14 +92,16 @@ describe('zqueue bench --connect', () => {
   it('measures the seed\'s Python device and two seed servers: 200 clients, req/s, percentiles, no errors, as JSON', { skip }, async () => {
     const r = await bench(['--connect', `tcp://127.0.0.1:${front}`, '--clients', '200', '--duration', '2']);
     assert.equal(r.code, 0, r.stderr);
-    const d = r.doc as Doc;
-    assert.equal(d.schema, 'zqueue-bench/1');
+    const d = only(r.doc);
     assert.equal(d.clients, 200);
     assert.equal(d.mode, 'closed');
     assert.ok(d.requests > 0 && d.throughput_rps > 0, `${d.requests} requests, ${d.throughput_rps} req/s`);
     assert.ok(d.latency.p50_us > 0 && d.latency.p99_us >= d.latency.p50_us && d.latency.max_us >= d.latency.p99_9_us);
     assert.equal(d.errors, 0);
     assert.equal(d.timeouts, 0);
+    assert.equal(d.client_figures.length, 200, 'a row per client');
+    assert.equal(d.client_figures.reduce((n, c) => n + c.requests, 0), d.requests, "the clients' requests add up to the run's");
+    assert.ok(d.per_client.min_rps > 0 && d.per_client.min_rps <= d.per_client.mean_rps && d.per_client.mean_rps <= d.per_client.max_rps, JSON.stringify(d.per_client));
     assert.match(r.stderr, /\| tcp:\/\/127\.0\.0\.1:\d+ \| 200 \|/, 'the table');
   });
 
@@ -90,7 +110,7 @@ describe('zqueue bench --connect', () => {
     try {
       const r = await bench(['--connect', svc.endpoint, '--clients', '4', '--duration', '2', '--timeout', '200']);
       assert.equal(r.code, 1, r.stderr);
-      const d = r.doc as Doc;
+      const d = only(r.doc);
       assert.ok(d.timeouts > 0, `${d.timeouts} timeouts`);
       assert.match(r.stderr, /zqueue bench: 0 requests errored, \d+ timed out/);
     } finally {
@@ -104,7 +124,7 @@ describe('zqueue bench --connect', () => {
       const rate = 400;
       const r = await bench(['--connect', svc.endpoint, '--clients', '10', '--duration', '3', '--rate', String(rate)]);
       assert.equal(r.code, 0, r.stderr);
-      const d = r.doc as Doc;
+      const d = only(r.doc);
       assert.equal(d.mode, 'open');
       assert.ok(Math.abs(d.throughput_rps - rate) <= rate * 0.2, `offered ${rate} req/s, measured ${d.throughput_rps}`);
     } finally {
@@ -125,8 +145,8 @@ describe('zqueue bench --handler', () => {
   it('runs the handler through zqueue serve over tcp, ipc and inproc backends, at each thread count', async () => {
     const r = await bench(['--handler', join(EXAMPLES, 'echo.js'), '--clients', '4', '--duration', '1']);
     assert.equal(r.code, 0, r.stderr);
-    const d = r.doc as { schema: string; runs: (Doc & { backend: string; threads: number })[] };
-    assert.equal(d.schema, 'zqueue-bench/1');
+    const d = r.doc as { schema: string; runs: (Run & { backend: string; threads: number })[] };
+    assert.equal(d.schema, 'zqueue-bench/2');
     const backends = new Set(d.runs.map((x) => x.backend));
     assert.deepEqual([...backends].sort(), ['inproc', 'ipc', 'tcp']);
     for (const x of d.runs) {

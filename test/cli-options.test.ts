@@ -114,6 +114,14 @@ describe('the option tables drive the CLI', () => {
       size: '64',
       json: '',
       'clients-per-process': '100',
+      repeat: '3',
+      'export-json': 'run.json',
+      'export-csv': 'run.csv',
+      'export-markdown': 'run.md',
+      'export-github-benchmark': 'gab.json',
+      'export-bmf': 'bmf.json',
+      'export-hdr': 'run.hlog',
+      threshold: '20',
     };
   });
 

@@ -1,6 +1,7 @@
 /**
- * The regression gate's statistics, free of I/O so they can be tested on
- * synthetic results.
+ * The regression gate's figures, free of I/O so they can be tested on
+ * synthetic results; the statistics that compare them are src/load/compare.ts,
+ * shared with `zqueue bench compare`.
  *
  * Noise-robust by design:
  * - Figures are normalised within one run: a device cell's throughput over
@@ -15,18 +16,11 @@
  */
 import type { CellResult, RunResult } from './results.js';
 import { SCHEMA_VERSION } from './results.js';
+import type { Metric } from '../../src/load/compare.js';
+
+export { bootstrapInterval, checkMarkdown, compare, gateDefaults, prng, relativeChange, type CheckResult, type Comparison, type GateOptions, type Metric, type Verdict } from '../../src/load/compare.js';
 
 export type MetricName = 'throughput_vs_direct' | 'cpu_vs_native';
-
-export interface Metric {
-  /** e.g. `tcp/js/100c/16B throughput_vs_direct`. */
-  readonly key: string;
-  readonly cell: string;
-  readonly metric: MetricName;
-  /** true when a larger value is better. */
-  readonly higherIsBetter: boolean;
-  readonly samples: readonly number[];
-}
 
 export interface Baseline {
   readonly schemaVersion: typeof SCHEMA_VERSION;
@@ -36,37 +30,6 @@ export interface Baseline {
   readonly js_device_us_per_req: number;
   readonly metrics: readonly Metric[];
 }
-
-export type Verdict = 'ok' | 'improved' | 'regressed' | 'missing' | 'new';
-
-export interface Comparison {
-  readonly key: string;
-  readonly verdict: Verdict;
-  readonly baseline: number | undefined;
-  readonly now: number | undefined;
-  /** Relative change of the mean, signed so that negative is worse. */
-  readonly change: number | undefined;
-  /** 95 % bootstrap interval of that change. */
-  readonly interval: readonly [number, number] | undefined;
-}
-
-/** What a gate check found: a row per figure, whether any regressed, and the report. */
-export interface CheckResult {
-  readonly rows: Comparison[];
-  readonly regressed: boolean;
-  readonly markdown: string;
-}
-
-export interface GateOptions {
-  /** Worse by more than this fraction (and beyond the spread) is a regression. */
-  readonly threshold: number;
-  readonly resamples: number;
-  readonly seed: number;
-}
-
-export const gateDefaults: GateOptions = Object.freeze({ threshold: 0.15, resamples: 4000, seed: 42 });
-
-const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** Per-repeat normalised figures of a run's cells. */
 export function metricsOf(cells: readonly CellResult[]): Metric[] {
@@ -91,55 +54,6 @@ export function metricsOf(cells: readonly CellResult[]): Metric[] {
   return out;
 }
 
-/** A small, seeded PRNG (mulberry32): the same verdict for the same samples. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Relative change of the mean from `base` to `now`, signed so that negative is worse. */
-export function relativeChange(base: readonly number[], now: readonly number[], higherIsBetter: boolean): number {
-  const b = mean(base);
-  const n = mean(now);
-  const change = (n - b) / Math.abs(b);
-  return higherIsBetter ? change : -change;
-}
-
-/** 95 % percentile-bootstrap interval of relativeChange. */
-export function bootstrapInterval(base: readonly number[], now: readonly number[], higherIsBetter: boolean, o: GateOptions = gateDefaults): [number, number] {
-  const rand = prng(o.seed);
-  const pick = (xs: readonly number[]): number[] => xs.map(() => xs[Math.floor(rand() * xs.length)] ?? 0);
-  const changes: number[] = [];
-  for (let i = 0; i < o.resamples; i++) changes.push(relativeChange(pick(base), pick(now), higherIsBetter));
-  changes.sort((a, b) => a - b);
-  return [changes[Math.floor(0.025 * changes.length)] ?? 0, changes[Math.ceil(0.975 * changes.length) - 1] ?? 0];
-}
-
-export function compare(base: readonly Metric[], now: readonly Metric[], o: GateOptions = gateDefaults): Comparison[] {
-  const nowByKey = new Map(now.map((m) => [m.key, m]));
-  const out: Comparison[] = [];
-  for (const b of base) {
-    const n = nowByKey.get(b.key);
-    if (n === undefined || n.samples.length === 0) {
-      out.push({ key: b.key, verdict: 'missing', baseline: mean(b.samples), now: undefined, change: undefined, interval: undefined });
-      continue;
-    }
-    const change = relativeChange(b.samples, n.samples, b.higherIsBetter);
-    const interval = bootstrapInterval(b.samples, n.samples, b.higherIsBetter, o);
-    const verdict: Verdict = change < -o.threshold && interval[1] < 0 ? 'regressed' : change > o.threshold && interval[0] > 0 ? 'improved' : 'ok';
-    out.push({ key: b.key, verdict, baseline: mean(b.samples), now: mean(n.samples), change, interval });
-  }
-  const baseKeys = new Set(base.map((m) => m.key));
-  for (const n of now) if (!baseKeys.has(n.key)) out.push({ key: n.key, verdict: 'new', baseline: undefined, now: mean(n.samples), change: undefined, interval: undefined });
-  return out;
-}
-
 /** Checks a parsed baseline file; throws naming what is wrong (the gate then exits 2). */
 export function checkBaseline(value: unknown): Baseline {
   if (typeof value !== 'object' || value === null) throw new Error('the baseline must be a JSON object');
@@ -149,22 +63,3 @@ export function checkBaseline(value: unknown): Baseline {
   return value as Baseline;
 }
 
-const pct = (x: number | undefined): string => (x === undefined ? '–' : `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`);
-const num = (x: number | undefined): string => (x === undefined ? '–' : x.toFixed(3));
-
-export function checkMarkdown(rows: readonly Comparison[], o: GateOptions, note: string): string {
-  const verdictText: Record<Verdict, string> = { ok: 'ok', improved: 'improved', regressed: '**REGRESSED**', missing: '**missing**', new: 'new' };
-  const lines = [
-    '# zqueue regression gate',
-    '',
-    note,
-    '',
-    `A figure regresses when it is worse than the baseline by more than ${(o.threshold * 100).toFixed(0)} % and its whole 95 % bootstrap interval is worse than zero. Change is signed: negative is worse.`,
-    '',
-    '| cell | baseline | now | change | 95 % interval | verdict |',
-    '| --- | ---: | ---: | ---: | ---: | --- |',
-    ...rows.map((r) => `| ${r.key} | ${num(r.baseline)} | ${num(r.now)} | ${pct(r.change)} | ${r.interval === undefined ? '–' : `${pct(r.interval[0])} … ${pct(r.interval[1])}`} | ${verdictText[r.verdict]} |`),
-    '',
-  ];
-  return lines.join('\n');
-}

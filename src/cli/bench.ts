@@ -2,7 +2,8 @@
  * `zqueue bench`: request/reply load against anyone's service (`--connect`),
  * or a handler module through zqueue serve on each backend and thread count
  * (`--handler`). A live line while it runs, a table at the end, a versioned
- * JSON document with --json; exit 1 when a request errored or timed out.
+ * JSON document with --json, and the exports of src/load/exports.ts; exit 1
+ * when a request errored or timed out.
  */
 import { availableParallelism } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
@@ -10,7 +11,9 @@ import * as zmq from 'zeromq';
 import { Broker } from '../broker.js';
 import { connectUrlFor } from '../endpoints.js';
 import { endpoint, loadOptions, resolveTable, type ResolvedOf } from '../options.js';
-import { LOAD_SCHEMA, runLoad, type LoadResult } from '../load/run.js';
+import { runLoad, type LoadResult } from '../load/run.js';
+import { BENCH_SCHEMA, benchEnvironment, type BenchDocument, type BenchRun } from '../load/document.js';
+import { HdrLog, resultTable, writeExports, type ExportFormat } from '../load/exports.js';
 import { UsageError, type CommandSpec, type Parsed } from './flags.js';
 
 export const spec: CommandSpec = {
@@ -18,61 +21,113 @@ export const spec: CommandSpec = {
   summary: "measure a REQ/REP service's throughput and latency (--connect), or a handler through zqueue serve (--handler)",
   usage: '--connect ENDPOINT | --handler FILE [options]',
   sections: [
-    { table: loadOptions, keys: ['connect', 'handler', 'clients', 'durationS', 'requests', 'rateRps', 'sizeBytes', 'message', 'timeoutMs', 'json', 'clientsPerProcess'] },
+    { table: loadOptions, keys: ['connect', 'handler', 'clients', 'durationS', 'requests', 'rateRps', 'sizeBytes', 'message', 'timeoutMs', 'repeats', 'json', 'clientsPerProcess'] },
+    { title: 'Exports', table: loadOptions, keys: ['exportJson', 'exportCsv', 'exportMarkdown', 'exportGithubBenchmark', 'exportBmf', 'exportHdr'] },
     { title: 'Security (tcp)', table: loadOptions, keys: ['curveServerKey', 'curveSecretKey'] },
   ],
-  notes: '  Exit 1 when any request errored or timed out, or not every client got a first reply.',
+  notes: '  Exit 1 when any request errored or timed out, or not every client got a first reply.\n  zqueue bench compare BASE.json HEAD.json compares two saved runs (see zqueue bench compare --help).',
 };
 
 type LoadOptions = ResolvedOf<typeof loadOptions>;
+
+interface Target {
+  readonly label: string;
+  readonly backend: string | null;
+  readonly threads: number | null;
+  /** Measures one run: against the endpoints given, or through a broker it starts and closes. */
+  measure(o: LoadOptions, hooks: RunHooks): Promise<LoadResult>;
+}
+
+interface RunHooks {
+  readonly keys: CurveKeys;
+  readonly hdr: HdrLog | undefined;
+  readonly label: string;
+}
 
 export async function run(parsed: Parsed): Promise<void> {
   const o = resolveTable('bench', loadOptions, parsed.of(loadOptions)) as LoadOptions;
   if ((o.connect === '') === (o.handler === '')) throw new UsageError('zqueue bench: give one of --connect ENDPOINT or --handler FILE');
   const keys = curveKeys(o);
   const out = (text: string): void => void (o.json ? process.stderr : process.stdout).write(`${text}\n`);
-  if (o.connect !== '') {
-    const endpoints = o.connect.split(',').map((e) => e.trim()).filter((e) => e !== '');
-    for (const e of endpoints) endpoint('connect', e, 'connect');
-    const r = await load(o, endpoints, keys, o.connect);
-    out(table([{ label: o.connect, r }]));
-    if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
-    verdict([r]);
-    return;
-  }
-  const handler = resolvePath(o.handler);
-  const backends = ['tcp', 'ipc', 'inproc'];
-  const runs: { backend: string; threads: number; r: LoadResult }[] = [];
-  for (const backend of backends) {
-    for (let threads = 1; threads <= availableParallelism(); threads++) {
-      const broker = await Broker.create({ handler, threads, frontend: 'tcp://127.0.0.1:*', backend: backend === 'tcp' ? 'tcp://127.0.0.1:*' : backend });
-      try {
-        await broker.device.waitForWorkers(threads);
-        runs.push({ backend, threads, r: await load(o, [connectUrlFor(broker.frontendEndpoint)], keys, `${backend} backend, ${threads} thread${threads > 1 ? 's' : ''}`) });
-      } finally {
-        await broker.close();
-      }
+  const kind = o.connect !== '' ? 'connect' : 'handler';
+  const targetText = kind === 'connect' ? o.connect : resolvePath(o.handler);
+  const targets = kind === 'connect' ? connectTargets(o.connect) : handlerTargets(targetText);
+  const hdr = o.exportHdr !== '' ? new HdrLog(`zqueue bench ${kind === 'connect' ? '--connect' : '--handler'} ${targetText}`) : undefined;
+  const runs: BenchRun[] = [];
+  // Repeats are interleaved (every target once, then again), so that a slow spell of the machine spreads over all of them.
+  for (let repeat = 0; repeat < o.repeats; repeat++) {
+    for (const t of targets) {
+      const label = o.repeats > 1 ? `${t.label} #${repeat + 1}` : t.label;
+      const r = await t.measure(o, { keys, hdr, label });
+      runs.push({ ...r, label: t.label, repeat, backend: t.backend, threads: t.threads });
     }
   }
-  out(`zqueue bench: ${handler} through zqueue serve (tcp frontend)\n`);
-  out(table(runs.map(({ backend, threads, r }) => ({ label: `${backend} / ${threads}`, r })), 'backend / threads'));
-  if (o.json) process.stdout.write(`${JSON.stringify({ schema: LOAD_SCHEMA, handler, runs: runs.map(({ backend, threads, r }) => ({ backend, threads, ...r })) })}\n`);
-  verdict(runs.map((x) => x.r));
+  const doc: BenchDocument = { schema: BENCH_SCHEMA, created_at: new Date().toISOString(), environment: benchEnvironment(), kind, target: targetText, repeats: o.repeats, runs };
+  if (kind === 'handler') out(`zqueue bench: ${targetText} through zqueue serve (tcp frontend)\n`);
+  out(resultTable(o.repeats > 1 ? runs.map((r) => ({ ...r, label: `${r.label} #${r.repeat + 1}` })) : runs, kind === 'handler' ? 'backend / threads' : 'target'));
+  if (o.json) process.stdout.write(`${JSON.stringify(doc)}\n`);
+  const files: Partial<Record<ExportFormat, string>> = {};
+  if (o.exportJson !== '') files.json = o.exportJson;
+  if (o.exportCsv !== '') files.csv = o.exportCsv;
+  if (o.exportMarkdown !== '') files.markdown = o.exportMarkdown;
+  if (o.exportGithubBenchmark !== '') files['github-benchmark'] = o.exportGithubBenchmark;
+  if (o.exportBmf !== '') files.bmf = o.exportBmf;
+  if (o.exportHdr !== '') files.hdr = o.exportHdr;
+  const written = writeExports(doc, files, hdr);
+  if (written.length > 0) process.stderr.write(`zqueue bench: wrote ${written.join(', ')}\n`);
+  verdict(runs);
 }
 
-function curveKeys(o: LoadOptions): { curveServerKey: string; curvePublicKey: string; curveSecretKey: string } {
+function connectTargets(connect: string): Target[] {
+  const endpoints = connect.split(',').map((e) => e.trim()).filter((e) => e !== '');
+  for (const e of endpoints) endpoint('connect', e, 'connect');
+  return [{ label: connect, backend: null, threads: null, measure: (o, h) => load(o, endpoints, h, connect) }];
+}
+
+function handlerTargets(handler: string): Target[] {
+  const out: Target[] = [];
+  for (const backend of ['tcp', 'ipc', 'inproc']) {
+    for (let threads = 1; threads <= availableParallelism(); threads++) {
+      out.push({
+        label: `${backend} / ${threads}`,
+        backend,
+        threads,
+        measure: async (o, h) => {
+          const broker = await Broker.create({ handler, threads, frontend: 'tcp://127.0.0.1:*', backend: backend === 'tcp' ? 'tcp://127.0.0.1:*' : backend });
+          try {
+            await broker.device.waitForWorkers(threads);
+            return await load(o, [connectUrlFor(broker.frontendEndpoint)], { ...h, label: `${backend} backend, ${threads} thread${threads > 1 ? 's' : ''}${h.label.includes('#') ? ` ${h.label.slice(h.label.indexOf('#'))}` : ''}` }, `${backend} / ${threads}`);
+          } finally {
+            await broker.close();
+          }
+        },
+      });
+    }
+  }
+  return out;
+}
+
+interface CurveKeys {
+  readonly curveServerKey: string;
+  readonly curvePublicKey: string;
+  readonly curveSecretKey: string;
+}
+
+function curveKeys(o: LoadOptions): CurveKeys {
   if (o.curveServerKey === '') return { curveServerKey: '', curvePublicKey: '', curveSecretKey: '' };
   if (o.curveSecretKey !== '') return { curveServerKey: o.curveServerKey, curvePublicKey: o.curvePublicKey, curveSecretKey: o.curveSecretKey };
   const pair = zmq.curveKeyPair();
   return { curveServerKey: o.curveServerKey, curvePublicKey: pair.publicKey, curveSecretKey: pair.secretKey };
 }
 
-/** One run, with a live line on stderr: req/s so far, errors, timeouts, time left. */
-async function load(o: LoadOptions, endpoints: string[], keys: ReturnType<typeof curveKeys>, label: string): Promise<LoadResult> {
+/** One run, with a live line on stderr: req/s so far, errors, timeouts, time left. `tag` names its intervals in the HDR log. */
+async function load(o: LoadOptions, endpoints: string[], h: RunHooks, tag = h.label): Promise<LoadResult> {
   const tty = process.stderr.isTTY;
   const durationMs = o.durationS * 1000;
+  const label = h.label;
   let last = 0;
   process.stderr.write(`${label}: ${o.clients} clients connecting…\n`);
+  const hdr = h.hdr;
   const r = await runLoad(
     {
       endpoints,
@@ -84,9 +139,10 @@ async function load(o: LoadOptions, endpoints: string[], keys: ReturnType<typeof
       message: o.message,
       timeoutMs: o.timeoutMs,
       clientsPerGenerator: o.clientsPerProcess,
-      ...keys,
+      ...h.keys,
     },
     {
+      measuring: () => hdr?.run(),
       progress: (p) => {
         if (!tty && p.elapsedMs - last < 2000) return;
         last = p.elapsedMs;
@@ -95,23 +151,11 @@ async function load(o: LoadOptions, endpoints: string[], keys: ReturnType<typeof
         const line = `${label}: ${(p.elapsedMs / 1000).toFixed(1)} s, ${rps.toLocaleString('en-US')} req/s, ${p.errors} errors, ${p.timeouts} timeouts, ${o.requests > 0 ? `${p.count}/${o.requests} requests, at most ` : ''}${left.toFixed(0)} s left`;
         process.stderr.write(tty ? `\r${line.padEnd(100)}` : `${line}\n`);
       },
+      ...(hdr !== undefined ? { interval: (hist, start, end) => hdr.interval(hist, tag, start, end) } : {}),
     },
   );
   if (tty) process.stderr.write('\n');
   return r;
-}
-
-function table(rows: readonly { label: string; r: LoadResult }[], first = 'target'): string {
-  const ms = (us: number): string => (us / 1000).toFixed(2);
-  return [
-    `| ${first} | clients | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | requests | errors | timeouts |`,
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...rows.map(({ label, r }) =>
-      r.warmup_failed !== null
-        ? `| ${label} | ${r.clients} | not measured: ${r.warmup_failed} | | | | | | | | |`
-        : `| ${label} | ${r.clients} | ${r.throughput_rps.toLocaleString('en-US')} | ${ms(r.latency.p50_us)} | ${ms(r.latency.p90_us)} | ${ms(r.latency.p99_us)} | ${ms(r.latency.p99_9_us)} | ${ms(r.latency.max_us)} | ${r.requests} | ${r.errors} | ${r.timeouts} |`,
-    ),
-  ].join('\n');
 }
 
 /** Exit 1 (a thrown error, which main prints as one line) when anything went wrong. */

@@ -14,16 +14,19 @@ import * as keygen from './keygen.js';
 import * as tap from './tap.js';
 import * as ctl from './ctl.js';
 import * as bench from './bench.js';
+import * as benchCompare from './compare.js';
 
 export interface Command {
   readonly spec: CommandSpec;
   run(parsed: Parsed): Promise<void> | void;
 }
 
-export const COMMANDS: readonly Command[] = [device, server, client, serve, bench, keygen, tap, ctl];
+export const COMMANDS: readonly Command[] = [device, server, client, serve, bench, benchCompare, keygen, tap, ctl];
 
 export async function main(argv: readonly string[]): Promise<number> {
-  const [name, ...rest] = argv;
+  // A command of two words (`bench compare`) is found before its first word alone.
+  const twoWords = argv.length > 1 ? `${argv[0]} ${argv[1]}` : undefined;
+  const [name, ...rest] = twoWords !== undefined && COMMANDS.some((c) => c.spec.name === twoWords) ? [twoWords, ...argv.slice(2)] : argv;
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
     console.log(mainHelp(COMMANDS.map((c) => c.spec)));
     return name === undefined ? 2 : 0;

@@ -139,11 +139,12 @@ export class Generators {
   }
 
   /** Progress of all generators together, as each reports (counts since measure()). */
-  onProgress(handler: (p: Omit<LoadProgress, 'type'>) => void): void {
+  onProgress(handler: (p: Omit<LoadProgress, 'type' | 'interval'>) => void, interval?: (encoded: string) => void): void {
     const latest = this.gens.map(() => ({ count: 0, errors: 0, timeouts: 0 }));
     this.gens.forEach((g, i) => {
       g.onProgress = (p) => {
-        latest[i] = p;
+        if (p.interval !== undefined) interval?.(p.interval);
+        latest[i] = { count: p.count, errors: p.errors, timeouts: p.timeouts };
         handler(latest.reduce((a, b) => ({ count: a.count + b.count, errors: a.errors + b.errors, timeouts: a.timeouts + b.timeouts }), { count: 0, errors: 0, timeouts: 0 }));
       };
     });

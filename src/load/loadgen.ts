@@ -16,7 +16,7 @@ import * as zmq from 'zeromq';
 import { parseErrorReply } from '../protocol.js';
 import { zmqCode } from '../errors.js';
 import { connectTo } from '../endpoints.js';
-import { createHistogram, encode } from './histogram.js';
+import { createHistogram, createClientHistogram, encode, type Histogram } from './histogram.js';
 import { descriptors, osThreadId } from './cpu.js';
 import { Link } from '../inproc.js';
 
@@ -47,6 +47,8 @@ export interface CellOrder {
   readonly curveSecretKey?: string;
   /** Post a "progress" message this often while measuring (0: never). */
   readonly progressMs?: number;
+  /** Send, with each progress message, a histogram of the latencies recorded since the last one (for an HdrHistogram interval log). */
+  readonly intervals?: boolean;
 }
 
 /** Counts so far while measuring, for a live line. */
@@ -55,6 +57,8 @@ export interface LoadProgress {
   readonly count: number;
   readonly errors: number;
   readonly timeouts: number;
+  /** With `intervals`: the latencies recorded since the last progress message (encoded). */
+  readonly interval?: string;
 }
 
 export type ToLoadgen = CellOrder | { readonly type: 'measure' } | { readonly type: 'diagnose' } | { readonly type: 'stop' } | { readonly type: 'exit' };
@@ -85,6 +89,20 @@ export interface LoadReport {
   readonly timeouts: number;
   /** The first error reply seen, to show what went wrong. */
   readonly firstError: string | undefined;
+  /** Latency from when each request was due (open loop) or sent (closed loop). */
+  readonly histogram: string;
+  /** Open loop only: latency from each request's actual send, which hides a stall (wrk2's "uncorrected"). */
+  readonly uncorrected: string | undefined;
+  /** With `intervals`: what was recorded since the last progress message. */
+  readonly lastInterval: string | undefined;
+  /** Per client, in this generator's order: measured replies, errors, timeouts and its latency histogram (encoded, 2 significant digits). */
+  readonly perClient: readonly ClientFigures[];
+}
+
+export interface ClientFigures {
+  readonly requests: number;
+  readonly errors: number;
+  readonly timeouts: number;
   readonly histogram: string;
 }
 
@@ -122,10 +140,20 @@ function channel(): Channel | undefined {
   return undefined;
 }
 
+function bump(counts: Int32Array, i: number): void {
+  counts[i] = (counts[i] ?? 0) + 1;
+}
+
 class Cell {
   private readonly sockets: zmq.Request[] = [];
   private readonly loops: Promise<void>[] = [];
   private readonly histogram = createHistogram();
+  private readonly uncorrected: Histogram | undefined;
+  private readonly interval: Histogram | undefined;
+  private readonly clientHistograms: Histogram[];
+  private readonly clientCounts: Int32Array;
+  private readonly clientErrors: Int32Array;
+  private readonly clientTimeouts: Int32Array;
   private recording = false;
   private stopped = false;
   private warmed = 0;
@@ -146,7 +174,14 @@ class Cell {
   constructor(
     private readonly order: CellOrder,
     private readonly post: (msg: FromLoadgen) => void,
-  ) {}
+  ) {
+    this.uncorrected = (order.rateRps ?? 0) > 0 ? createHistogram() : undefined;
+    this.interval = order.intervals === true ? createHistogram() : undefined;
+    this.clientHistograms = Array.from({ length: order.clients }, () => createClientHistogram());
+    this.clientCounts = new Int32Array(order.clients);
+    this.clientErrors = new Int32Array(order.clients);
+    this.clientTimeouts = new Int32Array(order.clients);
+  }
 
   start(): void {
     const o = this.order;
@@ -180,26 +215,33 @@ class Cell {
         this.quota--;
       }
       if (interval > 0) {
-        const wait = due - performance.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        // A timer may fire up to a millisecond early: wait again until the request is due, so it is never sent before.
+        for (let wait = due - performance.now(); wait > 0 && !this.stopped; wait = due - performance.now()) await new Promise((r) => setTimeout(r, Math.max(1, wait)));
         if (this.stopped) break;
       }
       // Latency counts from when the request was due (open loop), or from its send (closed loop).
-      const t0 = interval > 0 ? due : performance.now();
+      const sentAt = performance.now();
+      const t0 = interval > 0 ? due : sentAt;
       due += interval;
       try {
         await link.send([payload]);
         const reply = await link.receive();
-        const us = Math.max(1, Math.round((performance.now() - t0) * 1000));
+        const now = performance.now();
+        const us = Math.max(1, Math.round((now - t0) * 1000));
         const wire = parseErrorReply(reply);
         if (wire !== undefined) {
           if (this.recording) {
             this.errors++;
+            bump(this.clientErrors, n);
             this.firstError ??= `${wire.kind}: ${wire.message}`;
           }
         } else if (this.recording) {
           this.count++;
+          bump(this.clientCounts, n);
           this.histogram.recordValue(us);
+          this.clientHistograms[n]?.recordValue(us);
+          this.interval?.recordValue(us);
+          this.uncorrected?.recordValue(Math.max(1, Math.round((now - sentAt) * 1000)));
         }
         if (first) {
           first = false;
@@ -212,7 +254,10 @@ class Cell {
       } catch (err) {
         if (this.stopped) return;
         if (zmqCode(err) === 'EAGAIN' && !this.stopped) {
-          if (this.recording) this.timeouts++;
+          if (this.recording) {
+            this.timeouts++;
+            bump(this.clientTimeouts, n);
+          }
           if (first) this.attempts.set(n, (this.attempts.get(n) ?? 1) + 1);
           link.socket.close();
           link = this.open(endpoint);
@@ -220,6 +265,7 @@ class Cell {
         }
         if (this.recording) {
           this.errors++;
+          bump(this.clientErrors, n);
           this.firstError ??= err instanceof Error ? err.message : String(err);
         }
         break;
@@ -248,6 +294,12 @@ class Cell {
 
   measure(): void {
     this.histogram.reset();
+    this.uncorrected?.reset();
+    this.interval?.reset();
+    for (const h of this.clientHistograms) h.reset();
+    this.clientCounts.fill(0);
+    this.clientErrors.fill(0);
+    this.clientTimeouts.fill(0);
     this.count = 0;
     this.errors = 0;
     this.timeouts = 0;
@@ -258,7 +310,7 @@ class Cell {
     if (this.order.clients === 0 && requests > 0) this.post({ type: 'finished' });
     const every = this.order.progressMs ?? 0;
     if (every > 0) {
-      this.progressTimer = setInterval(() => this.post({ type: 'progress', count: this.count, errors: this.errors, timeouts: this.timeouts }), every);
+      this.progressTimer = setInterval(() => this.post({ type: 'progress', count: this.count, errors: this.errors, timeouts: this.timeouts, ...(this.interval !== undefined ? { interval: this.takeInterval(this.interval) } : {}) }), every);
     }
   }
 
@@ -273,11 +325,21 @@ class Cell {
       timeouts: this.timeouts,
       firstError: this.firstError,
       histogram: encode(this.histogram),
+      uncorrected: this.uncorrected !== undefined ? encode(this.uncorrected) : undefined,
+      lastInterval: this.interval !== undefined ? this.takeInterval(this.interval) : undefined,
+      perClient: this.clientHistograms.map((h, i) => ({ requests: this.clientCounts[i] ?? 0, errors: this.clientErrors[i] ?? 0, timeouts: this.clientTimeouts[i] ?? 0, histogram: encode(h) })),
     };
     for (const s of this.sockets) s.close();
     await Promise.allSettled(this.loops);
-    this.histogram.destroy();
+    for (const h of [this.histogram, this.uncorrected, this.interval, ...this.clientHistograms]) h?.destroy();
     return report;
+  }
+
+  /** The interval histogram so far, encoded, and a fresh start for the next. */
+  private takeInterval(h: Histogram): string {
+    const out = encode(h);
+    h.reset();
+    return out;
   }
 }
 

@@ -7,10 +7,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Generators } from './generators.js';
-import { merge, summarize, type LatencySummary } from './histogram.js';
-
-/** The JSON document `zqueue bench --json` prints; bump the version when a field changes meaning. */
-export const LOAD_SCHEMA = 'zqueue-bench/1' as const;
+import { createHistogram, decode, merge, summarize, type Histogram, type LatencySummary } from './histogram.js';
+import type { LoadReport } from './loadgen.js';
 
 export interface LoadRun {
   readonly endpoints: readonly string[];
@@ -32,7 +30,6 @@ export interface LoadRun {
 }
 
 export interface LoadResult {
-  readonly schema: typeof LOAD_SCHEMA;
   readonly target: string;
   readonly clients: number;
   readonly mode: 'closed' | 'open';
@@ -41,7 +38,14 @@ export interface LoadResult {
   readonly duration_ms: number;
   readonly requests: number;
   readonly throughput_rps: number;
+  /** Open loop: from when each request was due (corrected for coordinated omission); closed loop: from its send. */
   readonly latency: LatencySummary;
+  /** Open loop only: from each request's actual send (wrk2's "uncorrected"); null in closed loop, where the two are the same. */
+  readonly latency_uncorrected: LatencySummary | null;
+  /** Per-client throughput over the measured time, as nats bench reports it: a starved client shows as a low min or a large stddev. */
+  readonly per_client: PerClientSummary;
+  /** One row per client (a client's latency to 2 significant digits). */
+  readonly client_figures: readonly ClientRow[];
   readonly errors: number;
   readonly timeouts: number;
   readonly first_error: string | null;
@@ -49,18 +53,41 @@ export interface LoadResult {
   readonly warmup_failed: string | null;
 }
 
+export interface PerClientSummary {
+  readonly min_rps: number;
+  readonly mean_rps: number;
+  readonly max_rps: number;
+  readonly stddev_rps: number;
+}
+
+export interface ClientRow {
+  /** 0-based, in the order the clients were spread over generators. */
+  readonly client: number;
+  readonly requests: number;
+  readonly errors: number;
+  readonly timeouts: number;
+  readonly rps: number;
+  readonly p50_us: number;
+  readonly p99_us: number;
+}
+
 export interface LoadEvents {
   /** Warmed up: measuring starts. */
   measuring?(): void;
   /** Counts so far, about twice a second while measuring. */
   progress?(p: { count: number; errors: number; timeouts: number; elapsedMs: number }): void;
+  /**
+   * The latencies recorded in each interval of about a second while
+   * measuring, all generators merged (for an HdrHistogram interval log); the
+   * histogram is destroyed after the call. Times in ms since measuring began.
+   */
+  interval?(h: Histogram, startMs: number, endMs: number): void;
 }
 
 export async function runLoad(o: LoadRun, events: LoadEvents = {}): Promise<LoadResult> {
   const inproc = o.endpoints.some((e) => e.startsWith('inproc://'));
   const gens = await Generators.spawn(inproc ? 'thread' : 'process', Math.max(1, Math.ceil(o.clients / o.clientsPerGenerator)));
   const base = {
-    schema: LOAD_SCHEMA,
     target: o.endpoints.join(','),
     clients: o.clients,
     mode: o.rateRps > 0 ? ('open' as const) : ('closed' as const),
@@ -78,7 +105,8 @@ export async function runLoad(o: LoadRun, events: LoadEvents = {}): Promise<Load
       curveServerKey: o.curveServerKey,
       curvePublicKey: o.curvePublicKey,
       curveSecretKey: o.curveSecretKey,
-      progressMs: 500,
+      progressMs: events.interval !== undefined ? 250 : 500,
+      intervals: events.interval !== undefined,
     };
     try {
       await gens.warm(order, o.clients, Math.max(10_000, o.timeoutMs * 2, o.clients * 15));
@@ -86,11 +114,12 @@ export async function runLoad(o: LoadRun, events: LoadEvents = {}): Promise<Load
       const d = await gens.diagnose();
       await gens.stop();
       const why = `${d.waiting} of ${d.clients} clients got no first reply (${d.warmed} did; ${err instanceof Error ? err.message : String(err)})`;
-      return { ...base, duration_ms: 0, requests: 0, throughput_rps: 0, latency: NO_LATENCY, errors: 0, timeouts: 0, first_error: null, warmup_failed: why };
+      return { ...base, duration_ms: 0, requests: 0, throughput_rps: 0, latency: NO_LATENCY, latency_uncorrected: null, per_client: perClient([]), client_figures: [], errors: 0, timeouts: 0, first_error: null, warmup_failed: why };
     }
     events.measuring?.();
     const t0 = performance.now();
-    gens.onProgress((p) => events.progress?.({ ...p, elapsedMs: performance.now() - t0 }));
+    const intervals = events.interval !== undefined ? new Intervals(t0, (h, start, end) => events.interval?.(h, start, end)) : undefined;
+    gens.onProgress((p) => events.progress?.({ ...p, elapsedMs: performance.now() - t0 }), intervals?.add);
     gens.measure();
     let timer: NodeJS.Timeout | undefined;
     const timeUp = new Promise<void>((r) => (timer = setTimeout(r, o.durationMs)));
@@ -98,20 +127,27 @@ export async function runLoad(o: LoadRun, events: LoadEvents = {}): Promise<Load
     clearTimeout(timer);
     const elapsed = performance.now() - t0;
     const reports = await gens.stop();
+    intervals?.end(reports);
     const merged = merge(reports.map((r) => r.histogram));
+    const uncorrected = o.rateRps > 0 ? merge(reports.flatMap((r) => (r.uncorrected !== undefined ? [r.uncorrected] : []))) : undefined;
     const requests = reports.reduce((n, r) => n + r.count, 0);
+    const rows = clientRows(reports, elapsed);
     const result: LoadResult = {
       ...base,
       duration_ms: Math.round(elapsed),
       requests,
       throughput_rps: Math.round((requests / elapsed) * 1000),
       latency: summarize(merged),
+      latency_uncorrected: uncorrected !== undefined ? summarize(uncorrected) : null,
+      per_client: perClient(rows),
+      client_figures: rows,
       errors: reports.reduce((n, r) => n + r.errors, 0),
       timeouts: reports.reduce((n, r) => n + r.timeouts, 0),
       first_error: reports.find((r) => r.firstError !== undefined)?.firstError ?? null,
       warmup_failed: null,
     };
     merged.destroy();
+    uncorrected?.destroy();
     return result;
   } finally {
     await gens.close();
@@ -119,3 +155,70 @@ export async function runLoad(o: LoadRun, events: LoadEvents = {}): Promise<Load
 }
 
 const NO_LATENCY: LatencySummary = Object.freeze({ count: 0, min_us: 0, mean_us: 0, p50_us: 0, p90_us: 0, p99_us: 0, p99_9_us: 0, max_us: 0 });
+
+/** Each client's figures, numbered across generators in the order they were handed out. */
+function clientRows(reports: readonly LoadReport[], elapsedMs: number): ClientRow[] {
+  const rows: ClientRow[] = [];
+  for (const r of reports) {
+    for (const c of r.perClient) {
+      const h = decode(c.histogram);
+      rows.push({
+        client: rows.length,
+        requests: c.requests,
+        errors: c.errors,
+        timeouts: c.timeouts,
+        rps: Math.round((c.requests / elapsedMs) * 1000 * 100) / 100,
+        p50_us: h.totalCount > 0 ? h.getValueAtPercentile(50) : 0,
+        p99_us: h.totalCount > 0 ? h.getValueAtPercentile(99) : 0,
+      });
+      h.destroy();
+    }
+  }
+  return rows;
+}
+
+export function perClient(rows: readonly ClientRow[]): PerClientSummary {
+  if (rows.length === 0) return { min_rps: 0, mean_rps: 0, max_rps: 0, stddev_rps: 0 };
+  const xs = rows.map((r) => r.rps);
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const variance = xs.reduce((a, x) => a + (x - mean) ** 2, 0) / xs.length;
+  const round = (x: number): number => Math.round(x * 100) / 100;
+  return { min_rps: round(Math.min(...xs)), mean_rps: round(mean), max_rps: round(Math.max(...xs)), stddev_rps: round(Math.sqrt(variance)) };
+}
+
+/** Gathers the generators' interval histograms into one per second of measuring. */
+class Intervals {
+  private current: Histogram = createHistogram();
+  private startMs = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly t0: number,
+    private readonly emit: (h: Histogram, startMs: number, endMs: number) => void,
+  ) {
+    this.timer = setInterval(() => this.flush(), 1000);
+  }
+
+  readonly add = (encoded: string): void => {
+    const h = decode(encoded);
+    this.current.add(h);
+    h.destroy();
+  };
+
+  /** The generators' last intervals, then the final flush. */
+  end(reports: readonly LoadReport[]): void {
+    clearInterval(this.timer);
+    for (const r of reports) if (r.lastInterval !== undefined) this.add(r.lastInterval);
+    this.flush();
+    this.current.destroy();
+  }
+
+  private flush(): void {
+    const now = performance.now() - this.t0;
+    const h = this.current;
+    this.current = createHistogram();
+    this.emit(h, this.startMs, now);
+    h.destroy();
+    this.startMs = now;
+  }
+}
