@@ -13,6 +13,7 @@ import { HELP, BenchUsageError, parseBenchArgs, type BenchOptions } from './lib/
 import { progress } from './lib/progress.js';
 import { environment, SCHEMA_VERSION, type RunResult, type CellResult, type ScalingPoint, type MicroResult, type ObservabilityPoint } from './lib/results.js';
 import { cellFailed, markdown } from './lib/report.js';
+import { writeMatrixExports } from './lib/exports.js';
 import { throughputChart, latencyChart } from './lib/charts.js';
 import { runMatrix } from './throughput.js';
 import { runScaling } from './scaling.js';
@@ -45,7 +46,7 @@ export async function bench(o: BenchOptions): Promise<RunResult> {
   }
   if (o.scenarios.includes('micro')) micro = await runMicro(bar);
   bar.done();
-  const { json: _json, write: _write, outDir: _out, ...options } = o;
+  const { json: _json, write: _write, outDir: _out, exportGithubBenchmark: _gab, exportBmf: _bmf, ...options } = o;
   return {
     schemaVersion: SCHEMA_VERSION,
     run: { id: startedAt.toISOString().replace(/[:.]/g, '-'), started_at: startedAt.toISOString(), duration_ms: Math.round(performance.now() - t0) },
@@ -115,6 +116,7 @@ async function main(argv: string[]): Promise<number> {
   const md = markdown(result);
   (o.json ? process.stderr : process.stdout).write(`${md}\n`);
   if (o.write) for (const f of writeResults(result, o.outDir)) console.error(`wrote ${f}`);
+  for (const f of writeMatrixExports(result, o)) console.error(`wrote ${f}`);
   if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
   const bad = result.cells.filter(cellFailed);
   const stormMissing = o.scenarios.includes('retry-storm') && result.retry_storm === undefined;

@@ -18,6 +18,9 @@ export interface BenchOptions extends MatrixOptions {
   /** The retry-storm scenario's handler time and client timeout (ms). */
   readonly stormHandlerMs: number;
   readonly stormTimeoutMs: number;
+  /** Exports of the throughput matrix for github-action-benchmark and Bencher ('' : none). */
+  readonly exportGithubBenchmark: string;
+  readonly exportBmf: string;
 }
 
 const PRESETS = {
@@ -43,6 +46,11 @@ export const HELP = `Usage: npm run bench -- [options]
   --storm-handler-ms MS   retry-storm: the handler's time   (default 10)
   --storm-timeout MS      retry-storm: when clients give up (default 200)
   --out DIR               where results go                  (default results)
+  --export-github-benchmark FILE
+                          the matrix for github-action-benchmark: throughput per cell
+                          (customBiggerIsBetter) in FILE; p99 and device CPU µs a
+                          request (customSmallerIsBetter) in FILE's .latency.json
+  --export-bmf FILE       the matrix in Bencher Metric Format
   --json                  print the results JSON on stdout
   --no-write              do not write files
   -h, --help`;
@@ -91,6 +99,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
         handler: { type: 'string' },
         'storm-handler-ms': { type: 'string' },
         'storm-timeout': { type: 'string' },
+        'export-github-benchmark': { type: 'string' },
+        'export-bmf': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -122,6 +132,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
     write: values['no-write'] !== true,
     stormHandlerMs: s('storm-handler-ms') !== undefined ? int('storm-handler-ms', s('storm-handler-ms') ?? '', 1, 60_000) : 10,
     stormTimeoutMs: s('storm-timeout') !== undefined ? int('storm-timeout', s('storm-timeout') ?? '', 10, 600_000) : 200,
+    exportGithubBenchmark: s('export-github-benchmark') ?? '',
+    exportBmf: s('export-bmf') ?? '',
     ...(handler !== undefined ? { handler } : {}),
   };
 }
