@@ -29,6 +29,7 @@ import { randomBytes } from 'node:crypto';
 import * as zmq from 'zeromq';
 import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from './errors.js';
 import { connectTo } from './endpoints.js';
+import { Endpoints } from './discovery.js';
 import { clientOptions, resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
 import { EMPTY, deadlineFrame, delimiterIndex, parseErrorReply, toFrames, type RequestBody } from './protocol.js';
 import { watchEvents } from './writer.js';
@@ -58,7 +59,12 @@ export class Client {
   /** One socket per device (one device: one socket, as the plain Lazy Pirate). */
   private readonly sockets = new Map<string, Link<zmq.Dealer>>();
   private readonly down = new Map<string, { until: number; backoffMs: number }>();
-  private readonly endpoints: readonly string[];
+  /** The devices known now: the endpoints given, a `dns:` one's addresses as they are resolved (src/discovery.ts). */
+  private endpoints: readonly string[];
+  private readonly members: Endpoints;
+  /** The first resolution of the dns: endpoints (undefined: none, or done). */
+  private found: Promise<void> | undefined;
+  private lastResolveError: string | undefined;
   private turn = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -78,7 +84,16 @@ export class Client {
 
   constructor(options: ClientOptions = {}) {
     this.options = resolveClientOptions(options);
-    this.endpoints = this.options.endpoints.length > 0 ? this.options.endpoints : [this.options.endpoint];
+    this.members = new Endpoints(this.options.endpoints.length > 0 ? this.options.endpoints : [this.options.endpoint]);
+    this.endpoints = this.members.current;
+    if (this.members.dynamic) {
+      const update = (): void => void (this.endpoints = this.members.current);
+      this.members.on('added', update);
+      this.members.on('removed', update);
+      this.members.on('resolved', () => (this.lastResolveError = undefined));
+      this.members.on('error', (err) => (this.lastResolveError = err.message));
+      this.found = this.members.start();
+    }
     this.service = this.options.service === '' ? undefined : Buffer.from(this.options.service);
   }
 
@@ -110,8 +125,41 @@ export class Client {
   /** Closes the socket; a request in progress rejects with ERR_ZQ_CLOSED. Idempotent. */
   close(): void {
     this.closed = true;
+    this.members.close();
     for (const s of this.sockets.values()) s.socket.close();
     this.sockets.clear();
+  }
+
+  /** Spread over several devices (a list, or a dns: name that may resolve to several): fail over, queue nothing toward a device not connected. */
+  private get several(): boolean {
+    return this.members.dynamic || this.endpoints.length > 1;
+  }
+
+  /** Closes the sockets of devices that left the records (called between requests, when none is in use). */
+  private forgetGone(): void {
+    if (!this.members.dynamic) return;
+    const known = new Set(this.endpoints);
+    for (const [ep, link] of this.sockets) {
+      if (known.has(ep)) continue;
+      link.socket.close();
+      this.sockets.delete(ep);
+      this.down.delete(ep);
+    }
+  }
+
+  /** Waits up to `ms` for a device to be found (a dns: name that resolved to nothing yet); false if none was. */
+  private async someDevice(ms: number): Promise<boolean> {
+    if (this.endpoints.length > 0) return true;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.members.off('added', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.members.on('added', done);
+    });
+    return this.endpoints.length > 0 && !this.closed;
   }
 
   /** The next device to ask: the healthy ones in turn; when all are down, the one whose back-off ends first. */
@@ -132,7 +180,7 @@ export class Client {
   }
 
   private markDown(ep: string, timeoutMs: number): void {
-    if (this.endpoints.length === 1) return;
+    if (!this.several) return;
     const before = this.down.get(ep);
     const backoffMs = Math.min(MAX_BACKOFF_MS, before === undefined ? timeoutMs : before.backoffMs * 2);
     this.down.set(ep, { until: performance.now() + backoffMs, backoffMs });
@@ -141,7 +189,7 @@ export class Client {
   private open(endpoint: string, timeoutMs: number): Link<zmq.Dealer> {
     const o = this.options;
     const curve = o.curveServerKey !== '';
-    const several = this.endpoints.length > 1;
+    const several = this.several;
     const socket = new zmq.Dealer({
       linger: 0,
       receiveTimeout: timeoutMs,
@@ -172,16 +220,23 @@ export class Client {
     this.idPrefix.copy(id, 0);
     id.writeUInt32BE((this.nextId = (this.nextId + 1) >>> 0), 4);
     let previous: string | undefined;
+    if (this.found !== undefined) {
+      await this.found;
+      this.found = undefined;
+    }
+    this.forgetGone();
     for (let attempt = 0; attempt <= retries; attempt++) {
       if (this.closed) throw new ZqueueError(ErrorCode.Closed, 'client closed');
       if (attempt > 0) this.retryCount++;
+      // A dns: name with no address yet (or none left): this attempt waits for one to appear.
+      if (!(await this.someDevice(timeoutMs))) continue;
       const endpoint = this.pick();
       if (attempt > 0 && endpoint !== previous) this.failovers++;
       previous = endpoint;
       const link = this.sockets.get(endpoint) ?? this.open(endpoint, timeoutMs);
       const socket = link.socket;
       socket.receiveTimeout = timeoutMs;
-      socket.sendTimeout = this.endpoints.length > 1 ? Math.min(timeoutMs, FAILOVER_SEND_MS) : timeoutMs;
+      socket.sendTimeout = this.several ? Math.min(timeoutMs, FAILOVER_SEND_MS) : timeoutMs;
       let reply: Buffer[];
       try {
         // Majordomo (RFC 7): ["MDPC01", service, body...] both ways; a plain request carries the attempt's deadline.
@@ -222,6 +277,11 @@ export class Client {
         reply = reply.slice(2);
       }
       const wire = parseErrorReply(reply);
+      if (wire !== undefined && wire.code === ErrorCode.Closing && this.several && attempt < retries) {
+        // A device that is shutting down did not run the request: another device may (a rolling restart loses nothing).
+        this.markDown(endpoint, timeoutMs);
+        continue;
+      }
       if (wire !== undefined) {
         this.failures++;
         throw new ZqueueError(wire.code, `${wire.kind}: ${wire.message}`);
@@ -234,7 +294,7 @@ export class Client {
     const attempts = retries + 1;
     throw new ZqueueError(
       retries === 0 ? ErrorCode.Timeout : ErrorCode.RetriesExhausted,
-      `no reply from ${this.endpoints.join(', ')} after ${attempts} attempt${attempts === 1 ? '' : 's'} of ${timeoutMs} ms`,
+      `no reply from ${this.endpoints.length > 0 ? this.endpoints.join(', ') : `${this.options.endpoints.length > 0 ? this.options.endpoints.join(', ') : this.options.endpoint} (no device address found${this.lastResolveError !== undefined ? `: ${this.lastResolveError}` : ''})`} after ${attempts} attempt${attempts === 1 ? '' : 's'} of ${timeoutMs} ms`,
     );
   }
 }

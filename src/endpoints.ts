@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import type * as zmq from 'zeromq';
 import { ErrorCode, ZqueueError, zmqCode } from './errors.js';
+import { isDnsEndpoint, parseDnsEndpoint } from './discovery.js';
 
 export type Transport = 'tcp' | 'ipc' | 'inproc';
 export type EndpointRole = 'bind' | 'connect';
@@ -72,8 +73,14 @@ export function parseEndpoint(endpoint: string, role: EndpointRole): Endpoint {
       if (rest.length === 0) throw bad(endpoint, 'inproc endpoints are inproc://NAME');
       return { transport: 'inproc', url: endpoint, name: rest };
     }
+    case 'dns': {
+      // Devices found through DNS (src/discovery.ts): each address it resolves to is a tcp endpoint.
+      if (role !== 'connect') throw bad(endpoint, 'a dns: endpoint names devices to connect to; bind tcp, ipc or inproc');
+      const t = parseDnsEndpoint(endpoint);
+      return { transport: 'tcp', url: endpoint, host: t.name, port: t.port };
+    }
     default:
-      throw bad(endpoint, `unknown transport "${scheme}" (use tcp, ipc or inproc)`);
+      throw bad(endpoint, `unknown transport "${scheme}" (use tcp, ipc or inproc; dns to find devices)`);
   }
 }
 
@@ -186,6 +193,8 @@ export function sameEndpoint(frontend: string, backend: string): boolean {
  * SIGPROF, say) there fails it with EINTR before it has done anything.
  */
 export function connectTo(socket: { connect(endpoint: string): void }, endpoint: string): void {
+  // A dns: endpoint is a set of addresses that its owner (Client, ServerGroup) resolves and connects one by one.
+  if (isDnsEndpoint(endpoint)) throw bad(endpoint, 'a dns: endpoint names several devices: give it to a Client or a ServerGroup (createServer), which resolve it');
   for (let tries = 1; ; tries++) {
     try {
       socket.connect(endpoint);

@@ -39,6 +39,8 @@ export const ErrorCode = {
   InvalidKey: 'ERR_ZQ_INVALID_KEY',
   /** The security handshake with the peer failed (wrong server key, key not allowed, or mechanism mismatch). */
   Handshake: 'ERR_ZQ_HANDSHAKE',
+  /** A `dns:` endpoint's name could not be resolved (the last good addresses are kept). */
+  Resolve: 'ERR_ZQ_RESOLVE',
   /** Something that should not happen; please report it. */
   Internal: 'ERR_ZQ_INTERNAL',
 } as const;

@@ -10,7 +10,7 @@
 import './context.js';
 import { readlinkSync } from 'node:fs';
 import type { MessagePort } from 'node:worker_threads';
-import { Server, loadHandler, type ServerStats } from './server/server.js';
+import { Server, ServerGroup, loadHandler, type ServerStats } from './server/server.js';
 import type { Handler } from './options.js';
 
 export interface WorkerTask {
@@ -46,7 +46,7 @@ export type WorkerResult =
   | { readonly type: 'stopped'; readonly report: WorkerReport }
   | { readonly type: 'load-error'; readonly message: string };
 
-const open = new Set<Server>();
+const open = new Set<Server | ServerGroup>();
 // A handler's process.exit() ends this thread (not the process): close first.
 process.on('exit', () => {
   for (const server of open) server.destroy();
@@ -89,11 +89,13 @@ export default async function runWorker(task: WorkerTask): Promise<WorkerResult>
     { announce: !task.bind, observe: false, inprocStrings: task.inprocStrings },
   );
   open.add(server);
-  // Other devices this worker serves too: a socket each, with heartbeats (a remote device can die while this thread lives).
-  const joined = task.join.map(
-    (endpoint) => new Server(handler, { endpoint, concurrency: task.concurrency, handlerTimeoutMs: task.handlerTimeoutMs, service: task.service }, { observe: false }),
-  );
-  for (const s of joined) open.add(s);
+  // Other devices this worker serves too: a socket each, with heartbeats (a remote device can die while this thread lives);
+  // a dns: endpoint is every device its name resolves to, followed as the records change (src/discovery.ts).
+  const joined =
+    task.join.length > 0
+      ? new ServerGroup(handler, { endpoints: task.join, concurrency: task.concurrency, handlerTimeoutMs: task.handlerTimeoutMs, service: task.service }, { observe: false })
+      : undefined;
+  if (joined !== undefined) open.add(joined);
   let stop!: (timeoutMs: number) => void;
   const stopped = new Promise<number>((resolve) => (stop = resolve));
   port.on('message', (msg: ToWorker) => {
@@ -107,14 +109,14 @@ export default async function runWorker(task: WorkerTask): Promise<WorkerResult>
   });
   try {
     await server.start();
-    for (const s of joined) await s.start();
+    await joined?.start();
     post({ type: 'ready', endpoint: server.endpoint, tid: osThreadId() });
     const timeoutMs = await stopped;
-    await Promise.all([server, ...joined].map((s) => s.close(timeoutMs)));
+    await Promise.all([server.close(timeoutMs), joined?.close(timeoutMs)]);
   } finally {
-    for (const s of [server, ...joined]) {
-      s.destroy();
-      open.delete(s);
+    for (const s of [server, joined]) {
+      s?.destroy();
+      if (s !== undefined) open.delete(s);
     }
     port.close();
   }
