@@ -59,11 +59,28 @@ export function isLoopback(host: string): boolean {
   return LOOPBACK.has(host);
 }
 
-/** Serves `/metrics` in the Prometheus text format. */
+/** Whether a device or a serve process should get traffic, and why not (for /readyz). */
+export function readiness(target: Target, draining: boolean): { ready: boolean; why: string } {
+  const device = deviceOf(target);
+  const state = device.stats().state;
+  if (draining || state === 'closing' || state === 'closed') return { ready: false, why: 'draining' };
+  if (state !== 'running') return { ready: false, why: `the device is ${state}` };
+  if (target instanceof Broker && !target.stats().workers.some((w) => w.state === 'ready')) return { ready: false, why: 'no worker thread is ready' };
+  return { ready: true, why: 'ready' };
+}
+
+/**
+ * Serves `/metrics` in the Prometheus text format, and the probes a
+ * Kubernetes pod needs: `/healthz` (the process answers: alive) and
+ * `/readyz` (200 once the device is bound and, for zqueue serve, a worker
+ * is ready; 503 while starting, paused or draining).
+ */
 export class MetricsServer {
   readonly registry = new Registry();
   private current: Snapshot;
   private closed?: Promise<void>;
+  /** Set when the process starts to drain: /readyz answers 503 from then on. */
+  draining = false;
 
   private constructor(
     private readonly target: Target,
@@ -118,9 +135,19 @@ export class MetricsServer {
   }
 
   private async respond(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' || path !== '/metrics') {
-      res.writeHead(path === '/metrics' ? 405 : 404, { 'content-type': 'text/plain' }).end('zqueue serves GET /metrics only\n');
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const known = ['/metrics', '/healthz', '/readyz'];
+    if (req.method !== 'GET' || !known.includes(path)) {
+      res.writeHead(known.includes(path) ? 405 : 404, { 'content-type': 'text/plain' }).end('zqueue serves GET /metrics, /healthz and /readyz\n');
+      return;
+    }
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      return;
+    }
+    if (path === '/readyz') {
+      const r = readiness(this.target, this.draining);
+      res.writeHead(r.ready ? 200 : 503, { 'content-type': 'text/plain' }).end(`${r.why}\n`);
       return;
     }
     try {

@@ -72,8 +72,8 @@ export interface Spawned {
   kill(signal?: NodeJS.Signals): void;
 }
 
-export function run(command: string, args: readonly string[]): Spawned {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+export function run(command: string, args: readonly string[], env: Readonly<Record<string, string>> = {}): Spawned {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   let err = '';
   const waiters: { text: string; resolve: () => void }[] = [];
@@ -115,8 +115,8 @@ export function run(command: string, args: readonly string[]): Spawned {
   };
 }
 
-export function cli(args: readonly string[]): Spawned {
-  return run(process.execPath, [CLI, ...args]);
+export function cli(args: readonly string[], env: Readonly<Record<string, string>> = {}): Spawned {
+  return run(process.execPath, [CLI, ...args], env);
 }
 
 export function python(script: string, args: readonly string[]): Spawned {

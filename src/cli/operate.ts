@@ -116,9 +116,11 @@ export async function operate(
     clearInterval(timer);
     unpause();
     unhup();
+    // Draining: /readyz says so at once (Kubernetes stops sending), while /healthz and /metrics answer until the device closed.
+    if (metrics !== undefined) metrics.draining = true;
     await control?.close();
-    await metrics?.close();
     await target.close();
+    await metrics?.close();
     unlog();
   }
 }
