@@ -429,6 +429,7 @@ export const loadOptions = {
   ...curveClientKeys('the service', 'client', 'a service with an allow-list'),
   json: bool(false, 'print a versioned JSON document on stdout (the table and the live line go to stderr)', { flag: 'json' }),
   clientsPerProcess: int(2_500, 1, 10_000, 'clients per load-generator process (each holds a descriptor per client)', { flag: 'clients-per-process', arg: 'N' }),
+  cpuPid: int(0, 0, 4_194_304, "--connect: also report this process's CPU per request, by thread: main, libzmq's, the rest (Linux /proc; with --handler it is always zqueue serve's own)", { flag: 'cpu-pid', arg: 'PID', shownDefault: 'none' }),
   repeats: int(1, 1, 100, 'measure each target this many times, interleaved (samples for zqueue bench compare)', { flag: 'repeat', arg: 'N' }),
   exportJson: text('', 'write the versioned JSON document (what --json prints) to FILE', { flag: 'export-json', arg: 'FILE', shownDefault: '' }),
   exportCsv: text('', 'write one CSV row per client and run: requests, errors, timeouts, req/s, p50, p99', { flag: 'export-csv', arg: 'FILE', shownDefault: '' }),

@@ -2,7 +2,8 @@
  * `zqueue bench compare`: the gate's statistics on two saved runs. A run
  * compared with itself passes; against a service 30 % slower (a handler
  * that waits 20 ms, then 29 ms, through zqueue serve) it exits 1 naming
- * the figures.
+ * the figures. The broker runs in this process, whose CPU per request
+ * (--cpu-pid) is compared as well.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,7 +26,7 @@ async function saved(name: string, ms: number): Promise<string> {
   try {
     await broker.device.waitForWorkers(1);
     const out = join(dir, `${name}.json`);
-    const p = cli(['bench', '--connect', connectUrlFor(broker.frontendEndpoint), '--clients', '4', '--duration', '2', '--repeat', '2', '--export-json', out]);
+    const p = cli(['bench', '--connect', connectUrlFor(broker.frontendEndpoint), '--clients', '4', '--duration', '2', '--repeat', '2', '--cpu-pid', String(process.pid), '--export-json', out]);
     assert.equal(await within(60_000, 'zqueue bench', p.exited), 0, p.stderr());
     return out;
   } finally {
@@ -48,6 +49,8 @@ describe('zqueue bench compare', () => {
     const same = await compare(base, base);
     assert.equal(same.code, 0, same.stdout + same.stderr);
     assert.match(same.stdout, /throughput_rps \| [\d.]+ \| [\d.]+ \| \+0\.0 % \| .* \| ok \|/);
+    // The broker's CPU per request (this process: --cpu-pid) is a figure too.
+    assert.match(same.stdout, /cpu_us_per_req \| [\d.]+ \| [\d.]+ \| \+0\.0 % \|/);
 
     const worse = await compare(base, slow);
     assert.equal(worse.code, 1, worse.stdout + worse.stderr);

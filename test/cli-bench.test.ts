@@ -19,6 +19,8 @@ interface Run {
   errors: number;
   timeouts: number;
   per_client: { min_rps: number; mean_rps: number; max_rps: number; stddev_rps: number };
+  cpu: { total_us_per_req: number; main_us_per_req: number; zmq_us_per_req: number; workers_us_per_req: number; other_us_per_req: number } | null;
+  cpu_pid: number | null;
   client_figures: { client: number; requests: number }[];
 }
 
@@ -39,11 +41,11 @@ function only(doc: unknown): Run {
 }
 
 /** Runs `zqueue bench` to its end: exit code, and the JSON it printed. */
-async function bench(args: string[]): Promise<{ code: number | string; doc: unknown; stderr: string }> {
+async function bench(args: string[]): Promise<{ code: number | string; doc: unknown; stderr: string; pid: number }> {
   const p = cli(['bench', ...args, '--json']);
   const code = await within(120_000, 'zqueue bench', p.exited);
   const out = p.stdout().trim();
-  return { code, doc: out === '' ? undefined : JSON.parse(out.split('\n').pop() ?? ''), stderr: p.stderr() };
+  return { code, doc: out === '' ? undefined : JSON.parse(out.split('\n').pop() ?? ''), stderr: p.stderr(), pid: p.child.pid ?? 0 };
 }
 
 /** A ROUTER that echoes, dropping every `dropEvery`-th request after the first `after` (0: never drops). */
@@ -75,12 +77,14 @@ describe('zqueue bench --connect', () => {
   const skip = pyzmqMissing();
   const procs: Spawned[] = [];
   let front = 0;
+  let devicePid = 0;
   before(async () => {
     if (skip !== false) return;
     front = await freePort();
     const back = await freePort();
     const device = python('seed_device.py', [`tcp://127.0.0.1:${front}`, `tcp://127.0.0.1:${back}`]);
     procs.push(device);
+    devicePid = device.child.pid ?? 0;
     await within(10_000, 'seed device ready', device.waitFor('ready'));
     for (let i = 0; i < 2; i++) procs.push(python('seed_server.py', [`tcp://127.0.0.1:${back}`, '0']));
   });
@@ -90,7 +94,7 @@ describe('zqueue bench --connect', () => {
   });
 
   it('measures the seed\'s Python device and two seed servers: 200 clients, req/s, percentiles, no errors, as JSON', { skip }, async () => {
-    const r = await bench(['--connect', `tcp://127.0.0.1:${front}`, '--clients', '200', '--duration', '2']);
+    const r = await bench(['--connect', `tcp://127.0.0.1:${front}`, '--clients', '200', '--duration', '2', '--cpu-pid', String(devicePid)]);
     assert.equal(r.code, 0, r.stderr);
     const d = only(r.doc);
     assert.equal(d.clients, 200);
@@ -100,6 +104,10 @@ describe('zqueue bench --connect', () => {
     assert.equal(d.errors, 0);
     assert.equal(d.timeouts, 0);
     assert.equal(d.client_figures.length, 200, 'a row per client');
+    // --cpu-pid: the Python device's CPU per request, by thread: its main thread and libzmq's I/O thread both worked.
+    assert.equal(d.cpu_pid, devicePid);
+    assert.ok(d.cpu !== null && d.cpu.main_us_per_req > 0 && d.cpu.zmq_us_per_req > 0, JSON.stringify(d.cpu));
+    assert.ok(Math.abs(d.cpu.total_us_per_req - (d.cpu.main_us_per_req + d.cpu.zmq_us_per_req + d.cpu.workers_us_per_req + d.cpu.other_us_per_req)) < 0.05);
     assert.equal(d.client_figures.reduce((n, c) => n + c.requests, 0), d.requests, "the clients' requests add up to the run's");
     assert.ok(d.per_client.min_rps > 0 && d.per_client.min_rps <= d.per_client.mean_rps && d.per_client.mean_rps <= d.per_client.max_rps, JSON.stringify(d.per_client));
     assert.match(r.stderr, /\| tcp:\/\/127\.0\.0\.1:\d+ \| 200 \|/, 'the table');
@@ -152,6 +160,10 @@ describe('zqueue bench --handler', () => {
     for (const x of d.runs) {
       assert.ok(x.requests > 0, `${x.backend}/${x.threads}: ${x.requests} requests`);
       assert.equal(x.errors + x.timeouts, 0);
+      // zqueue serve's CPU per request, by thread: the device's main thread, libzmq's, and the worker threads each did work.
+      assert.equal(x.cpu_pid, r.pid);
+      assert.ok(x.cpu !== null && x.cpu.main_us_per_req > 0 && x.cpu.workers_us_per_req > 0, `${x.backend}/${x.threads}: ${JSON.stringify(x.cpu)}`);
+      if (x.backend !== 'inproc') assert.ok(x.cpu.zmq_us_per_req > 0, `${x.backend}: libzmq's I/O thread carried its traffic`);
     }
     assert.ok(d.runs.some((x) => x.threads === 1));
   });

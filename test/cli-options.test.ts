@@ -122,6 +122,7 @@ describe('the option tables drive the CLI', () => {
       'export-bmf': 'bmf.json',
       'export-hdr': 'run.hlog',
       threshold: '20',
+      'cpu-pid': '4242',
     };
   });
 

@@ -12,6 +12,7 @@ import { Broker } from '../broker.js';
 import { connectUrlFor } from '../endpoints.js';
 import { endpoint, loadOptions, resolveTable, type ResolvedOf } from '../options.js';
 import { runLoad, type LoadResult } from '../load/run.js';
+import { cpuPerRequest, threadCpu, type CpuPerRequest, type ThreadCpu } from '../load/cpu.js';
 import { BENCH_SCHEMA, benchEnvironment, type BenchDocument, type BenchRun } from '../load/document.js';
 import { HdrLog, resultTable, writeExports, type ExportFormat } from '../load/exports.js';
 import { UsageError, type CommandSpec, type Parsed } from './flags.js';
@@ -21,7 +22,7 @@ export const spec: CommandSpec = {
   summary: "measure a REQ/REP service's throughput and latency (--connect), or a handler through zqueue serve (--handler)",
   usage: '--connect ENDPOINT | --handler FILE [options]',
   sections: [
-    { table: loadOptions, keys: ['connect', 'handler', 'clients', 'durationS', 'requests', 'rateRps', 'sizeBytes', 'message', 'timeoutMs', 'repeats', 'json', 'clientsPerProcess'] },
+    { table: loadOptions, keys: ['connect', 'handler', 'clients', 'durationS', 'requests', 'rateRps', 'sizeBytes', 'message', 'timeoutMs', 'repeats', 'cpuPid', 'json', 'clientsPerProcess'] },
     { title: 'Exports', table: loadOptions, keys: ['exportJson', 'exportCsv', 'exportMarkdown', 'exportGithubBenchmark', 'exportBmf', 'exportHdr'] },
     { title: 'Security (tcp)', table: loadOptions, keys: ['curveServerKey', 'curveSecretKey'] },
   ],
@@ -35,7 +36,13 @@ interface Target {
   readonly backend: string | null;
   readonly threads: number | null;
   /** Measures one run: against the endpoints given, or through a broker it starts and closes. */
-  measure(o: LoadOptions, hooks: RunHooks): Promise<LoadResult>;
+  measure(o: LoadOptions, hooks: RunHooks): Promise<Measured>;
+}
+
+interface Measured {
+  readonly r: LoadResult;
+  readonly cpu: CpuPerRequest | null;
+  readonly cpuPid: number | null;
 }
 
 interface RunHooks {
@@ -58,8 +65,8 @@ export async function run(parsed: Parsed): Promise<void> {
   for (let repeat = 0; repeat < o.repeats; repeat++) {
     for (const t of targets) {
       const label = o.repeats > 1 ? `${t.label} #${repeat + 1}` : t.label;
-      const r = await t.measure(o, { keys, hdr, label });
-      runs.push({ ...r, label: t.label, repeat, backend: t.backend, threads: t.threads });
+      const { r, cpu, cpuPid } = await t.measure(o, { keys, hdr, label });
+      runs.push({ ...r, label: t.label, repeat, backend: t.backend, threads: t.threads, cpu, cpu_pid: cpuPid });
     }
   }
   const doc: BenchDocument = { schema: BENCH_SCHEMA, created_at: new Date().toISOString(), environment: benchEnvironment(), kind, target: targetText, repeats: o.repeats, runs };
@@ -81,7 +88,7 @@ export async function run(parsed: Parsed): Promise<void> {
 function connectTargets(connect: string): Target[] {
   const endpoints = connect.split(',').map((e) => e.trim()).filter((e) => e !== '');
   for (const e of endpoints) endpoint('connect', e, 'connect');
-  return [{ label: connect, backend: null, threads: null, measure: (o, h) => load(o, endpoints, h, connect) }];
+  return [{ label: connect, backend: null, threads: null, measure: (o, h) => load(o, endpoints, h, connect, o.cpuPid > 0 ? { pid: o.cpuPid, workers: () => new Set() } : undefined) }];
 }
 
 function handlerTargets(handler: string): Target[] {
@@ -96,7 +103,8 @@ function handlerTargets(handler: string): Target[] {
           const broker = await Broker.create({ handler, threads, frontend: 'tcp://127.0.0.1:*', backend: backend === 'tcp' ? 'tcp://127.0.0.1:*' : backend });
           try {
             await broker.device.waitForWorkers(threads);
-            return await load(o, [connectUrlFor(broker.frontendEndpoint)], { ...h, label: `${backend} backend, ${threads} thread${threads > 1 ? 's' : ''}${h.label.includes('#') ? ` ${h.label.slice(h.label.indexOf('#'))}` : ''}` }, `${backend} / ${threads}`);
+            const workers = (): Set<number> => new Set(broker.stats().workers.flatMap((w) => (w.tid !== undefined ? [w.tid] : [])));
+            return await load(o, [connectUrlFor(broker.frontendEndpoint)], { ...h, label: `${backend} backend, ${threads} thread${threads > 1 ? 's' : ''}${h.label.includes('#') ? ` ${h.label.slice(h.label.indexOf('#'))}` : ''}` }, `${backend} / ${threads}`, { pid: process.pid, workers });
           } finally {
             await broker.close();
           }
@@ -121,13 +129,16 @@ function curveKeys(o: LoadOptions): CurveKeys {
 }
 
 /** One run, with a live line on stderr: req/s so far, errors, timeouts, time left. `tag` names its intervals in the HDR log. */
-async function load(o: LoadOptions, endpoints: string[], h: RunHooks, tag = h.label): Promise<LoadResult> {
+async function load(o: LoadOptions, endpoints: string[], h: RunHooks, tag = h.label, cpuOf?: { pid: number; workers: () => ReadonlySet<number> }): Promise<Measured> {
   const tty = process.stderr.isTTY;
   const durationMs = o.durationS * 1000;
   const label = h.label;
   let last = 0;
   process.stderr.write(`${label}: ${o.clients} clients connecting…\n`);
   const hdr = h.hdr;
+  let cpu0: ThreadCpu | undefined;
+  let cpu1: ThreadCpu | undefined;
+  const read = (): ThreadCpu | undefined => (cpuOf !== undefined ? threadCpu(cpuOf.pid, cpuOf.workers()) : undefined);
   const r = await runLoad(
     {
       endpoints,
@@ -142,7 +153,11 @@ async function load(o: LoadOptions, endpoints: string[], h: RunHooks, tag = h.la
       ...h.keys,
     },
     {
-      measuring: () => hdr?.run(),
+      measuring: () => {
+        hdr?.run();
+        cpu0 = read();
+      },
+      measured: () => (cpu1 = read()),
       progress: (p) => {
         if (!tty && p.elapsedMs - last < 2000) return;
         last = p.elapsedMs;
@@ -155,7 +170,9 @@ async function load(o: LoadOptions, endpoints: string[], h: RunHooks, tag = h.la
     },
   );
   if (tty) process.stderr.write('\n');
-  return r;
+  const cpu = cpu0 !== undefined && cpu1 !== undefined ? cpuPerRequest(cpu0, cpu1, r.requests + r.errors) : null;
+  if (cpuOf !== undefined && cpu === null) process.stderr.write(`zqueue bench: cannot read the CPU times of process ${cpuOf.pid} (/proc/${cpuOf.pid}/task)\n`);
+  return { r, cpu, cpuPid: cpuOf?.pid ?? null };
 }
 
 /** Exit 1 (a thrown error, which main prints as one line) when anything went wrong. */

@@ -7,6 +7,7 @@ import { arch, cpus, platform } from 'node:os';
 import { createRequire } from 'node:module';
 import type { LoadResult } from './run.js';
 import type { Metric } from './compare.js';
+import type { CpuPerRequest } from './cpu.js';
 
 export const BENCH_SCHEMA = 'zqueue-bench/2' as const;
 
@@ -18,6 +19,14 @@ export interface BenchRun extends LoadResult {
   readonly repeat: number;
   readonly backend: string | null;
   readonly threads: number | null;
+  /**
+   * The broker's CPU per answered request, by thread (`--handler`: zqueue
+   * serve in this process, its worker threads known; `--connect --cpu-pid`:
+   * that process, its threads told apart by name only); null when not measured.
+   */
+  readonly cpu: CpuPerRequest | null;
+  /** Whose CPU that is. */
+  readonly cpu_pid: number | null;
 }
 
 export interface BenchEnvironment {
@@ -67,7 +76,7 @@ export function readBenchDocument(value: unknown, name = 'the document'): BenchD
   if (v.schema === 'zqueue-bench/1') {
     const legacy = (r: Record<string, unknown>, label: string): BenchRun => {
       checkRun({ ...r, label }, name);
-      return { latency_uncorrected: null, per_client: { min_rps: 0, mean_rps: 0, max_rps: 0, stddev_rps: 0 }, client_figures: [], backend: null, threads: null, ...(r as object), label, repeat: 0 } as unknown as BenchRun;
+      return { latency_uncorrected: null, per_client: { min_rps: 0, mean_rps: 0, max_rps: 0, stddev_rps: 0 }, client_figures: [], backend: null, threads: null, cpu: null, cpu_pid: null, ...(r as object), label, repeat: 0 } as unknown as BenchRun;
     };
     const runs = Array.isArray(v.runs)
       ? (v.runs as Record<string, unknown>[]).map((r) => legacy(r, `${String(r.backend)} / ${String(r.threads)}`))
@@ -87,7 +96,8 @@ function checkRun(r: unknown, name: string): void {
 /**
  * The figures `zqueue bench compare` judges, one sample per repeat: each
  * label's throughput (higher is better) and its p50 and p99 latency (lower
- * is better). Runs that never warmed up give no sample.
+ * is better), and its CPU per request where it was measured (lower is
+ * better). Runs that never warmed up give no sample.
  */
 export function metricsOfDocument(doc: BenchDocument): Metric[] {
   const out: Metric[] = [];
@@ -97,6 +107,8 @@ export function metricsOfDocument(doc: BenchDocument): Metric[] {
     out.push({ key: `${label} throughput_rps`, cell: label, metric: 'throughput_rps', higherIsBetter: true, samples: runs.map((r) => r.throughput_rps) });
     out.push({ key: `${label} p50_us`, cell: label, metric: 'p50_us', higherIsBetter: false, samples: runs.map((r) => r.latency.p50_us) });
     out.push({ key: `${label} p99_us`, cell: label, metric: 'p99_us', higherIsBetter: false, samples: runs.map((r) => r.latency.p99_us) });
+    const cpu = runs.flatMap((r) => (r.cpu !== null && r.cpu !== undefined ? [r.cpu.total_us_per_req] : []));
+    if (cpu.length === runs.length) out.push({ key: `${label} cpu_us_per_req`, cell: label, metric: 'cpu_us_per_req', higherIsBetter: false, samples: cpu });
   }
   return out;
 }

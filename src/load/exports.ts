@@ -41,7 +41,8 @@ export function toCsv(doc: BenchDocument): string {
 /** The result table: one row per run; open loop adds the uncorrected percentiles; per-client req/s spread. */
 export function resultTable(runs: readonly BenchRun[], first = 'target'): string {
   const open = runs.some((r) => r.latency_uncorrected !== null);
-  const head = [first, 'clients', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', ...(open ? ['uncorrected p50 ms', 'uncorrected p99 ms'] : []), 'client req/s min / mean / max (stddev)', 'requests', 'errors', 'timeouts'];
+  const cpu = runs.some((r) => r.cpu !== null);
+  const head = [first, 'clients', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', ...(open ? ['uncorrected p50 ms', 'uncorrected p99 ms'] : []), 'client req/s min / mean / max (stddev)', ...(cpu ? ['CPU µs/req (main + zmq + workers + other)'] : []), 'requests', 'errors', 'timeouts'];
   const rows = runs.map((r) => {
     if (r.warmup_failed !== null) return [r.label, String(r.clients), `not measured: ${r.warmup_failed}`, ...head.slice(3).map(() => '')];
     const u = r.latency_uncorrected;
@@ -57,6 +58,7 @@ export function resultTable(runs: readonly BenchRun[], first = 'target'): string
       ms(r.latency.max_us),
       ...(open ? [u !== null ? ms(u.p50_us) : '', u !== null ? ms(u.p99_us) : ''] : []),
       `${pc.min_rps} / ${pc.mean_rps} / ${pc.max_rps} (${pc.stddev_rps})`,
+      ...(cpu ? [r.cpu !== null ? `${r.cpu.total_us_per_req} (${r.cpu.main_us_per_req} + ${r.cpu.zmq_us_per_req} + ${r.cpu.workers_us_per_req} + ${r.cpu.other_us_per_req})` : ''] : []),
       String(r.requests),
       String(r.errors),
       String(r.timeouts),
@@ -102,6 +104,8 @@ export function toGithubBenchmark(doc: BenchDocument): { bigger: GithubBenchmark
       const xs = runs.map((r) => r.latency[key] / 1000);
       smaller.push({ name: `${label} latency ${p}`, unit: 'ms', value: round3(meanOf(xs)), ...spread(xs), extra });
     }
+    const cpu = runs.flatMap((r) => (r.cpu !== null ? [r.cpu.total_us_per_req] : []));
+    if (cpu.length > 0) smaller.push({ name: `${label} CPU per request`, unit: 'µs/req', value: round3(meanOf(cpu)), ...spread(cpu), extra });
   }
   return { bigger, smaller };
 }
@@ -126,7 +130,8 @@ export interface BmfMeasure {
  * Bencher Metric Format: per label, Bencher's `throughput` (operations a
  * second: the mean over repeats, lower and upper the extremes) and
  * `latency` (nanoseconds: the median, lower the fastest reply, upper the
- * p99), with `latency-p99` and `latency-p99-9` as measures of their own.
+ * p99), with `latency-p99` and `latency-p99-9` as measures of their own,
+ * and `cpu-per-request` (µs) where the broker's CPU was measured.
  */
 export function toBmf(doc: BenchDocument): Record<string, Record<string, BmfMeasure>> {
   const out: Record<string, Record<string, BmfMeasure>> = {};
@@ -141,6 +146,8 @@ export function toBmf(doc: BenchDocument): Record<string, Record<string, BmfMeas
       'latency-p99': { value: ns((r) => r.latency.p99_us) },
       'latency-p99-9': { value: ns((r) => r.latency.p99_9_us) },
     };
+    const cpu = runs.flatMap((r) => (r.cpu !== null ? [r.cpu.total_us_per_req] : []));
+    if (cpu.length > 0) out[label] = { ...out[label], 'cpu-per-request': { value: meanOf(cpu), lower_value: Math.min(...cpu), upper_value: Math.max(...cpu) } };
   }
   return out;
 }

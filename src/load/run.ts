@@ -74,6 +74,8 @@ export interface ClientRow {
 export interface LoadEvents {
   /** Warmed up: measuring starts. */
   measuring?(): void;
+  /** Measuring ended (before the clients stop): a reading here covers the measured time only. */
+  measured?(): void;
   /** Counts so far, about twice a second while measuring. */
   progress?(p: { count: number; errors: number; timeouts: number; elapsedMs: number }): void;
   /**
@@ -126,6 +128,7 @@ export async function runLoad(o: LoadRun, events: LoadEvents = {}): Promise<Load
     await Promise.race([timeUp, ...(o.requests > 0 ? [gens.finished(o.clients, o.requests)] : [])]);
     clearTimeout(timer);
     const elapsed = performance.now() - t0;
+    events.measured?.();
     const reports = await gens.stop();
     intervals?.end(reports);
     const merged = merge(reports.map((r) => r.histogram));
