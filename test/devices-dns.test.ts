@@ -12,28 +12,18 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '../src/client.js';
 import { createDevice, type Device } from '../src/device/device.js';
 import { ServerGroup } from '../src/server/server.js';
-import { freePort, until, within } from './helpers.js';
+import { DNSMASQ, dnsmasqArgs, dnsmasqMissing, freePort, until, within } from './helpers.js';
 
 const NAME = 'devices.test';
 const HOSTS = ['127.0.0.2', '127.0.0.3', '127.0.0.4'] as const;
-
-/** Debian puts it in /usr/sbin, which a user's PATH may lack. */
-const DNSMASQ = existsSync('/usr/sbin/dnsmasq') ? '/usr/sbin/dnsmasq' : 'dnsmasq';
-
-function dnsmasqMissing(): string | false {
-  if (spawnSync(DNSMASQ, ['--version']).status === 0) return false;
-  const why = "Debian's dnsmasq is not installed (apt-get install dnsmasq)";
-  if (process.env.CI === 'true') throw new Error(`${why}; CI must install it`);
-  return why;
-}
 
 /** dnsmasq answering NAME from a hosts file it re-reads on SIGHUP. */
 class Dns {
@@ -46,7 +36,7 @@ class Dns {
     chmodSync(this.dir, 0o755);
     this.write(addresses);
     this.port = await freePort();
-    const p = spawn(DNSMASQ, ['--no-daemon', '--conf-file=/dev/null', `--port=${this.port}`, '--listen-address=127.0.0.1', '--bind-interfaces', '--no-resolv', '--no-hosts', `--addn-hosts=${this.hosts}`, '--local-ttl=1', '--pid-file=', '--log-facility=-', ...(process.getuid?.() === 0 ? ['--user=root'] : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn(DNSMASQ, dnsmasqArgs('127.0.0.1', this.port, this.hosts), { stdio: ['ignore', 'ignore', 'pipe'] });
     this.proc = p;
     let log = '';
     p.stderr?.setEncoding('utf8').on('data', (d: string) => (log += d));

@@ -7,12 +7,20 @@
  * request is answered, the survivor answers the rest, and when the cable is
  * plugged back in both servers rejoin A by themselves.
  *
- * Needs root (ip netns); elsewhere it is skipped with the reason.
+ * Then devices found through DNS on such hosts: a DNS server (dnsmasq) on
+ * a host of its own, three device hosts, servers and clients that know only
+ * `dns://DNS-HOST/devices.test:PORT`. A third device added to the records
+ * under load is joined by both servers and serves; the first is killed
+ * (SIGKILL) and removed from the records: every request is answered.
+ *
+ * Needs root (ip netns), and dnsmasq for the second; elsewhere they are
+ * skipped with the reason.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { EXAMPLES, FIXTURES, cli, removeTempDirs, tempDir, within } from './helpers.js';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { DNSMASQ, EXAMPLES, FIXTURES, cli, dnsmasqArgs, dnsmasqMissing, removeTempDirs, tempDir, within } from './helpers.js';
 import { Lab, netnsMissing } from './netns.js';
 
 const missing = netnsMissing();
@@ -85,5 +93,64 @@ describe('several devices on hosts of their own (network namespaces)', { skip: m
     await untilWorkers(a, 2, 30_000);
     const only = l.node('clients', [join(FIXTURES, 'failover-client.js'), at('a', 5559), '20', '2']);
     assert.equal(await within(30_000, 'a client of A alone', only.exited), 0, only.stdout());
+  });
+});
+
+const noDns = missing !== false ? missing : dnsmasqMissing();
+
+describe('devices found through DNS, on hosts of their own (network namespaces, dnsmasq)', { skip: noDns === false ? undefined : noDns }, () => {
+  let lab: Lab | undefined;
+  before(() => {
+    lab = new Lab(['dns', 'd1', 'd2', 'd3', 'servers', 'clients']);
+  });
+  after(async () => {
+    await lab?.destroy();
+    removeTempDirs();
+  });
+
+  it('2 devices, then a third added to the records under load is joined and serves; the first killed and removed: every request answered', async () => {
+    const l = lab as Lab;
+    const dir = tempDir();
+    chmodSync(dir, 0o755);
+    const hosts = join(dir, 'hosts');
+    const records = (names: readonly string[]): void => writeFileSync(hosts, names.map((h) => `${l.host(h).address} devices.test\n`).join(''), { mode: 0o644 });
+    records(['d1', 'd2']);
+    const dnsAt = l.host('dns').address;
+    const dns = l.exec('dns', DNSMASQ, dnsmasqArgs(dnsAt, 53, hosts));
+    await within(10_000, 'dnsmasq read its records', dns.waitFor(`read ${hosts}`));
+    const reload = async (names: readonly string[]): Promise<void> => {
+      const before = (dns.stderr().match(/read .*hosts - \d+ names?/g) ?? []).length;
+      records(names);
+      dns.kill('SIGHUP');
+      await within(10_000, 'dnsmasq re-read its records', (async () => {
+        while ((dns.stderr().match(/read .*hosts - \d+ names?/g) ?? []).length <= before) await new Promise((r) => setTimeout(r, 20));
+      })());
+    };
+    const control = (d: string): string => `ipc://${join(dir, `${d}.ctl`)}`;
+    const devices = new Map(['d1', 'd2', 'd3'].map((d) => [d, l.zqueue(d, ['device', '--policy', 'least-busy', '--frontend', `tcp://${l.host(d).address}:5559`, '--backend', `tcp://${l.host(d).address}:5560`, '--heartbeat', '200', '--control', control(d)])]));
+    for (let i = 0; i < 2; i++) l.zqueue('servers', ['server', '--connect', `dns://${dnsAt}/devices.test:5560`, '--handler', join(EXAMPLES, 'echo.js'), '--heartbeat', '200']);
+    await untilWorkers(control('d1'), 2, 20_000);
+    await untilWorkers(control('d2'), 2, 20_000);
+
+    const client = l.node('clients', [join(FIXTURES, 'failover-client.js'), `dns://${dnsAt}/devices.test:5559`, '6000', '10']);
+    await within(60_000, '100 answers', client.waitFor('answered 100\n'));
+    await reload(['d1', 'd2', 'd3']);
+    await untilWorkers(control('d3'), 2, 20_000);
+    // The clients find it when they next ask (the records live 1 s).
+    const deadline = performance.now() + 20_000;
+    while (((await stats(control('d3')))?.answered ?? 0) < 20) {
+      assert.ok(performance.now() < deadline && client.child.exitCode === null, `the clients reach the device added to the records (client: ${client.stdout().trim().split('\n').at(-1) ?? ''} ${client.stderr()})`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    devices.get('d1')?.kill('SIGKILL');
+    await reload(['d2', 'd3']);
+    const code = await within(120_000, 'the client', client.exited);
+    const report = JSON.parse(client.stdout().trim().split('\n').at(-1) ?? '{}') as { answered: number; wrong: number; errors: string[] };
+    assert.deepEqual(report.errors, [], 'no request ended in an error');
+    assert.equal(report.answered, 6000, 'every request was answered');
+    assert.equal(report.wrong, 0, 'each with its own reply');
+    assert.equal(code, 0);
+    const third = (await stats(control('d3')))?.answered ?? 0;
+    assert.ok(third >= 20, `the device added to the records served (${third} answered)`);
   });
 });

@@ -1,6 +1,6 @@
 /** Shared test helpers: endpoints per transport, spawning the CLI and the Python fixtures. */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,6 +59,22 @@ export function pyzmqMissing(): string | false {
   // Under CI these tests must run: a missing pyzmq is a broken CI, not a skip.
   if (process.env.CI === 'true') throw new Error(`${why}; CI must install it`);
   return why;
+}
+
+/** Debian's dnsmasq (in /usr/sbin, which a user's PATH may lack), a real DNS server for the discovery tests. */
+export const DNSMASQ = existsSync('/usr/sbin/dnsmasq') ? '/usr/sbin/dnsmasq' : 'dnsmasq';
+
+/** Why dnsmasq cannot run here, or false; under CI a missing one is a failure, not a skip. */
+export function dnsmasqMissing(): string | false {
+  if (spawnSync(DNSMASQ, ['--version']).status === 0) return false;
+  const why = "Debian's dnsmasq is not installed (apt-get install dnsmasq-base)";
+  if (process.env.CI === 'true') throw new Error(`${why}; CI must install it`);
+  return why;
+}
+
+/** dnsmasq's arguments: NAME's records from `hosts` (re-read on SIGHUP), 1 s TTLs, in the foreground, logging to stderr. */
+export function dnsmasqArgs(listen: string, port: number, hosts: string): string[] {
+  return ['--no-daemon', '--conf-file=/dev/null', `--port=${port}`, `--listen-address=${listen}`, '--bind-interfaces', '--no-resolv', '--no-hosts', `--addn-hosts=${hosts}`, '--local-ttl=1', '--pid-file=', '--log-facility=-', ...(process.getuid?.() === 0 ? ['--user=root'] : [])];
 }
 
 export interface Spawned {

@@ -83,6 +83,13 @@ export class Lab {
     return p;
   }
 
+  /** Runs any program on a host. */
+  exec(host: string, command: string, args: readonly string[]): Spawned {
+    const p = run('ip', ['netns', 'exec', this.host(host).ns, command, ...args]);
+    this.procs.push(p);
+    return p;
+  }
+
   /** Runs the zqueue CLI on a host. */
   zqueue(host: string, args: readonly string[]): Spawned {
     return this.node(host, [CLI, ...args]);
