@@ -242,6 +242,11 @@ export const deviceOptions = {
     flag: 'handshake-timeout',
     arg: 'MS',
   }),
+  countHandshakes: bool(
+    false,
+    "least-busy, adaptive: observe the frontend with libzmq's monitor, to count its failed handshakes (garbage, bad greetings); off, its connections are counted from ROUTER_NOTIFY, because in a connection flood past the process's descriptors the monitor's reports stall the device for seconds",
+    { flag: 'count-handshakes' },
+  ),
 } satisfies OptionTable;
 
 export type DeviceOptions = OptionsOf<typeof deviceOptions>;

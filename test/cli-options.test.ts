@@ -89,6 +89,7 @@ describe('the option tables drive the CLI', () => {
       'standing-queue': '50',
       'max-wait': '300',
       'handshake-timeout': '1500',
+      'count-handshakes': '',
       concurrency: '3',
       'routing-id': 'srv-1',
       'curve-server-key': pair.publicFile,

@@ -7,9 +7,9 @@
  * The device runs on its defaults: a 1 s handshake timeout cuts the idle
  * connections. Without it (`--handshake-timeout 0`, libzmq's own 30 s) a new
  * client is not served within 5 s. While every descriptor is taken, libzmq
- * retries the failed accept as fast as its I/O thread spins and stalls on
- * reporting each failure, so connected clients wait out the exhaustion (about
- * the handshake timeout; the README has the figures): they must never time out.
+ * retries the failed accept as fast as its I/O thread spins; with no observer
+ * on the frontend to report each failure to (src/device/sockets.ts), the
+ * connected client is answered throughout, each request within 1 s.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -60,9 +60,9 @@ describe('a connection flood', () => {
       newcomer.close();
       assert.deepEqual(f.reply, ['newcomer'], 'a client that came during the flood was served');
       assert.ok(f.ms <= 5000, `within 5 s (${Math.round(f.ms)} ms)`);
-      // Its requests all came back (none timed out at 5 s); how slow the slowest was is the README's figure, not a bound here.
+      // The issue's bound: the connected client's slowest request within 1 s (measured here: 26-39 ms, a 25-fold margin).
       t.diagnostic(`connected client: ${answered} requests, slowest ${Math.round(slowest)} ms; newcomer served in ${Math.round(f.ms)} ms`);
-      assert.ok(answered > 0 && slowest < 5000, `the connected client was answered throughout (slowest ${Math.round(slowest)} ms)`);
+      assert.ok(answered > 0 && slowest <= 1000, `the connected client was answered throughout, each within 1 s (slowest ${Math.round(slowest)} ms)`);
       await within(10_000, 'refused accepts logged', serve.waitFor('accept-failed'));
       assert.match(serve.stderr(), /accept-failed .*EMFILE/);
       for (const s of sockets) s.destroy();

@@ -14,7 +14,7 @@ export const spec: CommandSpec = {
       table: deviceOptions,
       keys: ['frontend', 'backend', 'engine', 'policy', 'maxQueued', 'maxQueuedPerClient', 'queueOrder', 'plainService', 'serviceWaitMs', 'handlerTimeoutMs', 'onWorkerDeath', 'prefetch', 'heartbeatIntervalMs', 'maxFrames', 'maxMessageSize', 'highWaterMark', 'backlog', 'closeTimeoutMs'],
     },
-    { title: 'Overload (src/overload.ts)', table: deviceOptions, keys: ['overloadPolicy', 'standingQueueMs', 'maxWaitMs', 'handshakeTimeoutMs'] },
+    { title: 'Overload (src/overload.ts)', table: deviceOptions, keys: ['overloadPolicy', 'standingQueueMs', 'maxWaitMs', 'handshakeTimeoutMs', 'countHandshakes'] },
     { title: 'Security (tcp)', table: deviceOptions, keys: ['curveSecretKey', 'allowKeys', 'allowFrom', 'backendCurveSecretKey', 'allowServerKeys', 'ipcMode'] },
     { ...OPERATE_SECTION, keys: [...OPERATE_SECTION.keys, 'statsOnExit'] },
     { title: 'Tap', table: deviceOptions, keys: ['tap', 'tapHighWaterMark'] },

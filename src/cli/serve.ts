@@ -14,7 +14,7 @@ export const spec: CommandSpec = {
       table: brokerOptions,
       keys: ['handler', 'threads', 'frontend', 'backend', 'policy', 'engine', 'concurrency', 'service', 'plainService', 'serviceWaitMs', 'join', 'maxQueued', 'maxQueuedPerClient', 'queueOrder', 'handlerTimeoutMs', 'prefetch', 'onWorkerDeath', 'heartbeatIntervalMs', 'maxFrames', 'maxMessageSize', 'highWaterMark', 'backlog', 'closeTimeoutMs'],
     },
-    { title: 'Overload (src/overload.ts)', table: brokerOptions, keys: ['overloadPolicy', 'standingQueueMs', 'maxWaitMs', 'handshakeTimeoutMs'] },
+    { title: 'Overload (src/overload.ts)', table: brokerOptions, keys: ['overloadPolicy', 'standingQueueMs', 'maxWaitMs', 'handshakeTimeoutMs', 'countHandshakes'] },
     { title: 'Security (tcp)', table: brokerOptions, keys: ['curveSecretKey', 'allowKeys', 'allowFrom', 'backendCurveSecretKey', 'allowServerKeys', 'ipcMode'] },
     OPERATE_SECTION,
     { title: 'Tap', table: brokerOptions, keys: ['tap', 'tapHighWaterMark'] },

@@ -130,7 +130,11 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
   protected override peerEvent(id: Buffer): boolean {
     if (!this.notified) return false;
     const key = id.toString('latin1');
-    if (this.clients.notice(key) === 'joined') return true;
+    if (this.clients.notice(key) === 'joined') {
+      this.ctx.sockets.notePeer('frontend', +1);
+      return true;
+    }
+    this.ctx.sockets.notePeer('frontend', -1);
     for (const [, pool] of this.pools.entries()) {
       if (pool.queued === 0) continue;
       const gone = this.fifo ? pool.removeQueued('', (p) => clientOf(p) === key) : pool.removeQueued(key);

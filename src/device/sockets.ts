@@ -2,9 +2,21 @@
  * A device's two sockets: their options (by engine), binding them (with a
  * clear error), the ipc files they leave, and the peer observer that counts
  * connections and failed handshakes.
+ *
+ * A frontend that reports its connections (ROUTER_NOTIFY: least-busy,
+ * adaptive) has no observer. In a connection flood past the process's
+ * descriptors, libzmq retries the failed accept as fast as its I/O thread
+ * spins and reports every failure to the observer; reading those reports
+ * took the main thread, and connected clients waited 2-3 s for a reply
+ * (32-36 ms without it). Its clients are counted from the notices instead
+ * (after their handshake), a probe each second counts descriptor
+ * exhaustion, and its failed handshakes go uncounted, unless the
+ * `countHandshakes` option asks for the observer anyway.
  */
 import * as zmq from 'zeromq';
 import { bindOrExplain, connectUrlFor, sameEndpoint } from '../endpoints.js';
+import { closeSync, openSync } from 'node:fs';
+import { zmqCode } from '../errors.js';
 import { watchEvents } from '../writer.js';
 import type { ResolvedDeviceOptions } from '../options.js';
 import type { DeviceSecurity, Side } from './security.js';
@@ -32,6 +44,8 @@ export class DeviceSockets {
   /** Connections libzmq failed to accept, per side (out of descriptors, most often). */
   readonly acceptFailures = { frontend: 0, backend: 0 };
   private readonly watchers: Promise<void>[] = [];
+  /** Without a frontend observer: the probe that finds the process out of descriptors. */
+  private probe: NodeJS.Timeout | undefined;
   /** Remove the ipc socket files the device bound, once its sockets are closed. */
   private unlinks: (() => void)[] = [];
   private bound = { frontend: '', backend: '' };
@@ -69,7 +83,8 @@ export class DeviceSockets {
       (this.frontend as unknown as { setInt32Option(option: number, value: number): void }).setInt32Option(ZMQ_ROUTER_NOTIFY, NOTIFY_CONNECT_AND_DISCONNECT);
     }
     // Subscribe before binding, so that no early connection goes uncounted.
-    this.observe(this.frontend, 'frontend', o.frontend);
+    if (this.notifies && !o.countHandshakes) this.probeDescriptors();
+    else this.observe(this.frontend, 'frontend', o.frontend);
     if (!this.shared) this.observe(this.backend, 'backend', o.backend);
   }
 
@@ -96,7 +111,31 @@ export class DeviceSockets {
     return connectUrlFor(this.bound.backend);
   }
 
+  /** A frontend connection began (+1) or ended (-1), as ROUTER_NOTIFY reported it (no observer counts them then). */
+  notePeer(side: Side, delta: 1 | -1): void {
+    if (side === 'frontend' && this.probe === undefined) return; // the observer counts them
+    this.peers[side] = Math.max(0, this.peers[side] + delta);
+    this.events.peer(side, this.peers[side]);
+  }
+
+  /** Once a second, whether the process can open a descriptor: a second without one counts as a failed accept (EMFILE). */
+  private probeDescriptors(): void {
+    this.probe = setInterval(() => {
+      try {
+        closeSync(openSync('/dev/null', 'r'));
+      } catch (err) {
+        const code = zmqCode(err) ?? 'unknown';
+        if (code === 'EMFILE' || code === 'ENFILE') {
+          this.acceptFailures.frontend++;
+          this.events.acceptFailed('frontend', code);
+        }
+      }
+    }, 1000);
+    this.probe.unref();
+  }
+
   close(): void {
+    clearInterval(this.probe);
     this.frontend.close();
     if (!this.shared) this.backend.close();
   }
