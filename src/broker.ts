@@ -20,6 +20,8 @@ export interface BrokerStats {
 export interface BrokerEvents {
   /** A worker thread ended (died, or retired after a timeout) and a new one took its slot. */
   'worker-replaced': [event: WorkerReplaced];
+  /** A stuck worker thread is being terminated without having closed its sockets first (src/reaper.ts says why that can abort the process). */
+  'worker-kill-unsafe': [reason: string];
 }
 
 export class Broker extends EventEmitter<BrokerEvents> {
@@ -57,7 +59,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
         service: options.service,
         join: options.join,
       },
-      { onWorkerLeft: (id) => device.workerLeft(id), onWorkerReplaced: (e) => broker.emit('worker-replaced', e) },
+      { onWorkerLeft: (id) => device.workerLeft(id), onWorkerReplaced: (e) => broker.emit('worker-replaced', e), onKillUnsafe: (why) => broker.emit('worker-kill-unsafe', why) },
     );
     broker.pool = pool;
     device.on('worker-timeout', (id) => pool.retire(id));

@@ -97,6 +97,8 @@ export function logLifecycle(logger: Logger, device: Device, broker?: Broker): (
   const onReplaced = (e: { slot: number; previous: string; next: string; reason: string }): void =>
     logger.log('worker-replaced', { slot: e.slot, previous: e.previous, worker: e.next, reason: e.reason }, 'warn');
   broker?.on('worker-replaced', onReplaced);
+  const onKillUnsafe = (reason: string): void => logger.log('worker-kill-unsafe', { reason }, 'error');
+  broker?.on('worker-kill-unsafe', onKillUnsafe);
   return () => {
     device.off('state', onState);
     device.off('worker', onWorker);
@@ -106,5 +108,6 @@ export function logLifecycle(logger: Logger, device: Device, broker?: Broker): (
     device.off('tap', onTap);
     device.off('accept-failed', onAcceptFailed);
     broker?.off('worker-replaced', onReplaced);
+    broker?.off('worker-kill-unsafe', onKillUnsafe);
   };
 }

@@ -8,6 +8,7 @@
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { ErrorCode, ZqueueError } from './errors.js';
+import { closeSocketsOf } from './reaper.js';
 import type { FromWorker, ToWorker, WorkerReport, WorkerResult, WorkerTask } from './worker.js';
 
 export interface PoolOptions {
@@ -33,7 +34,12 @@ export interface PoolEvents {
   readonly onWorkerLeft: (routingId: string) => void;
   /** A worker's thread ended (it died, or stopped after a timeout) and a new one took its slot. */
   readonly onWorkerReplaced?: (event: WorkerReplaced) => void;
+  /** A worker about to be terminated could not be made to close its sockets first (the process may abort). */
+  readonly onKillUnsafe?: (reason: string) => void;
 }
+
+/** How long a thread about to be terminated gets to answer the inspector and close its sockets. */
+const KILL_ANSWER_MS = 2_000;
 
 export interface WorkerReplaced {
   readonly slot: number;
@@ -67,6 +73,8 @@ interface Slot {
   abort?: AbortController;
   task?: Promise<void>;
   killTimer?: NodeJS.Timeout;
+  /** The running worker's worker_threads id (0 until it has started), which it stores itself. */
+  thread?: Int32Array;
   /** The handler failed to load in this slot: a replacement would fail the same way. */
   loadError?: ZqueueError;
 }
@@ -149,11 +157,25 @@ export class WorkerPool {
       slot.state = 'stopping';
       slot.port.postMessage({ type: 'stop', timeoutMs } satisfies ToWorker);
     }
-    // A worker stuck in synchronous code cannot hear "stop": end its thread.
-    // Its socket is not mid-receive then, which is what makes this safe.
+    // A worker stuck in synchronous code cannot hear "stop": end its thread,
+    // after closing its sockets from outside (src/reaper.ts).
     clearTimeout(slot.killTimer);
-    const abort = slot.abort;
-    slot.killTimer = setTimeout(() => abort?.abort(), timeoutMs + this.options.stopGraceMs);
+    const { abort, thread, task } = slot;
+    slot.killTimer = setTimeout(() => void this.kill(abort, thread, task), timeoutMs + this.options.stopGraceMs);
+  }
+
+  private async kill(abort: AbortController | undefined, thread: Int32Array | undefined, task: Promise<void> | undefined): Promise<void> {
+    if (abort === undefined || task === undefined) return;
+    let ended = false;
+    void task.finally(() => (ended = true));
+    await Promise.resolve();
+    const threadId = thread === undefined ? 0 : Atomics.load(thread, 0);
+    // 0: the worker has not begun, so it has no socket to leave mid-receive.
+    if (!ended && threadId !== 0) {
+      const reaped = await Promise.race([closeSocketsOf(threadId, KILL_ANSWER_MS), task.then(() => undefined)]);
+      if (reaped?.kind === 'unreachable') this.events.onKillUnsafe?.(reaped.reason);
+    }
+    abort.abort();
   }
 
   private endpointFor(slot: number): string {
@@ -168,8 +190,10 @@ export class WorkerPool {
     slot.state = 'starting';
     const { port1, port2 } = new MessageChannel();
     const abort = new AbortController();
+    const thread = new Int32Array(new SharedArrayBuffer(4));
     slot.port = port1;
     slot.abort = abort;
+    slot.thread = thread;
     const routingId = slot.routingId;
     let ready!: () => void;
     let loadFailed!: (err: Error) => void;
@@ -200,6 +224,7 @@ export class WorkerPool {
       service: this.options.service ?? '',
       join: this.options.join ?? [],
       port: port2,
+      thread,
     };
     let reason: WorkerReplaced['reason'] = 'stopped';
     slot.task = this.piscina

@@ -5,13 +5,15 @@
  *
  * zeromq.js aborts the whole process if a thread ends with a socket open
  * (zeromq.js#411), so every way out of this thread closes the socket first:
- * a stop message, `process.exit()` in a handler, an uncaught error.
+ * a stop message, `process.exit()` in a handler, an uncaught error, and a
+ * termination (src/reaper.ts runs the destroy hook set here).
  */
 import './context.js';
 import { readlinkSync } from 'node:fs';
-import type { MessagePort } from 'node:worker_threads';
+import { threadId, type MessagePort } from 'node:worker_threads';
 import { Server, ServerGroup, loadHandler, type ServerStats } from './server/server.js';
 import type { Handler } from './options.js';
+import { DESTROY_HOOK } from './reaper.js';
 
 export interface WorkerTask {
   readonly routingId: string;
@@ -27,6 +29,8 @@ export interface WorkerTask {
   /** Other devices' backends to serve too (remote: heartbeating). */
   readonly join: readonly string[];
   readonly port: MessagePort;
+  /** One Int32 over shared memory: this thread's worker_threads id, stored before any socket opens (src/reaper.ts). */
+  readonly thread: Int32Array;
 }
 
 /** Main thread -> worker. */
@@ -47,10 +51,15 @@ export type WorkerResult =
   | { readonly type: 'load-error'; readonly message: string };
 
 const open = new Set<Server | ServerGroup>();
-// A handler's process.exit() ends this thread (not the process): close first.
-process.on('exit', () => {
+function destroyAll(): number {
+  const n = open.size;
   for (const server of open) server.destroy();
-});
+  return n;
+}
+// A handler's process.exit() ends this thread (not the process): close first.
+process.on('exit', destroyAll);
+// A thread about to be terminated (stuck in a handler) is made to run this through the inspector.
+(globalThis as Record<symbol, unknown>)[Symbol.for(DESTROY_HOOK)] = destroyAll;
 
 /** This thread's id in the kernel (for per-thread CPU accounting), where /proc tells it. */
 export function osThreadId(): number | undefined {
@@ -64,6 +73,7 @@ export function osThreadId(): number | undefined {
 
 export default async function runWorker(task: WorkerTask): Promise<WorkerResult> {
   const { port } = task;
+  Atomics.store(task.thread, 0, threadId);
   const post = (msg: FromWorker): void => port.postMessage(msg);
   let handler: Handler;
   try {

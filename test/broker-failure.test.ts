@@ -82,6 +82,27 @@ for (const backend of ['inproc', 'ipc'] as const) {
       });
     });
 
+    // zeromq.js aborts the process when a thread ends with a receive pending:
+    // with two slots a worker is mid-receive while its handler loops.
+    it('a handler that loops forever a tick later, while its worker is mid-receive: the thread is ended and the process lives', async () => {
+      const dir = tempDir();
+      await withBroker({ backend, concurrency: 2, handlerTimeoutMs: 200, stopGraceMs: 100 }, async (broker, client) => {
+        await assert.rejects(client.request(['spin-later', dir]), { code: ErrorCode.HandlerTimeout });
+        await until(5000, 'the stuck worker is replaced', () => restarts(broker) >= 1);
+        const after = await client.request(['spin-later', dir]);
+        assert.match(after[0]?.toString() ?? '', /^survived spin-later/);
+      });
+    });
+
+    it('closing with no stop grace ends threads that are mid-receive, and the process lives', async () => {
+      for (let round = 0; round < 3; round++) {
+        await withBroker({ backend, threads: 2, concurrency: 4, stopGraceMs: 0 }, async (_broker, client) => {
+          const replies = await Promise.all(Array.from({ length: 8 }, (_, i) => client.request(['echo', String(i)])));
+          assert.equal(replies.length, 8);
+        });
+      }
+    });
+
     it('an async handler that never resolves: timeout error, worker replaced', async () => {
       const dir = tempDir();
       await withBroker({ backend, handlerTimeoutMs: 200 }, async (broker, client) => {
