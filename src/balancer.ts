@@ -10,6 +10,7 @@
  */
 
 
+import { performance } from 'node:perf_hooks';
 import { FairQueue, type Enqueued } from './fairqueue.js';
 import { FIRST_COME, type QueueOrder } from './overload.js';
 import type { Joining, ProtocolName } from './protocols/types.js';
@@ -20,6 +21,24 @@ export type { Joining } from './protocols/types.js';
 export const PREFETCH_MAX_SERVICE_MS = 5;
 /** Work a worker may hold in prefetched requests, by its measured time per request (ms): 128 at 78 µs a request, 2 at 5 ms. */
 export const PREFETCH_BUDGET_MS = 10;
+/** Replies (while requests wait) a worker's prefetch depth is judged on. */
+export const PREFETCH_WINDOW = 16;
+/** Above this share of its time busy, the device's thread comes back to a worker late: its workers keep their full prefetch. */
+export const PREFETCH_BUSY_THREAD = 0.5;
+
+/** The share of its time the device's thread was busy since the last call (0 to 1). */
+export type LoadProbe = () => number;
+
+/** The event loop's utilization since the last call: the thread this runs on is the device's. */
+export function eventLoopLoad(): LoadProbe {
+  let last = performance.eventLoopUtilization();
+  return () => {
+    const now = performance.eventLoopUtilization();
+    const u = performance.eventLoopUtilization(now, last).utilization;
+    last = now;
+    return u;
+  };
+}
 
 export interface Pending {
   /** The client's message as the frontend received it: `[identity..., "", body...]`. */
@@ -91,6 +110,14 @@ export class WorkerSlot {
   serviceMs = 0;
   /** When its last reply came (ms). */
   lastReplyAt = 0;
+  /**
+   * Prefetch it may have now, below what its speed allows (see tune()):
+   * lowered while it never runs dry, raised when it does.
+   */
+  depth = Infinity;
+  /** Replies since the last tune() that came while requests waited, and how many of them left it with a slot and nothing to run. */
+  windowReplies = 0;
+  windowDry = 0;
 
   get available(): boolean {
     return !this.retired && this.inFlight < this.limit;
@@ -127,6 +154,8 @@ export class Balancer {
     maxQueuedPerClient = maxQueued,
     /** Which of the waiting requests goes next (src/overload.ts). */
     private readonly order: QueueOrder = FIRST_COME,
+    /** How busy the device's thread is (see tune()). */
+    private readonly load: LoadProbe = eventLoopLoad(),
   ) {
     this.maxQueued = maxQueued;
     this.prefetch = prefetch;
@@ -320,6 +349,11 @@ export class Balancer {
         const sample = now - Math.max(h.sentAt, w.lastReplyAt);
         w.serviceMs = w.serviceMs === 0 ? sample : w.serviceMs * 0.8 + sample * 0.2;
         w.lastReplyAt = now;
+        if (this.queue.length > 0) {
+          // Work waits, and it has a slot free with nothing in its socket: it ran dry before the device refilled it.
+          w.windowReplies++;
+          if (w.inFlight < w.credits) w.windowDry++;
+        }
         if ((++this.completions & 31) === 0) this.tune();
       }
       return h;
@@ -352,14 +386,37 @@ export class Balancer {
    * and a deep socket queue would make their requests wait and time out) and
    * within twice the fastest worker's time; as many as PREFETCH_BUDGET_MS of
    * their work, up to `prefetch`. Takes it from the others. Runs every 32 replies.
+   *
+   * Within that, only as deep as it needs while requests wait: a request in
+   * a worker's socket can no longer be reordered or shed, and ages there
+   * while its client may give up. While the device's thread has time to
+   * spare (busy under PREFETCH_BUSY_THREAD of the time), it refills a worker
+   * within a turn, and the prefetch is judged on each window of replies that
+   * came while work waited: a worker that never ran dry in one (left with a
+   * free slot and nothing to run) loses one request of it, one that ran dry
+   * more than one reply in sixteen gets twice as many. A thread kept busy (by
+   * connections coming and going, say) comes back late, and unread replies
+   * hide a worker's idle time from it: its workers keep all their prefetch.
    */
   tune(): void {
+    const busy = this.load() > PREFETCH_BUSY_THREAD;
     let fastest = Infinity;
     for (const w of this.slots.values()) if (w.serviceMs > 0 && w.serviceMs < fastest) fastest = w.serviceMs;
     for (const w of this.slots.values()) {
       // A one-at-a-time worker (RFC 6, RFC 7) gets none: nothing waits in its socket.
       const quick = w.prefetches && w.serviceMs > 0 && w.serviceMs < PREFETCH_MAX_SERVICE_MS && w.serviceMs <= 2 * fastest + 0.05;
-      w.limit = w.credits + (quick ? Math.min(this.prefetch, Math.max(1, Math.floor(PREFETCH_BUDGET_MS / w.serviceMs))) : 0);
+      const cap = quick ? Math.min(this.prefetch, Math.max(1, Math.floor(PREFETCH_BUDGET_MS / w.serviceMs))) : 0;
+      if (busy) w.depth = Infinity;
+      else if (w.windowReplies >= PREFETCH_WINDOW) {
+        const depth = Math.min(w.depth, cap);
+        if (w.windowDry === 0) w.depth = Math.max(1, depth - 1);
+        else if (w.windowDry * 16 > w.windowReplies) w.depth = Math.max(1, Math.min(cap, depth * 2));
+      }
+      if (busy || w.windowReplies >= PREFETCH_WINDOW) {
+        w.windowReplies = 0;
+        w.windowDry = 0;
+      }
+      w.limit = w.credits + Math.min(cap, w.depth);
     }
   }
 

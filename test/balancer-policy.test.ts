@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Balancer, PREFETCH_BUDGET_MS } from '../src/balancer.js';
+import { Balancer, PREFETCH_BUDGET_MS, PREFETCH_BUSY_THREAD } from '../src/balancer.js';
+import { FIRST_COME } from '../src/overload.js';
 
 const id = (s: string): Buffer => Buffer.from(s);
 const req = (n: number) => ({ frames: [id(`c${n}`), Buffer.alloc(0), id(`r${n}`)], bodyAt: 2, retried: false, receivedAt: 0 });
@@ -110,5 +111,42 @@ describe('balancer (least-busy bookkeeping)', () => {
     assert.equal(limitAt(1), 1 + PREFETCH_BUDGET_MS, '1 ms a request: 10 more');
     assert.equal(limitAt(4), 1 + Math.floor(PREFETCH_BUDGET_MS / 4), '4 ms a request: 2 more');
     assert.equal(limitAt(0.01), 1 + 128, 'quick: the option bounds it');
+  });
+
+  describe('prefetch depth while requests wait', () => {
+    // One worker of 1 credit answering in 1 ms (a budget of 10 more), with
+    // requests always waiting; `refill` says whether the device sends it the
+    // next before it answers the one it runs (else it runs dry each time).
+    const run = (load: number, refill: boolean, replies: number, b = new Balancer(1000, 128, 1000, FIRST_COME, () => load)) => {
+      const w = b.join(id('w'), 1, 0);
+      for (let i = 0; i < 5; i++) b.enqueue(`waiting${i}`, req(i));
+      let t = 0;
+      const queue: number[] = [];
+      for (let i = 0; i < replies; i++) {
+        while (queue.length < (refill ? w.limit : 1)) queue.push(b.dispatch(w, req(100 + i), t).id);
+        t += 1;
+        b.complete(w.key, queue.shift() ?? 0, t);
+      }
+      // What it still holds is answered at once: the next run starts with it empty.
+      for (const held of queue) b.complete(w.key, held, t);
+      return { b, w };
+    };
+
+    it('a device thread with time to spare shrinks it to one while the worker never runs dry', () => {
+      const { w } = run(0.1, true, 32 * 16);
+      assert.equal(w.limit, 2, 'its credit and one request in its socket');
+    });
+
+    it('a worker that runs dry gets it back', () => {
+      const { b, w } = run(0.1, true, 32 * 16);
+      assert.equal(w.limit, 2);
+      run(0.1, false, 32 * 4, b);
+      assert.ok(w.limit >= 1 + 4, `dry workers get more again (${w.limit})`);
+    });
+
+    it('a busy device thread keeps the whole budget', () => {
+      const { w } = run(PREFETCH_BUSY_THREAD + 0.3, true, 32 * 16);
+      assert.equal(w.limit, 1 + PREFETCH_BUDGET_MS);
+    });
   });
 });
