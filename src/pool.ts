@@ -40,6 +40,10 @@ export interface PoolEvents {
 
 /** How long a thread about to be terminated gets to answer the inspector and close its sockets. */
 const KILL_ANSWER_MS = 2_000;
+/** How long a thread whose sockets were closed gets to end by itself before it is terminated. */
+const KILL_SETTLE_MS = 250;
+/** How long a worker about to be terminated may take to finish loading first. */
+const KILL_START_WAIT_MS = 30_000;
 
 export interface WorkerReplaced {
   readonly slot: number;
@@ -91,7 +95,9 @@ export class WorkerPool {
   ) {
     this.piscina = new Piscina<WorkerTask, WorkerResult>({
       filename: new URL('./worker.js', import.meta.url).href,
-      minThreads: options.threads,
+      // Threads are started for tasks only: a spare one that piscina started
+      // in place of a terminated worker could be loading when close() ends it.
+      minThreads: 0,
       maxThreads: options.threads,
       concurrentTasksPerWorker: 1,
       idleTimeout: Infinity,
@@ -160,22 +166,35 @@ export class WorkerPool {
     // A worker stuck in synchronous code cannot hear "stop": end its thread,
     // after closing its sockets from outside (src/reaper.ts).
     clearTimeout(slot.killTimer);
-    const { abort, thread, task } = slot;
-    slot.killTimer = setTimeout(() => void this.kill(abort, thread, task), timeoutMs + this.options.stopGraceMs);
+    const { abort, thread, task, routingId } = slot;
+    slot.killTimer = setTimeout(() => void this.kill(routingId, abort, thread, task), timeoutMs + this.options.stopGraceMs);
   }
 
-  private async kill(abort: AbortController | undefined, thread: Int32Array | undefined, task: Promise<void> | undefined): Promise<void> {
+  private async kill(routingId: string, abort: AbortController | undefined, thread: Int32Array | undefined, task: Promise<void> | undefined): Promise<void> {
     if (abort === undefined || task === undefined) return;
     let ended = false;
     void task.finally(() => (ended = true));
-    await Promise.resolve();
-    const threadId = thread === undefined ? 0 : Atomics.load(thread, 0);
-    // 0: the worker has not begun, so it has no socket to leave mid-receive.
-    if (!ended && threadId !== 0) {
-      const reaped = await Promise.race([closeSocketsOf(threadId, KILL_ANSWER_MS), task.then(() => undefined)]);
-      if (reaped?.kind === 'unreachable') this.events.onKillUnsafe?.(reaped.reason);
+    // A thread still loading its modules must not be terminated: Node.js
+    // aborts the process when a worker ends inside a synchronous ESM load
+    // (piscina require()s worker.js). It stores its id once loaded, hears
+    // the stop message waiting on its port, and usually ends by itself.
+    const since = Date.now();
+    while (!ended && thread !== undefined && Atomics.load(thread, 0) === 0 && Date.now() - since < KILL_START_WAIT_MS) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
     }
-    abort.abort();
+    if (ended) return;
+    const threadId = thread === undefined ? 0 : Atomics.load(thread, 0);
+    if (threadId !== 0) {
+      const reaped = await Promise.race([closeSocketsOf(threadId, KILL_ANSWER_MS, routingId), task.then(() => undefined)]);
+      if (reaped?.kind === 'moved-on') return;
+      if (reaped?.kind === 'unreachable') this.events.onKillUnsafe?.(reaped.reason);
+      // A thread that is not stuck (only slow to stop) ends by itself now that its
+      // sockets are closed; terminating it while its JavaScript runs is not needed.
+      if (reaped?.kind === 'closed') await Promise.race([task, new Promise((resolve) => setTimeout(resolve, KILL_SETTLE_MS))]);
+    } else {
+      this.events.onKillUnsafe?.(`the worker did not start in ${KILL_START_WAIT_MS} ms`);
+    }
+    if (!ended) abort.abort();
   }
 
   private endpointFor(slot: number): string {

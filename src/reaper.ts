@@ -22,6 +22,8 @@ export const DESTROY_HOOK = 'zqueue.worker.destroy';
 export type Reaped =
   /** The thread closed its sockets (the count it reports). */
   | { readonly kind: 'closed'; readonly sockets: number }
+  /** The thread runs another task now (see closeSocketsOf's `task`): it is not to be ended. */
+  | { readonly kind: 'moved-on' }
   /** The thread did not answer in time, or the inspector is not available. */
   | { readonly kind: 'unreachable'; readonly reason: string };
 
@@ -32,13 +34,15 @@ interface WorkerMessage {
   readonly params: { readonly sessionId: string; readonly message: string };
 }
 
-const EXPRESSION = `(() => { const f = globalThis[Symbol.for(${JSON.stringify(DESTROY_HOOK)})]; return typeof f === 'function' ? f() : -1; })()`;
+const expression = (task: string | undefined): string =>
+  `(() => { const f = globalThis[Symbol.for(${JSON.stringify(DESTROY_HOOK)})]; return typeof f === 'function' ? f(${task === undefined ? '' : JSON.stringify(task)}) : -1; })()`;
 
 /**
  * Has worker thread `threadId` (worker_threads' id) close its sockets, even
  * if it is stuck in synchronous code; resolves within about `timeoutMs`.
+ * With `task`, only if the thread still runs that task (the hook's argument).
  */
-export async function closeSocketsOf(threadId: number, timeoutMs: number): Promise<Reaped> {
+export async function closeSocketsOf(threadId: number, timeoutMs: number, task?: string): Promise<Reaped> {
   let inspector: typeof import('node:inspector');
   try {
     inspector = await import('node:inspector');
@@ -60,7 +64,7 @@ export async function closeSocketsOf(threadId: number, timeoutMs: number): Promi
         // The inspector numbers workers its own way; the title starts with the thread's id.
         if (!m.params.workerInfo.title.startsWith(`[worker ${threadId}]`) || sessionId !== undefined) return;
         sessionId = m.params.sessionId;
-        const message = JSON.stringify({ id: 1, method: 'Runtime.evaluate', params: { expression: EXPRESSION, returnByValue: true } });
+        const message = JSON.stringify({ id: 1, method: 'Runtime.evaluate', params: { expression: expression(task), returnByValue: true } });
         post('NodeWorker.sendMessageToWorker', { sessionId, message }).catch((err: unknown) =>
           resolve({ kind: 'unreachable', reason: err instanceof Error ? err.message : String(err) }),
         );
@@ -71,6 +75,7 @@ export async function closeSocketsOf(threadId: number, timeoutMs: number): Promi
         if (reply.id !== 1) return;
         const value = reply.result?.result?.value;
         if (typeof value === 'number' && value >= 0) resolve({ kind: 'closed', sockets: value });
+        else if (value === -2) resolve({ kind: 'moved-on' });
         else resolve({ kind: 'unreachable', reason: reply.result?.exceptionDetails?.text ?? `thread ${threadId} has no destroy hook` });
       });
       session.on('NodeWorker.detachedFromWorker', (m: { params: { sessionId: string } }) => {

@@ -51,13 +51,30 @@ export type WorkerResult =
   | { readonly type: 'load-error'; readonly message: string };
 
 const open = new Set<Server | ServerGroup>();
-function destroyAll(): number {
+/** Set by destroyAll(): this task's thread is about to be terminated, and must open no socket from now on. */
+let destroyed = false;
+/** The routing id of the task this thread runs (a thread runs one task after another). */
+let current = '';
+/**
+ * Closes every socket of this thread's task at once. Given a routing id, only
+ * if that is the task running here (-2 if not): the thread may have moved on
+ * to the next task since the caller decided to end it.
+ */
+function destroyAll(routingId?: string): number {
+  if (routingId !== undefined && routingId !== current) return -2;
+  destroyed = true;
   const n = open.size;
   for (const server of open) server.destroy();
   return n;
 }
+/** Tracks a server so that every way out closes it; one made after destroyAll() is destroyed at once (it then opens nothing). */
+function track<S extends Server | ServerGroup>(server: S): S {
+  open.add(server);
+  if (destroyed) server.destroy();
+  return server;
+}
 // A handler's process.exit() ends this thread (not the process): close first.
-process.on('exit', destroyAll);
+process.on('exit', () => destroyAll());
 // A thread about to be terminated (stuck in a handler) is made to run this through the inspector.
 (globalThis as Record<symbol, unknown>)[Symbol.for(DESTROY_HOOK)] = destroyAll;
 
@@ -73,6 +90,8 @@ export function osThreadId(): number | undefined {
 
 export default async function runWorker(task: WorkerTask): Promise<WorkerResult> {
   const { port } = task;
+  current = task.routingId;
+  destroyed = false;
   Atomics.store(task.thread, 0, threadId);
   const post = (msg: FromWorker): void => port.postMessage(msg);
   let handler: Handler;
@@ -98,14 +117,14 @@ export default async function runWorker(task: WorkerTask): Promise<WorkerResult>
     // A bound worker is reached by clients directly: no device to say READY to.
     { announce: !task.bind, observe: false, inprocStrings: task.inprocStrings },
   );
-  open.add(server);
+  track(server);
   // Other devices this worker serves too: a socket each, with heartbeats (a remote device can die while this thread lives);
   // a dns: endpoint is every device its name resolves to, followed as the records change (src/discovery.ts).
   const joined =
     task.join.length > 0
       ? new ServerGroup(handler, { endpoints: task.join, concurrency: task.concurrency, handlerTimeoutMs: task.handlerTimeoutMs, service: task.service }, { observe: false })
       : undefined;
-  if (joined !== undefined) open.add(joined);
+  if (joined !== undefined) track(joined);
   let stop!: (timeoutMs: number) => void;
   const stopped = new Promise<number>((resolve) => (stop = resolve));
   port.on('message', (msg: ToWorker) => {

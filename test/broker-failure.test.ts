@@ -83,7 +83,7 @@ for (const backend of ['inproc', 'ipc'] as const) {
     });
 
     // zeromq.js aborts the process when a thread ends with a receive pending:
-    // with two slots a worker is mid-receive while its handler loops.
+    // with two slots a worker is mid-receive while its handler loops (src/reaper.ts).
     it('a handler that loops forever a tick later, while its worker is mid-receive: the thread is ended and the process lives', async () => {
       const dir = tempDir();
       await withBroker({ backend, concurrency: 2, handlerTimeoutMs: 200, stopGraceMs: 100 }, async (broker, client) => {
@@ -94,11 +94,17 @@ for (const backend of ['inproc', 'ipc'] as const) {
       });
     });
 
-    it('closing with no stop grace ends threads that are mid-receive, and the process lives', async () => {
-      for (let round = 0; round < 3; round++) {
-        await withBroker({ backend, threads: 2, concurrency: 4, stopGraceMs: 0 }, async (_broker, client) => {
+    it('closing with no stop grace ends threads that are mid-receive or still starting, and the process lives', async () => {
+      for (let round = 0; round < 4; round++) {
+        await withBroker({ backend, threads: 2, concurrency: 4, stopGraceMs: 0 }, async (broker, client) => {
           const replies = await Promise.all(Array.from({ length: 8 }, (_, i) => client.request(['echo', String(i)])));
           assert.equal(replies.length, 8);
+          if (round % 2 === 1) {
+            // A worker exits and the broker closes while its replacement starts.
+            const reply = await client.request(['exit-once', tempDir()]);
+            assert.match(reply[0]?.toString() ?? '', /^survived exit-once/);
+            assert.equal(restarts(broker), 1);
+          }
         });
       }
     });

@@ -153,6 +153,13 @@ export class Server extends EventEmitter<ServerEvents> {
     else process.emitWarning(error.message, { code: 'ZQ_SERVER_ERROR' });
   }
 
+  /** destroy() ran (TypeScript cannot see that a call may change the state): the socket is closed. */
+  private destroyedWhileOpening(socket: zmq.Dealer | zmq.Router): boolean {
+    if (this.state !== 'closed') return false;
+    socket.close();
+    return true;
+  }
+
   /** Opens, binds or connects the socket, and starts serving it; READY when it announces. */
   private async open(): Promise<void> {
     const o = this.options;
@@ -167,6 +174,9 @@ export class Server extends EventEmitter<ServerEvents> {
     // a ROUTER, since REQ clients talk to REP and ROUTER peers only.
     const socket = o.bind ? new zmq.Router(socketOptions) : new zmq.Dealer(socketOptions);
     this.socket = socket;
+    // destroy() can run between any two calls here (src/reaper.ts runs it from an interrupt), even
+    // inside the constructor above, before this server held the socket: what it missed is closed here.
+    if (this.destroyedWhileOpening(socket)) throw new ZqueueError(ErrorCode.Closed, 'the server was destroyed while it opened');
     if (this.internals.observe && !o.bind && !o.endpoint.startsWith('inproc://')) {
       // Subscribe before connecting, or the first connect event can be missed.
       const previous = this.watcher;
@@ -197,6 +207,7 @@ export class Server extends EventEmitter<ServerEvents> {
       },
       { encode: this.link.encode },
     );
+    if (this.destroyedWhileOpening(socket)) throw new ZqueueError(ErrorCode.Closed, 'the server was destroyed while it opened');
     this.state = 'running';
     if (this.announces) {
       // A heartbeat period tells a least-busy device to watch this server's silence (0: none);
