@@ -14,20 +14,19 @@
  * Offered load: a client that always times out asks once per `timeoutMs`,
  * so `factor × capacity × timeoutMs` clients offer `factor × capacity`.
  */
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import * as zmq from 'zeromq';
 import { Broker } from '../src/broker.js';
-import { Client } from '../src/client.js';
 import { connectUrlFor } from '../src/endpoints.js';
-import { parseErrorReply } from '../src/protocol.js';
-import { createHistogram, record, summarize } from '../src/latency.js';
 import type { OverloadPolicy } from '../src/overload.js';
+import { STORM_CLIENTS, type FromClients, type StormClient, type StormClientsSpec, type StormTally, type ToClients } from './lib/storm-clients.js';
 
 const SLEEP = fileURLToPath(new URL('../../examples/sleep.js', import.meta.url));
+const CLIENTS = fileURLToPath(new URL('./lib/storm-clients.js', import.meta.url));
 
-export const STORM_CLIENTS = ['req', 'dealer', 'zqueue'] as const;
-export type StormClient = (typeof STORM_CLIENTS)[number];
+export { STORM_CLIENTS, type StormClient } from './lib/storm-clients.js';
 
 /** A device configuration the storm runs against. */
 export interface StormPolicy {
@@ -82,13 +81,6 @@ export interface RetryStormReport {
   readonly cells: readonly StormCell[];
 }
 
-interface Tally {
-  inTime: number;
-  errors: number;
-  timeouts: number;
-  readonly latency: ReturnType<typeof createHistogram>;
-}
-
 export async function runRetryStorm(o: RetryStormOptions, onCell: (label: string) => void = () => {}): Promise<RetryStormReport> {
   const handlerMs = o.handlerMs ?? 10;
   const threads = o.threads ?? 2;
@@ -127,21 +119,32 @@ async function cell(c: CellSpec): Promise<StormCell> {
   else process.env.ZQ_SLEEP_MS = prevSleep;
   const endpoint = connectUrlFor(broker.frontendEndpoint);
   const n = Math.max(1, Math.round((c.factor * c.capacity * c.timeoutMs) / 1000));
-  const tally: Tally = { inTime: 0, errors: 0, timeouts: 0, latency: createHistogram() };
-  let recording = false;
-  let stopped = false;
-  const loops = Array.from({ length: n }, (_, i) => clientLoop(c.client, endpoint, c.timeoutMs, i, () => stopped, () => (recording ? tally : undefined)));
-  await new Promise((r) => setTimeout(r, c.warmupMs));
-  const before = broker.stats().device;
-  const t0 = performance.now();
-  recording = true;
-  await new Promise((r) => setTimeout(r, c.durationMs));
-  recording = false;
-  const seconds = (performance.now() - t0) / 1000;
-  const after = broker.stats().device;
-  stopped = true;
-  await Promise.all(loops);
-  await broker.close({ timeoutMs: 0 });
+  const spec: StormClientsSpec = { kind: c.client, endpoint, timeoutMs: c.timeoutMs, clients: n };
+  // The clients in a process of their own, as `zqueue serve` and its clients would be.
+  const child = fork(CLIENTS, [JSON.stringify(spec)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  let before: ReturnType<Broker['stats']>['device'];
+  let after: ReturnType<Broker['stats']>['device'];
+  let t0: number;
+  let seconds: number;
+  let tally: StormTally;
+  try {
+    await new Promise((r) => setTimeout(r, c.warmupMs));
+    await ask(child, { type: 'record' }, 'recording');
+    before = broker.stats().device;
+    t0 = performance.now();
+    await new Promise((r) => setTimeout(r, c.durationMs));
+    const answer = await ask(child, { type: 'stop-record' }, 'tally');
+    seconds = (performance.now() - t0) / 1000;
+    after = broker.stats().device;
+    if (answer.type !== 'tally') throw new Error('storm clients: no tally');
+    tally = answer.tally;
+    await ask(child, { type: 'stop' }, 'done');
+    const [code] = (await exited(child)) as [number | null];
+    if (code !== 0) throw new Error(`storm clients ended with exit ${String(code)}`);
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill();
+    await broker.close({ timeoutMs: 0 });
+  }
   const counted = (s: typeof before): { answered: number; shed: { abandoned: number; expired: number; replaced: number; policy: number } } =>
     s.counted ? { answered: s.answered, shed: s.shed } : { answered: 0, shed: { abandoned: 0, expired: 0, replaced: 0, policy: 0 } };
   const a = counted(after);
@@ -160,7 +163,7 @@ async function cell(c: CellSpec): Promise<StormCell> {
     useful_share: processed > 0 ? round2(tally.inTime / processed) : 0,
     errors_rps: rate(tally.errors),
     timeouts_rps: rate(tally.timeouts),
-    in_time_p99_ms: Math.round(summarize(tally.latency).p99_us / 100) / 10,
+    in_time_p99_ms: Math.round(tally.inTimeP99Us / 100) / 10,
     shed_rps: {
       abandoned: rate(a.shed.abandoned - b.shed.abandoned),
       expired: rate(a.shed.expired - b.shed.expired),
@@ -172,83 +175,31 @@ async function cell(c: CellSpec): Promise<StormCell> {
 
 const round2 = (x: number): number => Math.round(x * 100) / 100;
 
-/** One Lazy Pirate client until `stopped()`; what it sees goes to the tally while one is given. */
-async function clientLoop(kind: StormClient, endpoint: string, timeoutMs: number, n: number, stopped: () => boolean, tally: () => Tally | undefined): Promise<void> {
-  // Clients start spread over one timeout, not in one burst.
-  await new Promise((r) => setTimeout(r, (n * 7919) % timeoutMs));
-  if (kind === 'zqueue') return zqueueLoop(endpoint, timeoutMs, stopped, tally);
-  const body = Buffer.from(`client ${n}`);
-  let seq = 0;
-  const open = (): zmq.Request | zmq.Dealer => {
-    const s = kind === 'req' ? new zmq.Request({ linger: 0, receiveTimeout: timeoutMs }) : new zmq.Dealer({ linger: 0, receiveTimeout: timeoutMs });
-    s.connect(endpoint);
-    return s;
-  };
-  let socket = open();
-  try {
-    while (!stopped()) {
-      const t0 = performance.now();
-      const tag = Buffer.alloc(4);
-      tag.writeUInt32BE(++seq);
-      try {
-        if (socket instanceof zmq.Request) await socket.send(body);
-        else await socket.send([tag, Buffer.alloc(0), body]);
-        for (;;) {
-          const reply = await socket.receive();
-          // A DEALER's late reply to an earlier attempt: thrown away, keep waiting for this one.
-          if (socket instanceof zmq.Dealer && !(reply[0]?.equals(tag) ?? false)) {
-            socket.receiveTimeout = Math.max(1, Math.round(timeoutMs - (performance.now() - t0)));
-            continue;
-          }
-          const t = tally();
-          const body0 = socket instanceof zmq.Dealer ? reply.slice(2) : reply;
-          if (t !== undefined) {
-            if (parseErrorReply(body0) !== undefined) t.errors++;
-            else {
-              t.inTime++;
-              record(t.latency, (performance.now() - t0) * 1000);
-            }
-          }
-          break;
-        }
-        if (socket instanceof zmq.Dealer) socket.receiveTimeout = timeoutMs;
-      } catch (err) {
-        if ((err as { code?: string }).code !== 'EAGAIN') throw err;
-        const t = tally();
-        if (t !== undefined) t.timeouts++;
-        if (socket instanceof zmq.Request) {
-          socket.close();
-          socket = open();
-        } else socket.receiveTimeout = timeoutMs;
-      }
-    }
-  } finally {
-    socket.close();
-  }
+/** Sends `m` and waits for the answer of type `want`; a child that exits first fails it. */
+async function ask(child: ChildProcess, m: ToClients, want: FromClients['type']): Promise<FromClients> {
+  if (child.exitCode !== null || child.signalCode !== null) throw new Error(`storm clients ended with ${child.signalCode ?? `exit ${String(child.exitCode)}`} before '${want}'`);
+  const answer = new Promise<FromClients>((resolve, reject) => {
+    const onMessage = (a: FromClients): void => {
+      if (a.type !== want) return;
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      resolve(a);
+    };
+    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+      child.off('message', onMessage);
+      reject(new Error(`storm clients ended with ${signal ?? `exit ${String(code)}`} before '${want}'`));
+    };
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+  });
+  child.send(m);
+  return answer;
 }
 
-async function zqueueLoop(endpoint: string, timeoutMs: number, stopped: () => boolean, tally: () => Tally | undefined): Promise<void> {
-  const client = new Client({ endpoint, timeoutMs, retries: 0 });
-  try {
-    while (!stopped()) {
-      const t0 = performance.now();
-      try {
-        await client.request('storm');
-        const t = tally();
-        if (t !== undefined) {
-          t.inTime++;
-          record(t.latency, (performance.now() - t0) * 1000);
-        }
-      } catch (err) {
-        const t = tally();
-        if (t === undefined) continue;
-        if ((err as { code?: string }).code === 'ERR_ZQ_TIMEOUT') t.timeouts++;
-        else t.errors++;
-      }
-    }
-  } finally {
-    client.close();
-  }
+/** The child's exit, whether it already came or not. */
+async function exited(child: ChildProcess): Promise<unknown[]> {
+  if (child.exitCode !== null || child.signalCode !== null) return [child.exitCode, child.signalCode];
+  return once(child, 'exit');
 }
 
 export function retryStormMarkdown(r: RetryStormReport): string {
