@@ -13,6 +13,7 @@
 import { performance } from 'node:perf_hooks';
 import * as zmq from 'zeromq';
 import { Client } from '../../src/client.js';
+import { connectTo } from '../../src/endpoints.js';
 import { parseErrorReply } from '../../src/protocol.js';
 import { createHistogram, record, summarize } from '../../src/latency.js';
 
@@ -53,7 +54,7 @@ async function clientLoop(kind: StormClient, endpoint: string, timeoutMs: number
   let seq = 0;
   const open = (): zmq.Request | zmq.Dealer => {
     const s = kind === 'req' ? new zmq.Request({ linger: 0, receiveTimeout: timeoutMs }) : new zmq.Dealer({ linger: 0, receiveTimeout: timeoutMs });
-    s.connect(endpoint);
+    connectTo(s, endpoint); // again on EINTR (a profiler's signal)
     return s;
   };
   let socket = open();
