@@ -13,6 +13,8 @@
  *
  * Offered load: a client that always times out asks once per `timeoutMs`,
  * so `factor × capacity × timeoutMs` clients offer `factor × capacity`.
+ * The clients run in a child process (lib/storm-clients.ts), as `zqueue
+ * serve` and its clients would: the device's event loop is its own.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -219,8 +221,9 @@ export function retryStormMarkdown(r: RetryStormReport): string {
 
 /**
  * In a process of its own (`node dist/bench/retry-storm.js '<options as JSON>'`), printing the
- * report as JSON: `npm run bench` runs it so, since its hundreds of clients churning sockets
- * share the device's process and a native fault there must not end the whole bench.
+ * report as JSON: `npm run bench` runs it so, since the device there serves hundreds of clients
+ * churning connections (in a child process: lib/storm-clients.ts), and a native fault there must
+ * not end the whole bench.
  */
 if (import.meta.url === `file://${process.argv[1]}`) {
   const o = JSON.parse(process.argv[2] ?? '{}') as RetryStormOptions;
