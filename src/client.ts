@@ -1,8 +1,20 @@
 /**
  * A client that always ends a request with a reply or a definite error, the
- * zguide's Lazy Pirate way: it waits `timeoutMs` for each reply; on a
- * timeout it closes its socket (dropping whatever might still arrive for
- * the old request), opens a new one and resends, up to `retries` times.
+ * zguide's Lazy Pirate way: it waits `timeoutMs` for each reply, and on a
+ * timeout resends, up to `retries` times.
+ *
+ * Unlike Lazy Pirate's REQ socket, the first timeout keeps the connection:
+ * every request carries its id (protocol.ts), so a late reply to an earlier
+ * request is told apart and thrown away, and a late reply to an earlier
+ * attempt of this request is its reply. A new connection per timeout is
+ * what makes a retry storm cost a device most (an accept, a handshake, and
+ * two notices on its thread) and this client too (158 µs of CPU a socket
+ * here). The deadline the request carries tells the device when a copy is
+ * stale, and a retry replaces one still queued. A second timeout in a row
+ * with nothing heard closes the socket and opens a new one, as Lazy Pirate
+ * does, for a connection that died without a word (its host gone). With
+ * several devices, for Majordomo requests, and after a failed CURVE
+ * handshake, every timeout closes the socket.
  *
  * Its socket is a DEALER that speaks as a REQ does (`["", body...]`, one
  * request at a time), with one more envelope frame: the attempt's deadline
@@ -31,7 +43,7 @@ import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from './errors.j
 import { connectTo } from './endpoints.js';
 import { Endpoints } from './discovery.js';
 import { clientOptions, resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
-import { EMPTY, deadlineFrame, delimiterIndex, parseErrorReply, toFrames, type RequestBody } from './protocol.js';
+import { EMPTY, deadlineFrame, delimiterIndex, parseErrorReply, requestIdIn, toFrames, type RequestBody } from './protocol.js';
 import { watchEvents } from './writer.js';
 
 export type { RequestBody } from './protocol.js';
@@ -78,6 +90,8 @@ export class Client {
   private nextId = 0;
   /** The last handshake failure seen on the current socket (CURVE only). */
   private handshakeError: string | undefined;
+  /** Devices whose socket was kept after a timeout and has heard nothing since (the next timeout closes it). */
+  private readonly silent = new Set<string>();
 
   /** Majordomo: the service's name as a frame; undefined for plain requests. */
   private readonly service: Buffer | undefined;
@@ -219,6 +233,7 @@ export class Client {
     const id = Buffer.allocUnsafe(8);
     this.idPrefix.copy(id, 0);
     id.writeUInt32BE((this.nextId = (this.nextId + 1) >>> 0), 4);
+    const idKey = id.toString('latin1');
     let previous: string | undefined;
     if (this.found !== undefined) {
       await this.found;
@@ -242,9 +257,21 @@ export class Client {
         // Majordomo (RFC 7): ["MDPC01", service, body...] both ways; a plain request carries the attempt's deadline.
         const message = this.service === undefined ? [deadlineFrame(timeoutMs, id), EMPTY, ...frames] : [EMPTY, MDP_CLIENT, this.service, ...frames];
         await link.send(message);
-        const received = await link.receive();
-        // What came back along the envelope (the deadline) goes; the reply is what follows the delimiter.
-        reply = received.slice(delimiterIndex(received, 0) + 1);
+        const sent = performance.now();
+        for (;;) {
+          const received = await link.receive();
+          this.silent.delete(endpoint);
+          const d = delimiterIndex(received, 0);
+          // A late reply to an earlier request, on a socket kept after its timeout: thrown away.
+          const rid = this.service === undefined ? requestIdIn(received, d) : undefined;
+          if (rid !== undefined && rid !== idKey) {
+            socket.receiveTimeout = Math.max(1, Math.round(timeoutMs - (performance.now() - sent)));
+            continue;
+          }
+          // What came back along the envelope (the deadline) goes; the reply is what follows the delimiter.
+          reply = received.slice(d + 1);
+          break;
+        }
       } catch (err) {
         if (this.closed || isSocketClosedError(err)) {
           this.failures++;
@@ -254,11 +281,18 @@ export class Client {
           this.failures++;
           throw err;
         }
-        // No reply in time: this socket may still get the old reply, so it goes; with several devices, this one rests.
+        const handshake = this.handshakeError;
+        // One device, plain requests: the first timeout keeps the connection (a late reply is told apart by its request id).
+        if (!this.several && this.service === undefined && handshake === undefined && !this.silent.has(endpoint)) {
+          this.silent.add(endpoint);
+          continue;
+        }
+        // No reply in time (a second time in a row: the connection may be dead, or with several devices,
+        // Majordomo, a failed handshake): this socket may still get the old reply, so it goes; with several devices, this one rests.
         socket.close();
         this.sockets.delete(endpoint);
+        this.silent.delete(endpoint);
         this.markDown(endpoint, timeoutMs);
-        const handshake = this.handshakeError;
         if (handshake !== undefined) {
           // Resending cannot help: the keys are wrong.
           this.failures++;

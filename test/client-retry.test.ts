@@ -117,6 +117,68 @@ describe('client timeout and retries (Lazy Pirate)', () => {
     }
   });
 
+  it('keeps its connection after one timeout and throws away the late reply to the request it gave up on', async () => {
+    // A server that holds "slow" and answers it just before it answers the next request, on the same connection.
+    const sock = new zmq.Router({ linger: 0 });
+    await sock.bind('tcp://127.0.0.1:*');
+    const connections: string[] = [];
+    const held: Buffer[][] = [];
+    const loop = (async () => {
+      try {
+        for await (const frames of sock) {
+          const { envelope, body } = split(frames);
+          if (body === undefined) continue;
+          connections.push(frames[0]?.toString('hex') ?? '');
+          if (body.toString() === 'slow') {
+            held.push([...envelope, Buffer.from('late reply to slow')]);
+            continue;
+          }
+          for (const msg of held.splice(0)) await sock.send(msg);
+          await sock.send([...envelope, Buffer.from(`re: ${body.toString()}`)]);
+        }
+      } catch {
+        // closed
+      }
+    })();
+    const client = new Client({ endpoint: sock.lastEndpoint ?? '', timeoutMs: 100, retries: 0 });
+    try {
+      await assert.rejects(client.request('slow'), { code: ErrorCode.Timeout });
+      assert.deepEqual((await client.request('fast')).map(String), ['re: fast'], 'the late reply to "slow" came first and was thrown away');
+      assert.equal(connections.length, 2);
+      assert.equal(connections[0], connections[1], 'both requests came over one connection');
+    } finally {
+      client.close();
+      sock.close();
+      await loop;
+    }
+  });
+
+  it('a second timeout in a row with nothing heard opens a new connection (one that died without a word)', async () => {
+    const sock = new zmq.Router({ linger: 0 });
+    await sock.bind('tcp://127.0.0.1:*');
+    const connections: string[] = [];
+    const loop = (async () => {
+      try {
+        for await (const frames of sock) if (split(frames).body !== undefined) connections.push(frames[0]?.toString('hex') ?? '');
+      } catch {
+        // closed
+      }
+    })();
+    const client = new Client({ endpoint: sock.lastEndpoint ?? '', timeoutMs: 100, retries: 3 });
+    try {
+      await assert.rejects(client.request('never answered'), { code: ErrorCode.RetriesExhausted });
+      // Attempts 1 and 2 on the first connection; 3 on a new one, kept once; 4 on a third.
+      assert.equal(connections.length, 4);
+      assert.equal(connections[0], connections[1]);
+      assert.notEqual(connections[1], connections[2]);
+      assert.equal(connections[2], connections[3]);
+    } finally {
+      client.close();
+      sock.close();
+      await loop;
+    }
+  });
+
   it('rejects a bad request body and bad options with a code', async () => {
     const client = new Client({ endpoint: 'tcp://127.0.0.1:1' });
     try {
