@@ -28,26 +28,37 @@ describe('overload (short form of npm run chaos -- --overload)', () => {
 });
 
 describe('replies nobody can take', () => {
-  it('a reply for a client that gave up is dropped and counted, and never reaches its next request', async () => {
+  it('a late reply reaches a client that kept its connection and is thrown away there; one for a client that left is dropped and counted', async () => {
     const device = await new Device({ frontend: 'tcp://127.0.0.1:*', backend: 'inproc://overload-late', policy: 'least-busy' }).start();
     const server = await new Server(async (req) => {
       if (req[0]?.toString() === 'slow') await new Promise((r) => setTimeout(r, 300));
       return req;
     }, { endpoint: 'inproc://overload-late' }).start();
     await device.waitForWorkers(1);
-    const client = new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 100, retries: 0 });
+    const endpoint = connectUrlFor(device.frontendEndpoint);
+    const stays = new Client({ endpoint, timeoutMs: 100, retries: 0 });
+    const leaves = new Client({ endpoint, timeoutMs: 100, retries: 0 });
     try {
-      await assert.rejects(client.request('slow'), { code: ErrorCode.Timeout });
+      // The client that stays: its late "slow" reply comes to its connection before "next"'s, and is not taken for it.
+      await assert.rejects(stays.request('slow'), { code: ErrorCode.Timeout });
+      assert.deepEqual((await stays.request('next', { timeoutMs: 2000 })).map(String), ['next']);
+      let s = device.stats();
+      assert.ok(s.counted);
+      assert.deepEqual(s.dropped, { unroutable: 0, full: 0 }, 'the late reply was routable: its client was still there');
+      // The client that leaves: nobody can take its reply.
+      await assert.rejects(leaves.request('slow'), { code: ErrorCode.Timeout });
+      leaves.close();
       await until(5000, 'the late reply dropped', () => {
-        const s = device.stats();
-        return s.counted && s.dropped.unroutable === 1;
+        const d = device.stats();
+        return d.counted && d.dropped.unroutable === 1;
       });
-      assert.deepEqual((await client.request('next', { timeoutMs: 2000 })).map(String), ['next']);
-      const s = device.stats();
+      assert.deepEqual((await stays.request('after', { timeoutMs: 2000 })).map(String), ['after']);
+      s = device.stats();
       assert.ok(s.counted);
       assert.deepEqual(s.dropped, { unroutable: 1, full: 0 });
     } finally {
-      client.close();
+      stays.close();
+      leaves.close();
       await server.close();
       await device.close();
     }
