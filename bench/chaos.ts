@@ -297,7 +297,7 @@ export async function runChaos(o: ChaosOptions): Promise<Ledger> {
     // Every client ends its request (reply or definite error) within its own retries.
     const bound = new Promise<void>((r) => setTimeout(r, 30_000).unref());
     await Promise.race([Promise.all(loops), bound]);
-    for (const c of [...pool, chaosClient]) c.close();
+    await Promise.all([...pool, chaosClient].map((c) => c.close()));
     await Promise.all(devices.map((d) => stop(d.proc, 'SIGTERM')));
     await Promise.all(servers.map((s) => stop(s, 'SIGTERM')));
     rmSync(dir, { recursive: true, force: true });

@@ -174,7 +174,7 @@ export async function runOverload(o: OverloadOptions): Promise<OverloadReport> {
     }
     slowest = Math.max(slowest, performance.now() - r0);
   }
-  client.close();
+  await client.close();
   for (const s of sockets) s.close();
   await Promise.all(readers);
   await broker.close();
@@ -215,6 +215,6 @@ async function closedLoopRps(endpoint: string, clients: number, ms: number): Pro
     }),
   );
   const rps = (n / (performance.now() - t0)) * 1000;
-  for (const c of pool) c.close();
+  await Promise.all((pool).map((c) => c.close()));
   return rps;
 }

@@ -59,7 +59,7 @@ async function timedRequest(endpoint: string, body: string): Promise<Timed> {
   } catch {
     return { ms: performance.now() - t0, ok: false };
   } finally {
-    c.close();
+    await c.close();
   }
 }
 
@@ -116,7 +116,7 @@ async function main(): Promise<number> {
       slowest = Math.max(slowest, performance.now() - t0);
       if (late === undefined && performance.now() - started > seconds * 800) late = timedRequest(endpoint, 'late newcomer');
     }
-    connected.close();
+    await connected.close();
     const newcomer = await first;
     const lateNewcomer = await (late ?? timedRequest(endpoint, 'late newcomer'));
     const flood = lastLine.map((l) => l.split(' ').map(Number));

@@ -55,13 +55,18 @@ export interface Pending {
   readonly mdp?: boolean;
   /** When its client stops waiting (ms, performance.now()); 0: it did not say. */
   readonly deadline?: number;
-  /** The id its client gave it (the same on every attempt), where it gave one. */
-  readonly requestId?: string;
+  /**
+   * It came in a batch on the batched client wire (src/protocols/client-wire.ts):
+   * the client's id for it, and its reply goes back in that client's reply
+   * batch. -1 or absent: a plain request, answered along its envelope.
+   */
+  readonly batchId?: number;
 }
 
 /** A request given to a worker (a BatchItem as it is: it goes into the worker's batch unchanged). */
 export interface Held extends Pending {
   readonly deadline: number;
+  readonly batchId: number;
   readonly id: number;
   readonly worker: Worker;
   readonly sentAt: number;
@@ -91,6 +96,8 @@ export class WorkerSlot {
   batches = false;
   /** Its requests carry their deadlines (zqueue's worker protocol 3+). */
   deadlines = false;
+  /** It takes packed batches (zqueue's worker protocol 4). */
+  packed = false;
   /** Requests may wait in its socket beyond its credits (not for one-at-a-time protocols). */
   prefetches = true;
   /** The worker protocol it speaks (src/protocols/). */
@@ -239,7 +246,7 @@ export class Balancer {
 
   /** A worker said READY (again): (re)sets its credits and what it speaks. */
   join(id: Buffer, joining: Joining | number, now: number): Worker {
-    const j: Joining = typeof joining === 'number' ? { credits: joining, heartbeats: false, batches: false, deadlines: false, prefetch: true, protocol: 'zqueue' } : joining;
+    const j: Joining = typeof joining === 'number' ? { credits: joining, heartbeats: false, batches: false, deadlines: false, packed: false, prefetch: true, protocol: 'zqueue' } : joining;
     const credits = j.credits;
     const key = id.toString('latin1');
     let w = this.slots.get(key);
@@ -256,6 +263,7 @@ export class Balancer {
     }
     w.batches = j.batches;
     w.deadlines = j.deadlines;
+    w.packed = j.packed;
     w.protocol = j.protocol;
     w.prefetches = j.prefetch;
     if (!w.prefetches) w.limit = w.credits;
@@ -321,6 +329,7 @@ export class Balancer {
       service: pending.service ?? '',
       mdp: pending.mdp === true,
       deadline: pending.deadline ?? 0,
+      batchId: pending.batchId ?? -1,
       id,
       worker,
       sentAt: now,

@@ -23,6 +23,8 @@ export const ErrorCode = {
   Closing: 'ERR_ZQ_CLOSING',
   /** The object was closed; no more calls are accepted. */
   Closed: 'ERR_ZQ_CLOSED',
+  /** The caller's AbortSignal fired: the request was withdrawn (its `cause` is the signal's reason). */
+  Aborted: 'ERR_ZQ_ABORTED',
   /** The request handler threw or rejected. */
   Handler: 'ERR_ZQ_HANDLER',
   /** The request handler ran past its timeout. */

@@ -323,7 +323,10 @@ export const clientOptions = {
   endpoint: address('tcp://localhost:5559', 'connect', "the device's frontend (several, comma-separated: requests are spread over them and fail over)", connectFlag()),
   endpoints: endpointList("several devices' frontends: requests spread over the healthy ones, a timed-out one fails over to the next ([] : endpoint alone)"),
   timeoutMs: int(2_500, 1, MAX_MS, "how long one attempt waits for its reply (the zguide's Lazy Pirate)", { flag: 'timeout', arg: 'MS' }),
-  retries: int(3, 0, 1_000, 'attempts after the first, each on a fresh socket', { flag: 'retries', arg: 'N' }),
+  retries: int(3, 0, 1_000, 'attempts after the first (a connection silent for two timeouts in a row is replaced)', { flag: 'retries', arg: 'N' }),
+  maxInFlight: int(4_096, 1, 1_000_000, 'requests in flight at once on this client; past it request() calls wait their turn, in order (Majordomo: 1)'),
+  batching: bool(true, 'offer the batched wire to each device (a least-busy zqueue device takes the requests of one turn as one message); off: one request a message'),
+  closeTimeoutMs: int(2_000, 0, MAX_MS, 'close() waits this long for requests in flight, then rejects them'),
   service: text('', "speak Majordomo (RFC 7) and ask for this service ('' : plain requests)", { flag: 'service', arg: 'NAME', shownDefault: 'plain' }),
   ...curveClientKeys("the device", 'client', 'a device with an allow-list'),
 } satisfies OptionTable;

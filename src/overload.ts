@@ -28,8 +28,8 @@ import type { Order } from './fairqueue.js';
 export const OVERLOAD_POLICIES = ['adaptive', 'off'] as const;
 export type OverloadPolicy = (typeof OVERLOAD_POLICIES)[number];
 
-/** Why a request was dropped without reaching a worker. */
-export type ShedReason = 'abandoned' | 'expired' | 'replaced' | 'policy';
+/** Why a request was dropped without reaching a worker (`cancelled`: its client withdrew it, on the batched wire). */
+export type ShedReason = 'abandoned' | 'expired' | 'replaced' | 'policy' | 'cancelled';
 
 /** Which end of the queue goes next, given the queue and the time. */
 export type QueueOrder = (queue: { standing(now: number, ms: number): boolean }, now: number) => Order;

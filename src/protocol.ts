@@ -115,7 +115,7 @@ export function replyFrames(reply: Reply): Buffer[] {
  * request once its deadline has passed, gives the worker what is left of
  * it, and lets a retry replace a copy of the same request still queued.
  */
-const DEADLINE_TAG = Buffer.from('ZQDL');
+export const DEADLINE_TAG = Buffer.from('ZQDL');
 const DEADLINE_FRAME_BYTES = 16;
 
 export function deadlineFrame(budgetMs: number, requestId: Buffer): Buffer {

@@ -49,7 +49,7 @@ for (const backend of ['inproc', 'ipc'] as const) {
           assert.equal(s.answered, replies);
         }
       } finally {
-        for (const c of clients) c.close();
+        await Promise.all((clients).map((c) => c.close()));
         await broker.close();
       }
     });
@@ -71,7 +71,7 @@ for (const backend of ['inproc', 'ipc'] as const) {
         assert.equal(results.filter((r) => r.kind === 'error' && r.code === ErrorCode.Closing).length, 4, JSON.stringify(results));
         await broker.close(); // idempotent
       } finally {
-        for (const c of clients) c.close();
+        await Promise.all((clients).map((c) => c.close()));
       }
     });
   });
@@ -103,11 +103,11 @@ describe('zqueue serve', () => {
       assert.equal(await within(5000, 'serve exits', serve.exited), 0, serve.stderr());
       assert.match(serve.stderr(), /stopping reason=SIGTERM[^]*closed/);
       stop = true;
-      for (const c of clients) c.close();
+      await Promise.all((clients).map((c) => c.close()));
       await Promise.all(loops);
     } finally {
       stop = true;
-      for (const c of clients) c.close();
+      await Promise.all((clients).map((c) => c.close()));
       serve.kill('SIGKILL');
       await serve.exited;
     }

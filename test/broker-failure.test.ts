@@ -20,7 +20,7 @@ async function withBroker(options: Partial<BrokerOptions>, body: (broker: Broker
   try {
     await body(broker, client);
   } finally {
-    client.close();
+    await client.close();
     await broker.close();
   }
 }

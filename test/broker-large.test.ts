@@ -39,7 +39,7 @@ for (const policy of POLICIES) {
         assert.ok(s.device.engine === 'js');
         assert.equal(s.device.answered, CLIENTS * EACH, JSON.stringify(s.device));
       } finally {
-        for (const c of clients) c.close();
+        await Promise.all((clients).map((c) => c.close()));
         await broker.close();
       }
     });
@@ -81,8 +81,8 @@ for (const { engine, policy } of ENGINES_POLICIES) {
         assert.ok(s.workers.every((w) => w.restarts === 0), 'no worker died');
         if (s.device.counted) assert.equal(s.device.answered, CLIENTS * EACH + 5);
       } finally {
-        for (const c of clients) c.close();
-        sized.close();
+        await Promise.all((clients).map((c) => c.close()));
+        await sized.close();
         await broker.close();
       }
     });

@@ -39,7 +39,7 @@ async function measure(policy: Policy, backend: 'inproc' | 'ipc'): Promise<{ p99
       }),
     );
   } finally {
-    for (const c of clients) c.close();
+    await Promise.all((clients).map((c) => c.close()));
     await broker.close();
   }
   return { p99: percentile(latencies, 99), fastShare: fast / latencies.length };

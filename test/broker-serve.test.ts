@@ -38,7 +38,7 @@ for (const backend of ['inproc', 'ipc'] as const) {
             }
           }
         } finally {
-          for (const c of clients) c.close();
+          await Promise.all((clients).map((c) => c.close()));
           await broker.close();
         }
       });
@@ -69,7 +69,7 @@ describe('broker: remote servers join the worker threads', () => {
         assert.ok(remote > 0, 'the remote server got requests');
         assert.ok(remote < 200, 'so did the worker thread');
       } finally {
-        for (const c of clients) c.close();
+        await Promise.all((clients).map((c) => c.close()));
         await server.close();
         await broker.close();
       }

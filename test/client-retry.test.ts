@@ -49,9 +49,10 @@ describe('client timeout and retries (Lazy Pirate)', () => {
         return true;
       });
       assert.deepEqual(srv.seen, ['hello', 'hello', 'hello']);
-      assert.deepEqual(client.stats(), { requests: 1, replies: 0, retries: 2, failures: 1, failovers: 0 });
+      const { requests, replies, retries, failures, failovers, inFlight } = client.stats();
+      assert.deepEqual({ requests, replies, retries, failures, failovers, inFlight }, { requests: 1, replies: 0, retries: 2, failures: 1, failovers: 0, inFlight: 0 });
     } finally {
-      client.close();
+      await client.close();
       await srv.close();
     }
   });
@@ -62,7 +63,7 @@ describe('client timeout and retries (Lazy Pirate)', () => {
     try {
       await assert.rejects(client.request('x'), { code: ErrorCode.Timeout });
     } finally {
-      client.close();
+      await client.close();
       await srv.close();
     }
   });
@@ -78,7 +79,7 @@ describe('client timeout and retries (Lazy Pirate)', () => {
       const next = await client.request('second');
       assert.equal(next[0]?.toString(), 're: second');
     } finally {
-      client.close();
+      await client.close();
       await srv.close();
     }
   });
@@ -111,7 +112,7 @@ describe('client timeout and retries (Lazy Pirate)', () => {
       const reply = await client.request('fast');
       assert.deepEqual(reply.map(String), ['reply to fast']);
     } finally {
-      client.close();
+      await client.close();
       sock.close();
       await loop;
     }
@@ -147,7 +148,7 @@ describe('client timeout and retries (Lazy Pirate)', () => {
       assert.equal(connections.length, 2);
       assert.equal(connections[0], connections[1], 'both requests came over one connection');
     } finally {
-      client.close();
+      await client.close();
       sock.close();
       await loop;
     }
@@ -173,7 +174,7 @@ describe('client timeout and retries (Lazy Pirate)', () => {
       assert.notEqual(connections[1], connections[2]);
       assert.equal(connections[2], connections[3]);
     } finally {
-      client.close();
+      await client.close();
       sock.close();
       await loop;
     }
@@ -185,7 +186,7 @@ describe('client timeout and retries (Lazy Pirate)', () => {
       await assert.rejects(client.request([]), { code: ErrorCode.InvalidOption });
       await assert.rejects(client.request('x', { timeoutMs: -1 }), { code: ErrorCode.InvalidOption, message: /"timeoutMs"/ });
     } finally {
-      client.close();
+      await client.close();
     }
     assert.throws(() => new Client({ endpoint: 'tcp://host' }), { code: ErrorCode.InvalidEndpoint });
   });

@@ -32,7 +32,7 @@ async function setUp(): Promise<{ device: Device; server: Server; clients: Clien
     server,
     clients,
     close: async () => {
-      for (const c of clients) c.close();
+      await Promise.all((clients).map((c) => c.close()));
       await server.close();
       await device.close();
     },
@@ -127,11 +127,11 @@ describe('zqueue device --control, ctl and tap', () => {
       await within(10_000, 'server joins', device.waitFor('"event":"worker-joined"'));
       tap = cli(['tap', connectUrlFor(tapEp), '--count', '2']);
       await within(5000, 'tap subscribes', device.waitFor('"event":"tap-subscriptions"'));
-      const client = new Client({ endpoint: `tcp://127.0.0.1:${front}`, timeoutMs: 5000, retries: 0 });
+      const client = new Client({ endpoint: `tcp://127.0.0.1:${front}`, timeoutMs: 5000, retries: 0, batching: false });
       try {
         await client.request('hello tap');
       } finally {
-        client.close();
+        await client.close();
       }
       assert.equal(await within(5000, 'tap exits', tap.exited), 0);
       // The envelope: the client's routing id, then its deadline frame ("ZQDL" and the ms left).

@@ -36,7 +36,7 @@ for (const policy of POLICIES) {
           assert.equal(server.stats().received, 20);
         }
       } finally {
-        client.close();
+        await client.close();
         rogue.close();
         big.close();
         await server.close();

@@ -74,7 +74,7 @@ for (const transport of TRANSPORTS) {
         assert.deepEqual(floodOrder, Array.from({ length: floodOrder.length }, (_, i) => `f${i}`), 'the flood kept its order');
       } finally {
         release(10 * K);
-        good.close();
+        await good.close();
         flood.close();
         await server.close(0);
         await device.close(0);
@@ -118,7 +118,7 @@ for (const transport of TRANSPORTS) {
         assert.equal(stats(device).failed.busy, 9, 'the good client got no busy');
       } finally {
         release(1000);
-        good.close();
+        await good.close();
         flood.close();
         await server.close(0);
         await device.close(0);

@@ -119,7 +119,7 @@ describe('device under garbage', () => {
     } finally {
       stop = true;
       await goodLoop.catch(() => undefined);
-      good.close();
+      await good.close();
       rogue.close();
       await drain;
       stream.close();

@@ -122,14 +122,14 @@ describe('overload policy: deadlines', () => {
       try {
         assert.equal(String((await fresh.request('fresh'))[0]), 're:fresh');
       } finally {
-        fresh.close();
+        await fresh.close();
       }
       assert.deepEqual(r.seen, ['hold', 'fresh'], "'late' never reached the handler");
       const deadline = r.deadlines[1];
       assert.ok(deadline !== undefined && deadline > before && deadline <= Date.now() + 5000, `the handler saw its client's deadline (${String(deadline)})`);
       assert.equal(r.deadlines[0], undefined, 'a plain REQ client says nothing of time');
     } finally {
-      client.close();
+      await client.close();
       holder.close();
       await r.close();
     }

@@ -36,11 +36,11 @@ async function setUp(): Promise<{ device: Device; servers: Spawned[]; spawn: (id
 }
 
 /** Two requests that each hold a server for `ms`, once the device has given one to each. */
-async function occupyBoth(device: Device, ms: number): Promise<{ replies: Promise<string[]>; close: () => void }> {
+async function occupyBoth(device: Device, ms: number): Promise<{ replies: Promise<string[]>; close: () => Promise<unknown> }> {
   const clients = [0, 1].map(() => new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 15_000, retries: 0 }));
   const replies = Promise.all(clients.map(async (c) => (await c.request(['sleep', String(ms)]))[0]?.toString() ?? ''));
   await until(5000, 'both servers busy', () => device.inFlight === 2);
-  return { replies, close: () => clients.forEach((c) => c.close()) };
+  return { replies, close: () => Promise.all(clients.map((c) => c.close())) };
 }
 
 describe('heartbeats with remote servers', () => {
@@ -70,7 +70,7 @@ describe('heartbeats with remote servers', () => {
         assert.ok(again.counted);
         assert.deepEqual(again.workers.map((w) => w.id).sort(), ['srv-a', 'srv-b']);
       } finally {
-        busy.close();
+        await busy.close();
       }
     } finally {
       await close();
@@ -90,7 +90,7 @@ describe('heartbeats with remote servers', () => {
         assert.deepEqual(await within(5000, 'declared dead', lost), ['srv-a']);
         assert.deepEqual(await within(10_000, 'both replies', busy.replies), ['slept 800', 'slept 800']);
       } finally {
-        busy.close();
+        await busy.close();
       }
       const joined = new Promise<string>((r) => device.on('worker', (_n, id) => id === 'srv-c' && r(id)));
       spawn('srv-c');
@@ -117,7 +117,7 @@ describe('heartbeats with remote servers', () => {
       assert.deepEqual((await client.request('after')).map(String), ['after']);
       assert.ok(server.stats().reconnects >= 1);
     } finally {
-      client.close();
+      await client.close();
       await server.close();
       await device.close();
     }

@@ -134,7 +134,7 @@ describe('Majordomo (RFC 7) and MMI (RFC 8), one endpoint for clients and worker
       await w.send(['', 'MDPW01', Buffer.from([0x03]), req[3] as Buffer, '', 'HI']);
       assert.deepEqual((await within(5000, 'reply', reply)).map(String), ['HI']);
     } finally {
-      client.close();
+      await client.close();
       w.close();
       await device.close(0);
     }
@@ -164,11 +164,11 @@ describe('Majordomo (RFC 7) and MMI (RFC 8), one endpoint for clients and worker
       try {
         await assert.rejects(nobody.request('?'), (err: unknown) => isZqueueError(err, ErrorCode.NoService));
       } finally {
-        nobody.close();
+        await nobody.close();
       }
     } finally {
-      plain.close();
-      mdp.close();
+      await plain.close();
+      await mdp.close();
       await zq.close(0);
       await zqMdp.close(0);
       await device.close(0);

@@ -47,7 +47,7 @@ describe('replies nobody can take', () => {
       assert.deepEqual(s.dropped, { unroutable: 0, full: 0 }, 'the late reply was routable: its client was still there');
       // The client that leaves: nobody can take its reply.
       await assert.rejects(leaves.request('slow'), { code: ErrorCode.Timeout });
-      leaves.close();
+      await leaves.close();
       await until(5000, 'the late reply dropped', () => {
         const d = device.stats();
         return d.counted && d.dropped.unroutable === 1;
@@ -57,8 +57,8 @@ describe('replies nobody can take', () => {
       assert.ok(s.counted);
       assert.deepEqual(s.dropped, { unroutable: 1, full: 0 });
     } finally {
-      stays.close();
-      leaves.close();
+      await stays.close();
+      await leaves.close();
       await server.close();
       await device.close();
     }

@@ -52,7 +52,7 @@ describe('Paranoid Pirate workers (RFC 6)', { skip }, () => {
       assert.deepEqual(s.workers.map((x) => x.credits), [1], 'one credit');
       assert.ok(s.workers.every((x) => x.inFlight <= 1));
     } finally {
-      for (const c of clients) c.close();
+      await Promise.all((clients).map((c) => c.close()));
       w.kill('SIGKILL');
       await w.exited;
       await device.close(0);
@@ -74,7 +74,7 @@ describe('Paranoid Pirate workers (RFC 6)', { skip }, () => {
       assert.equal(s.retried, 1);
       assert.equal(s.answered, 1);
     } finally {
-      client.close();
+      await client.close();
       for (const p of [a, b]) p.kill('SIGKILL');
       await Promise.all([a.exited, b.exited]);
       await device.close(0);
@@ -97,7 +97,7 @@ describe('Paranoid Pirate workers (RFC 6)', { skip }, () => {
       try {
         assert.deepEqual((await client.request('again')).map(String), ['slow:again']);
       } finally {
-        client.close();
+        await client.close();
       }
     } finally {
       w.kill('SIGKILL');
@@ -134,7 +134,7 @@ describe('Paranoid Pirate workers (RFC 6)', { skip }, () => {
       await fake.send([...request.slice(0, -1), Buffer.from('answered')]);
       assert.deepEqual((await within(5000, 'reply', reply)).map(String), ['answered'], 'the client got its own reply, not the forged one');
     } finally {
-      client.close();
+      await client.close();
       fake.close();
       await device.close(0);
     }

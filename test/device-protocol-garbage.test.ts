@@ -68,8 +68,8 @@ for (const shared of [false, true]) {
         const s = device.stats();
         assert.ok(s.counted && s.state === 'running');
       } finally {
-        plain.close();
-        client.close();
+        await plain.close();
+        await client.close();
         rogue.close();
         await drain;
         await zq.close(0);

@@ -62,7 +62,7 @@ for (const transport of TRANSPORTS) {
             assert.equal(stats.control, SERVERS, 'each server announced READY once');
           }
         } finally {
-          for (const c of clients) c.close();
+          await Promise.all((clients).map((c) => c.close()));
           await Promise.all(servers.map((s) => s.close()));
           await device.close();
         }

@@ -54,7 +54,7 @@ describe('CLI device shutdown under load', () => {
         assert.ok(took < CLOSE_TIMEOUT_MS / 2, `exited in ${took.toFixed(0)} ms, close timeout ${CLOSE_TIMEOUT_MS} ms`);
       } finally {
         stop = true;
-        for (const c of clients) c.close();
+        await Promise.all((clients).map((c) => c.close()));
         await Promise.all(loops);
         await Promise.all(servers.map((s) => s.close(0)));
         device.kill('SIGKILL');

@@ -42,7 +42,7 @@ for (const transport of TRANSPORTS) {
         await Promise.all(servers.map((s) => s.connected()));
         if (policy === 'least-busy') await device.waitForWorkers(2);
         if (transport !== 'inproc') await device.waitForPeers('backend', 2);
-        const clients = Array.from({ length: CLIENTS }, () => new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0 }));
+        const clients = Array.from({ length: CLIENTS }, () => new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0, batching: false }));
         const line = new StatsLine(device);
         try {
           if (transport !== 'inproc') await Promise.all(clients.map((c) => c.request(BODY))); // connect them all first
@@ -91,7 +91,7 @@ for (const transport of TRANSPORTS) {
           assert.match(text, /answered \d+\/s/);
           assert.match(text, new RegExp(`p50 \\d+(\\.\\d)?(µs|ms) p99 `));
         } finally {
-          for (const c of clients) c.close();
+          await Promise.all((clients).map((c) => c.close()));
           await Promise.all(servers.map((s) => s.close()));
           await device.close();
         }
@@ -125,7 +125,7 @@ describe('device statistics under refusal and timeouts', () => {
       { endpoint: connectUrlFor(device.backendEndpoint), concurrency: 1, closeTimeoutMs: 0 },
     ).start();
     await device.waitForWorkers(1);
-    const clients = Array.from({ length: 6 }, () => new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0 }));
+    const clients = Array.from({ length: 6 }, () => new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0, batching: false }));
     try {
       const held = clients[0]?.request('held') ?? Promise.reject(new Error('no client'));
       await first;
@@ -154,7 +154,7 @@ describe('device statistics under refusal and timeouts', () => {
       assert.equal(s.workers[0]?.state, 'retired');
       assert.equal(s.inFlight, 0);
     } finally {
-      for (const c of clients) c.close();
+      await Promise.all((clients).map((c) => c.close()));
       await server.close();
       await device.close();
     }

@@ -108,7 +108,7 @@ class Load {
   async stop(): Promise<void> {
     this.running = false;
     await Promise.all(this.loops);
-    for (const c of this.clients) c.close();
+    await Promise.all((this.clients).map((c) => c.close()));
   }
 }
 

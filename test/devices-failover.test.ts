@@ -87,10 +87,10 @@ describe('several devices: servers serve each, clients fail over', () => {
       try {
         assert.deepEqual((await only.request('back')).map(String), ['back']);
       } finally {
-        only.close();
+        await only.close();
       }
     } finally {
-      client.close();
+      await client.close();
     }
   });
 });

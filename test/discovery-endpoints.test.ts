@@ -86,7 +86,7 @@ describe('dns: endpoints', () => {
       assert.equal(await within(20_000, 'zqueue client', p.exited), 0, p.stderr());
       assert.match(p.stdout(), /Received reply {2}1 \[ echo cli \]/);
     } finally {
-      client.close();
+      await client.close();
       await server.close();
       await device.close();
     }

@@ -80,7 +80,7 @@ describe('interop with the seed (pyzmq)', { skip }, () => {
       assert.equal(seen.length, 9);
       assert.ok(seen.every((line) => line === 'Received request:  Hello from 7'));
     } finally {
-      client.close();
+      await client.close();
       await Promise.all(servers.map((s) => s.close(0)));
       device.kill('SIGKILL');
       await device.exited;

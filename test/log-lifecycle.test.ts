@@ -45,7 +45,7 @@ describe('logLifecycle', () => {
       await server.close();
       await left;
     } finally {
-      client.close();
+      await client.close();
       await server.close();
       await device.close();
       stop();
@@ -66,7 +66,7 @@ describe('logLifecycle', () => {
       assert.match((await client.request(['exit-once', tempDir()]))[0]?.toString() ?? '', /^survived exit-once/);
       await replaced;
     } finally {
-      client.close();
+      await client.close();
       await broker.close();
       stop();
     }

@@ -92,7 +92,7 @@ describe('/healthz and /readyz', () => {
       const first = seen.indexOf(503);
       assert.ok(first >= 0 && seen.slice(first).every((s) => s === 503), `readyz while draining: ${seen.join(', ')}`);
     } finally {
-      client.close();
+      await client.close();
       p.kill('SIGKILL');
     }
   });

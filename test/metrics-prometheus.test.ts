@@ -79,7 +79,7 @@ describe('Prometheus /metrics', () => {
     }, { endpoint: 'inproc://metrics-test', heartbeatIntervalMs: 0 }).start();
     await device.waitForWorkers(1);
     const metrics = await MetricsServer.start(device, parseListenAddress('metrics', '0'));
-    const client = new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0 });
+    const client = new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0, batching: false });
     try {
       assert.match(metrics.url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/, 'loopback unless told otherwise');
       for (let i = 0; i < 25; i++) await client.request('0123456789');
@@ -124,7 +124,7 @@ describe('Prometheus /metrics', () => {
       assert.equal((await get(metrics.url.replace('/metrics', '/'))).status, 404);
       assert.equal((await get(metrics.url, 'POST')).status, 405);
     } finally {
-      client.close();
+      await client.close();
       await metrics.close();
       await metrics.close();
       await server.close();

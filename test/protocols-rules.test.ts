@@ -43,11 +43,13 @@ describe('protocols: which codec a message goes to', () => {
 });
 
 describe('protocols: zqueue', () => {
-  it('READY reads credits, heartbeat and version (3: batches and deadlines)', () => {
+  it('READY reads credits, heartbeat and version (3: batches and deadlines; 4: packed batches)', () => {
     const e = decode([W, E, READY, b('8'), b('1000'), b('3')], unknown);
     assert.equal(e.kind, 'ready');
     if (e.kind !== 'ready') return;
-    assert.deepEqual({ ...e.joining }, { credits: 8, heartbeats: true, batches: true, deadlines: true, prefetch: true, protocol: 'zqueue' });
+    assert.deepEqual({ ...e.joining }, { credits: 8, heartbeats: true, batches: true, deadlines: true, packed: false, prefetch: true, protocol: 'zqueue' });
+    const v4 = decode([W, E, READY, b('8'), b('1000'), b('4')], unknown);
+    assert.ok(v4.kind === 'ready' && v4.joining.packed && v4.joining.deadlines);
     assert.equal(e.greet, true);
     const v1 = decode([W, E, READY, b('x')], unknown);
     assert.ok(v1.kind === 'ready' && v1.joining.credits === 1 && !v1.joining.batches && !v1.joining.heartbeats, 'bad credits become 1; no version is 1');

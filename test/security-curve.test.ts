@@ -121,7 +121,7 @@ for (const engine of ENGINES) {
         assert.equal(server.stats().received, 1, 'only the allowed request reached a server');
         assert.deepEqual((await allowed.request('still here')).map(String), ['still here']);
       } finally {
-        for (const c of [allowed, stranger, wrongServer, plain]) c.close();
+        await Promise.all([allowed, stranger, wrongServer, plain].map((c) => c.close()));
         await server.close();
         await device.close();
       }
@@ -173,7 +173,7 @@ describe('CURVE on the wire', () => {
         assert.equal(captured.includes('reply to'), !curve);
         assert.equal(captured.includes('CURVE'), curve, 'the greeting names the mechanism');
       } finally {
-        c.close();
+        await c.close();
         await wire.close();
         await server.close();
         await device.close();
@@ -195,8 +195,8 @@ describe('allow-lists', () => {
       device.setAllowList({ keys: [clientPair.publicKey] });
       assert.deepEqual((await afterReload.request('x')).map(String), ['x']);
     } finally {
-      before.close();
-      afterReload.close();
+      await before.close();
+      await afterReload.close();
       await server.close();
       await device.close();
     }
@@ -217,7 +217,7 @@ describe('allow-lists', () => {
           assert.ok(device.stats().security.refused.address >= 1);
         }
       } finally {
-        c.close();
+        await c.close();
         await server.close();
         await device.close();
       }
@@ -248,7 +248,7 @@ describe('allow-lists', () => {
       assert.equal(s.security.backend, 'curve');
       assert.equal(s.counted && s.workers.length, 1);
     } finally {
-      c.close();
+      await c.close();
       await bad.close(0);
       await good.close();
       await device.close();
@@ -298,8 +298,8 @@ describe('ipc socket files', () => {
       await within(5000, 'reloaded', device.waitFor('"event":"allow-list-reloaded","keys":1'));
       assert.match((await after.request('hi'))[0]?.toString() ?? '', /^World from server/);
     } finally {
-      before.close();
-      after.close();
+      await before.close();
+      await after.close();
       server.kill();
       device.kill();
       await Promise.all([server.exited, device.exited]);

@@ -74,7 +74,7 @@ for (const transport of TRANSPORTS) {
         assert.deepEqual((await client(a).request('again')).map(String), ['again']);
       } finally {
         release();
-        for (const c of clients) c.close();
+        await Promise.all((clients).map((c) => c.close()));
         await group.close(0);
         await a.close(0);
         await b.close(0);

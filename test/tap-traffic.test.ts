@@ -38,7 +38,7 @@ for (const transport of TRANSPORTS) {
       const s0 = device.stats();
       assert.ok(s0.counted && s0.tap !== undefined);
       const sub = await subscribed(device, s0.tap.endpoint);
-      const clients = [0, 1, 2].map(() => new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0 }));
+      const clients = [0, 1, 2].map(() => new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0, batching: false }));
       try {
         const N = 10;
         await Promise.all(clients.map(async (c, i) => {
@@ -69,7 +69,7 @@ for (const transport of TRANSPORTS) {
         assert.deepEqual({ published: s.tap?.published, dropped: s.tap?.dropped, subscriptions: s.tap?.subscriptions }, { published: clients.length * N * 2, dropped: 0, subscriptions: 1 });
         assert.match(formatTapped([Buffer.from('in'), Buffer.from([0, 1, 2]), Buffer.alloc(0), Buffer.from('hi')]), /^in {2}\[3\] 000102 \| "" \| "hi"$/);
       } finally {
-        for (const c of clients) c.close();
+        await Promise.all((clients).map((c) => c.close()));
         sub.close();
         await server.close();
         await device.close();
@@ -94,7 +94,7 @@ describe('tap with a subscriber that does not read', () => {
     const s0 = device.stats();
     assert.ok(s0.counted && s0.tap !== undefined);
     const sub = await subscribed(device, s0.tap.endpoint, { receiveHighWaterMark: 10 });
-    const clients = Array.from({ length: 20 }, () => new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0 }));
+    const clients = Array.from({ length: 20 }, () => new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0, batching: false }));
     try {
       const body = 'y'.repeat(4096);
       await Promise.all(clients.map(async (c) => {
@@ -106,7 +106,7 @@ describe('tap with a subscriber that does not read', () => {
       assert.equal(s.tap.published + s.tap.dropped, 4000, 'every message published or counted as dropped');
       assert.ok(s.tap.dropped > 0, `the full subscriber caused drops (${s.tap.dropped})`);
     } finally {
-      for (const c of clients) c.close();
+      await Promise.all((clients).map((c) => c.close()));
       sub.close();
       await server.close();
       await device.close();

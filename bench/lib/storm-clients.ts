@@ -120,7 +120,7 @@ async function zqueueLoop(endpoint: string, timeoutMs: number, stopped: () => bo
       }
     }
   } finally {
-    client.close();
+    await client.close();
   }
 }
 

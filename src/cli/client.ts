@@ -25,24 +25,22 @@ export async function run(parsed: Parsed): Promise<void> {
   const message = seed.message !== '' ? seed.message : `Hello from ${randomInt(1, 10005)}`;
   const c = new Client(options(parsed));
   const stop = new AbortController();
-  const onSignal = (): void => {
-    stop.abort();
-    c.close();
-  };
+  // Ctrl-C withdraws the request in flight (it rejects with ERR_ZQ_ABORTED) and ends the loop.
+  const onSignal = (): void => stop.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
     console.log('Connecting to server...');
     for (let i = 1; i <= seed.requests && !stop.signal.aborted; i++) {
       console.log(`Sending request  ${i} ...`);
-      const reply = await c.request(message);
+      const reply = await c.request(message, { signal: stop.signal });
       console.log(`Received reply  ${i} [ ${reply.map((f) => f.toString()).join(' ')} ]`);
     }
   } catch (err) {
-    if (!(stop.signal.aborted && err instanceof ZqueueError && err.code === ErrorCode.Closed)) throw err;
+    if (!(stop.signal.aborted && err instanceof ZqueueError && err.code === ErrorCode.Aborted)) throw err;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    c.close();
+    await c.close({ timeoutMs: 0 });
   }
 }

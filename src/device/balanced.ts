@@ -17,13 +17,15 @@
  * serves clients and workers alike, as Majordomo brokers do.
  */
 import { performance } from 'node:perf_hooks';
-import { budgetIn, displayId, requestIdIn, type ErrorKind } from '../protocol.js';
+import { EMPTY, budgetIn, displayId, errorFrame, requestIdIn, type ErrorKind } from '../protocol.js';
 import { queueOrder, staleReason, type ShedReason } from '../overload.js';
 import { Balancer, type Held, type Pending } from '../balancer.js';
 import { ServicePools } from '../services.js';
 import { codecFor, codecNamed, isWorkerMessage, type Joining, type PeerView, type WorkerCodec, type WorkerEvent } from '../protocols/index.js';
 import { clientReplyHead, clientRequest, isClientRequest } from '../protocols/majordomo.js';
-import { requestBatch } from '../protocols/zqueue.js';
+import { packedRequests, requestBatch } from '../protocols/zqueue.js';
+import { FLAG_CANCEL, FLAG_RETRY, helloFrames, isBatch, offersBatches, readBatch, type BatchLimits } from '../protocols/client-wire.js';
+import { ClientReplies } from './replies.js';
 import { size } from '../writer.js';
 import type { CountedStats, WorkerStats } from './counters.js';
 import { CountingEngine } from './counting.js';
@@ -31,11 +33,26 @@ import type { Engine, EngineContext } from './engine.js';
 import { Outbox } from './outbox.js';
 import { Presence } from './presence.js';
 
+/** The most requests a client batch may hold (HELLO tells clients). */
+export const CLIENT_BATCH_MAX_ENTRIES = 1024;
+
 export class BalancedEngine extends CountingEngine implements Engine<CountedStats> {
   readonly kind = 'balanced';
   private readonly pools: ServicePools;
   /** Each request was counted when it went into the batch: the batch's message is not counted again. */
-  private readonly outbox = new Outbox((worker, items) => void this.backWriter.send(requestBatch(worker.id, items, worker.deadlines ? performance.now() : undefined)));
+  private readonly outbox = new Outbox((worker, items) => {
+    if (!worker.packed) {
+      void this.backWriter.send(requestBatch(worker.id, items, worker.deadlines ? performance.now() : undefined));
+      return;
+    }
+    for (const m of packedRequests(worker.id, items, performance.now())) void this.backWriter.send(m);
+  });
+  /** Replies for clients on the batched wire, a message per client per turn. */
+  private readonly clientReplies = new ClientReplies((message) => this.counters.toClient(message));
+  /** What a client batch may hold, as HELLO tells clients. */
+  private readonly batchLimits: BatchLimits;
+  /** A client's HELLO, `[identity, HELLO, limits]` without the identity (the same for all). */
+  private readonly hello: readonly Buffer[];
   private sweep: NodeJS.Timeout | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private lastBeat = 0;
@@ -55,6 +72,8 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     const order = queueOrder(o);
     // fifo has no per-client share: the one queue is everyone's.
     this.pools = new ServicePools(() => new Balancer(o.maxQueued, o.prefetch, this.fifo ? o.maxQueued : o.maxQueuedPerClient, order));
+    this.batchLimits = { maxEntries: CLIENT_BATCH_MAX_ENTRIES, maxBytes: o.maxMessageSize < 0 ? 0x7fff_ffff : o.maxMessageSize };
+    this.hello = helloFrames(this.batchLimits);
   }
 
   get inFlight(): number {
@@ -85,6 +104,8 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     clearInterval(this.heartbeat);
     // Whatever a batch still holds was answered with `closing` or its wait timed out.
     this.outbox.clear();
+    // Replies gathered for batched clients this turn go before the sockets close.
+    this.clientReplies.flush();
     return Promise.resolve();
   }
 
@@ -143,27 +164,22 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     return true;
   }
 
-  private async frontLoop(): Promise<void> {
-    const frontend = this.front;
-    try {
-      for (;;) {
-        const next = await this.nextRequest(frontend);
-        if (next === undefined) return;
-        const { frames, bodyAt } = next;
-        if (isClientRequest(frames, bodyAt)) {
-          this.onMajordomoRequest(frames, bodyAt);
-          continue;
-        }
-        const now = performance.now();
-        // The zqueue client's deadline frame (protocol.ts): its budget and its request id.
-        const budget = budgetIn(frames, bodyAt - 1);
-        const pending: Pending = { frames, bodyAt, retried: false, receivedAt: now, service: this.ctx.options.plainService, mdp: false, deadline: budget > 0 ? now + budget : 0 };
-        if (budget > 0 && this.adaptive) this.replaceStale(pending, requestIdIn(frames, bodyAt - 1));
-        this.admitted(pending);
+  private frontLoop(): Promise<void> {
+    return this.readFrontend((frames, bodyAt) => {
+      if (isClientRequest(frames, bodyAt)) {
+        this.onMajordomoRequest(frames, bodyAt);
+        return undefined;
       }
-    } catch (err) {
-      if (!this.expectedEnd(err)) throw err;
-    }
+      const now = performance.now();
+      // The zqueue client's deadline frame (protocol.ts): its budget and its request id.
+      const budget = budgetIn(frames, bodyAt - 1);
+      const pending: Pending = { frames, bodyAt, retried: false, receivedAt: now, service: this.ctx.options.plainService, mdp: false, deadline: budget > 0 ? now + budget : 0, batchId: -1 };
+      // A zqueue client offers the batched wire on a connection's first request: it is told at once, before any reply.
+      if (budget > 0 && offersBatches(frames, bodyAt)) this.counters.toClient([frames[0] as Buffer, ...this.hello]);
+      if (budget > 0 && this.adaptive) this.replaceStale(pending, requestIdIn(frames, bodyAt - 1));
+      this.admitted(pending);
+      return undefined;
+    });
   }
 
   /** A Majordomo client's request: MMI (RFC 8) is answered here; any other service's goes to its pool, its reply wrapped back. */
@@ -173,7 +189,91 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     else if (r.kind === 'mmi') {
       this.counters.control++;
       this.counters.toClient(r.reply);
-    } else this.admitted({ frames: r.frames, bodyAt, retried: false, receivedAt: performance.now(), service: r.service, mdp: true, deadline: 0 });
+    } else this.admitted({ frames: r.frames, bodyAt, retried: false, receivedAt: performance.now(), service: r.service, mdp: true, deadline: 0, batchId: -1 });
+  }
+
+  /**
+   * A batch on the batched client wire: each entry is admitted as a request
+   * of its own (the same intake rules as a plain one, and one client to the
+   * fair queue), or answered in the client's reply batch. A batch that does
+   * not add up is counted malformed: the entries read before the fault stand,
+   * the one at fault is answered `bad-request` when its id could be read.
+   */
+  protected override takeBatch(frames: Buffer[]): boolean {
+    if (!isBatch(frames[1])) return false;
+    const identity = frames[0] as Buffer;
+    const now = performance.now();
+    const seen = new Set<number>();
+    let n = 0;
+    const r = readBatch(
+      frames,
+      2,
+      (id, budget, flags, body) => {
+        n++;
+        this.batchEntry(identity, id, budget, flags, body, now, seen, n);
+      },
+      Infinity,
+    );
+    if (typeof r !== 'number') {
+      this.counters.malformed++;
+      if (r.id !== undefined) this.answerBatched(identity, r.id, 'bad-request', `a batch that does not add up: ${r.reason}`);
+    }
+    return true;
+  }
+
+  /** One request of a client batch; `n`: its place in the batch (1-based). */
+  private batchEntry(identity: Buffer, id: number, budget: number, flags: number, body: Buffer[], now: number, seen: Set<number>, n: number): void {
+    const o = this.ctx.options;
+    if ((flags & FLAG_CANCEL) !== 0) {
+      this.cancel(identity, id);
+      return;
+    }
+    if (seen.has(id)) {
+      this.answerBatched(identity, id, 'bad-request', `request id ${id} twice in one batch`);
+      return;
+    }
+    seen.add(id);
+    // Its plain form would be [identity, ZQDL, "", body...]: the same bound.
+    if (body.length + 3 > o.maxFrames) {
+      this.answerBatched(identity, id, 'bad-request', `more than ${o.maxFrames} frames`);
+      return;
+    }
+    if (n > this.batchLimits.maxEntries) {
+      this.answerBatched(identity, id, 'bad-request', `more than ${this.batchLimits.maxEntries} requests in one batch`);
+      return;
+    }
+    if (this.ctx.stopping()) {
+      this.answerBatched(identity, id, 'closing', 'the device is shutting down');
+      return;
+    }
+    this.ctx.hooks.onRequest?.();
+    const frames = [identity, EMPTY];
+    for (const f of body) frames.push(f);
+    const pending: Pending = { frames, bodyAt: 2, retried: false, receivedAt: now, service: o.plainService, mdp: false, deadline: budget > 0 ? now + budget : 0, batchId: id };
+    if ((flags & FLAG_RETRY) !== 0 && this.adaptive) this.replaceStaleBatched(pending, id);
+    this.admitted(pending);
+  }
+
+  /** An error reply to a request of a client batch, counted by kind, in its client's reply batch. */
+  private answerBatched(identity: Buffer, id: number, kind: ErrorKind, message: string): void {
+    this.counters.countKind(kind);
+    this.clientReplies.add(identity, id, [errorFrame(kind, message)], 0);
+  }
+
+  /** A client withdrew a request: dropped if it still waits (a worker that has it already runs it, and its reply is thrown away by the client). */
+  private cancel(identity: Buffer, id: number): void {
+    const pool = this.pools.pool(this.ctx.options.plainService);
+    if (pool.queued === 0) return;
+    const gone = pool.removeQueued(this.fifo ? '' : identity.toString('latin1'), (q) => q.batchId === id && clientOf(q) === identity.toString('latin1'));
+    this.counters.shed.cancelled += gone.length;
+  }
+
+  /** A retry on the batched wire (FLAG_RETRY): a copy of it still queued goes. */
+  private replaceStaleBatched(p: Pending, id: number): void {
+    const pool = this.pools.pool(p.service ?? '');
+    if (pool.queued === 0 || this.fifo) return;
+    const stale = pool.removeQueued(clientOf(p), (q) => q.batchId === id);
+    this.counters.shed.replaced += stale.length;
   }
 
   /** A retry of a request whose copy still waits in the queue (the same client, the same request id): the stale copy goes. */
@@ -212,6 +312,10 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
 
   /** An error reply to a request, wrapped as Majordomo when it came as Majordomo (the README says what such a client sees). */
   private reject(p: Pending, kind: ErrorKind, message: string): void {
+    if (p.batchId !== undefined && p.batchId >= 0) {
+      this.answerBatched(p.frames[0] as Buffer, p.batchId, kind, message);
+      return;
+    }
     const envelope = p.frames.slice(0, p.bodyAt);
     this.counters.answerError(p.mdp === true ? [...envelope, ...clientReplyHead(p.service ?? '')] : envelope, kind, message);
   }
@@ -238,7 +342,8 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
         for (const r of e.replies) {
           const held = this.pools.complete(key, r.id, now);
           if (held === undefined) continue;
-          if (r.from >= 0) this.replied(held, frames, r.from, r.to, now);
+          if (r.body !== undefined) this.replied(held, r.body, 0, r.body.length, now);
+          else if (r.from >= 0) this.replied(held, frames, r.from, r.to, now);
           else {
             // A reply without its envelope: the client still gets an answer.
             c.malformed++;
@@ -275,8 +380,17 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     }
   }
 
-  /** A worker's reply to `held`: its body is `frames[from..to)`; it goes back along the request's envelope (wrapped as Majordomo if it came so). */
+  /**
+   * A worker's reply to `held`: its body is `frames[from..to)`; it goes back
+   * along the request's envelope (wrapped as Majordomo if it came so), or in
+   * its client's reply batch when the request came in a batch.
+   */
   private replied(held: Held, frames: readonly Buffer[], from: number, to: number, now: number): void {
+    if (held.batchId >= 0) {
+      this.counters.countReply(to > from ? frames[to - 1] : undefined, held.receivedAt, now);
+      this.clientReplies.add(held.frames[0] as Buffer, held.batchId, from === 0 && to === frames.length ? frames : frames.slice(from, to), 0);
+      return;
+    }
     const reply = held.frames.slice(0, held.bodyAt);
     if (held.mdp === true) reply.push(...clientReplyHead(held.service ?? ''));
     for (let i = from; i < to; i++) reply.push(frames[i] as Buffer);
@@ -360,7 +474,7 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     } else if (this.ctx.options.onWorkerDeath === 'retry' && !h.retried) {
       c.retried++;
       const pool = this.pools.pool(h.service ?? '');
-      pool.requeue({ frames: h.frames, bodyAt: h.bodyAt, retried: true, receivedAt: h.receivedAt, service: h.service ?? '', mdp: h.mdp === true, deadline: h.deadline }, performance.now());
+      pool.requeue({ frames: h.frames, bodyAt: h.bodyAt, retried: true, receivedAt: h.receivedAt, service: h.service ?? '', mdp: h.mdp === true, deadline: h.deadline, batchId: h.batchId }, performance.now());
       this.dispatchQueued(pool);
     } else {
       this.reject(h, 'worker-died', 'the server handling this request died');

@@ -78,7 +78,7 @@ export interface CountedStats {
   /** Replies relayed from servers to clients (error replies from servers included). */
   readonly answered: number;
   readonly failed: Readonly<FailedCounts>;
-  /** Messages from clients dropped for having no envelope delimiter, and malformed worker batches. */
+  /** Messages from clients dropped for having no envelope delimiter, client batches that do not add up, and malformed worker batches. */
   readonly malformed: number;
   /** Requests held by a worker that died. */
   readonly orphaned: number;
@@ -130,7 +130,7 @@ export class Counters {
   /** `busy` replies caused by a client's share of the queue (maxQueuedPerClient). */
   busyPerClient = 0;
   /** Requests dropped before they reached a worker, by why (src/overload.ts). */
-  readonly shed: ShedCounts = { abandoned: 0, expired: 0, replaced: 0, policy: 0 };
+  readonly shed: ShedCounts = { abandoned: 0, expired: 0, replaced: 0, policy: 0, cancelled: 0 };
   private readonly latency = createHistogram();
   private window: Histogram | undefined;
 
@@ -163,11 +163,16 @@ export class Counters {
 
   /** A server's reply relayed to its client: answered, and counted by kind when it is an error reply. */
   replied(reply: Buffer[], arrivedAt: number | undefined, now?: number): void {
+    this.countReply(reply[reply.length - 1], arrivedAt, now);
+    this.toClient(reply);
+  }
+
+  /** A server's reply, counted (answered, its latency, its kind when it is an error reply) but sent by the caller: `last` is its last frame. */
+  countReply(last: Buffer | undefined, arrivedAt: number | undefined, now?: number): void {
     this.answered++;
     if (arrivedAt !== undefined) this.time(arrivedAt, now);
-    const kind = errorKindOf(reply[reply.length - 1]);
+    const kind = errorKindOf(last);
     if (kind !== undefined) this.countKind(kind);
-    this.toClient(reply);
   }
 
   time(arrivedAt: number, now = performance.now()): void {

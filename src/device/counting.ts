@@ -9,7 +9,7 @@ import { TAP_IN } from '../tap.js';
 import { Writer, size } from '../writer.js';
 import { admit, type Admission, type AdmitRules } from './admit.js';
 import { Counters } from './counters.js';
-import { Link } from '../inproc.js';
+import { Link, fromInproc } from '../inproc.js';
 import { Gate, type EngineContext } from './engine.js';
 
 export abstract class CountingEngine {
@@ -74,9 +74,12 @@ export abstract class CountingEngine {
   /** Reads the backend until shutdown: each message decoded (inproc), counted, and given to `on`. */
   protected async readBackend(on: (frames: Buffer[]) => void): Promise<void> {
     const c = this.counters;
+    const socket = this.back.socket;
+    const inproc = this.back.inproc;
     try {
       for (;;) {
-        const frames = await this.back.receive();
+        const received = await socket.receive();
+        const frames = inproc ? fromInproc(received) : received;
         c.back.messagesIn++;
         c.back.bytesIn += size(frames);
         on(frames);
@@ -88,6 +91,11 @@ export abstract class CountingEngine {
 
   /** `[id, ""]`: a peer connected or disconnected, where the engine set ROUTER_NOTIFY (true: taken). */
   protected peerEvent(_id: Buffer): boolean {
+    return false;
+  }
+
+  /** A client's batch (src/protocols/client-wire.ts), where the engine speaks the batched wire (true: taken). */
+  protected takeBatch(_frames: Buffer[]): boolean {
     return false;
   }
 
@@ -106,32 +114,52 @@ export abstract class CountingEngine {
   }
 
   /**
-   * The next client message that passes intake, with its admission; the
-   * ones that do not are counted and answered (or dropped) here. Waits while
-   * paused; resolves undefined once the device is stopping.
+   * Reads the frontend until shutdown, and gives `on` each client message that
+   * passes intake, with where its body starts; the ones that do not are
+   * counted and answered (or dropped) here. Waits while paused. One promise
+   * a message (the socket's): `on` runs synchronously, and is awaited only
+   * when it returns a promise (the relay's send, for back-pressure).
    */
-  protected async nextRequest(frontend: Link<zmq.Router>): Promise<{ frames: Buffer[]; bodyAt: number } | undefined> {
-    for (;;) {
-      if (this.gate.wait !== undefined) await this.gate.wait;
-      if (this.ctx.stopping()) return undefined;
-      const frames = await frontend.receive();
-      // One socket for clients and workers: a worker's message is the engine's, not a request.
-      if (this.divert(frames)) continue;
-      // A peer's connection began or ended (ROUTER_NOTIFY, where the engine asked for it).
-      if (frames.length === 2 && (frames[1] as Buffer).length === 0 && this.peerEvent(frames[0] as Buffer)) continue;
-      // A receive already waiting when pause() came: hold its message until resume().
-      if (this.gate.wait !== undefined) await this.gate.wait;
-      const c = this.counters;
-      c.front.messagesIn++;
-      c.front.bytesIn += size(frames);
-      this.ctx.tap?.publish(TAP_IN, frames);
-      const a: Admission = admit(frames, this.rules);
-      if (a.ok) {
-        this.ctx.hooks.onRequest?.();
-        return { frames, bodyAt: a.bodyAt };
+  protected async readFrontend(on: (frames: Buffer[], bodyAt: number) => Promise<void> | undefined): Promise<void> {
+    const socket = this.front.socket;
+    const inproc = this.front.inproc;
+    try {
+      for (;;) {
+        if (this.gate.wait !== undefined) await this.gate.wait;
+        if (this.ctx.stopping()) return;
+        const received = await socket.receive();
+        const frames = inproc ? fromInproc(received) : received;
+        // One socket for clients and workers: a worker's message is the engine's, not a request.
+        if (this.divert(frames)) continue;
+        // A peer's connection began or ended (ROUTER_NOTIFY, where the engine asked for it).
+        if (frames.length === 2 && (frames[1] as Buffer).length === 0 && this.peerEvent(frames[0] as Buffer)) continue;
+        // A receive already waiting when pause() came: hold its message until resume().
+        if (this.gate.wait !== undefined) await this.gate.wait;
+        const bodyAt = this.intake(frames);
+        if (bodyAt < 0) continue;
+        const sent = on(frames, bodyAt);
+        if (sent !== undefined) await sent;
       }
-      if (a.kind === 'malformed') c.malformed++;
-      else c.reject(frames, a.kind, a.message);
+    } catch (err) {
+      if (!this.expectedEnd(err)) throw err;
     }
+  }
+
+  /** Counts and taps a client's message, and applies the intake rules: where its body starts, or -1 when it was taken, answered or dropped here. */
+  private intake(frames: Buffer[]): number {
+    const c = this.counters;
+    c.front.messagesIn++;
+    c.front.bytesIn += size(frames);
+    this.ctx.tap?.publish(TAP_IN, frames);
+    // A batch on the batched client wire: its requests are the engine's to admit, one by one.
+    if (this.takeBatch(frames)) return -1;
+    const a: Admission = admit(frames, this.rules);
+    if (a.ok) {
+      this.ctx.hooks.onRequest?.();
+      return a.bodyAt;
+    }
+    if (a.kind === 'malformed') c.malformed++;
+    else c.reject(frames, a.kind, a.message);
+    return -1;
   }
 }

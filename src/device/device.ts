@@ -337,7 +337,7 @@ const EMPTY_COUNTS: CountedStats = Object.freeze({
   retried: 0,
   workersLost: 0,
   dropped: { unroutable: 0, full: 0 },
-  shed: { abandoned: 0, expired: 0, replaced: 0, policy: 0 },
+  shed: { abandoned: 0, expired: 0, replaced: 0, policy: 0, cancelled: 0 },
   control: 0,
   latency: { count: 0, min_us: 0, mean_us: 0, p50_us: 0, p90_us: 0, p99_us: 0, p99_9_us: 0, max_us: 0 },
   tap: undefined,

@@ -45,26 +45,19 @@ export class RelayEngine extends CountingEngine implements Engine<CountedStats> 
     return this.counters.snapshot({ inFlight: this.inFlight, queued: 0, queue: NO_QUEUE, workers: [] });
   }
 
-  private async frontLoop(): Promise<void> {
+  private frontLoop(): Promise<void> {
     const c = this.counters;
-    try {
-      for (;;) {
-        const next = await this.nextRequest(this.front);
-        if (next === undefined) return;
-        const { frames } = next;
-        this.relayed++;
-        if (this.ctx.options.recordLatency) {
-          // Bounded: clients that never get a reply (their server died) must not grow it for ever.
-          if (this.arrivals.size >= MAX_TIMED_CLIENTS) this.arrivals.clear();
-          this.arrivals.set((frames[0] as Buffer).toString('latin1'), performance.now());
-        }
-        c.back.messagesOut++;
-        c.back.bytesOut += size(frames);
-        await this.backWriter.send(frames);
+    return this.readFrontend((frames) => {
+      this.relayed++;
+      if (this.ctx.options.recordLatency) {
+        // Bounded: clients that never get a reply (their server died) must not grow it for ever.
+        if (this.arrivals.size >= MAX_TIMED_CLIENTS) this.arrivals.clear();
+        this.arrivals.set((frames[0] as Buffer).toString('latin1'), performance.now());
       }
-    } catch (err) {
-      if (!this.expectedEnd(err)) throw err;
-    }
+      c.back.messagesOut++;
+      c.back.bytesOut += size(frames);
+      return this.backWriter.send(frames);
+    });
   }
 
   private backLoop(): Promise<void> {

@@ -45,7 +45,7 @@ export const majordomoCodec: WorkerCodec = {
       if (service === undefined || service === '') return { kind: 'malformed', reason: 'READY without a service', control: true, leave: peer.known, disconnect: true };
       if (peer.known) return { kind: 'ignored', control: true, leave: true, disconnect: true };
       if (service.startsWith('mmi.')) return { kind: 'ignored', control: true, leave: false, disconnect: true };
-      return { kind: 'ready', service, joining: { credits: 1, heartbeats: true, batches: false, deadlines: false, prefetch: false, protocol: 'mdp' }, greet: false, reset: false };
+      return { kind: 'ready', service, joining: { credits: 1, heartbeats: true, batches: false, deadlines: false, packed: false, prefetch: false, protocol: 'mdp' }, greet: false, reset: false };
     }
     if (verb.equals(MDP.REPLY)) {
       if (!peer.known) return { kind: 'ignored', control: false, leave: false, disconnect: true };

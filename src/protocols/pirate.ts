@@ -36,7 +36,7 @@ export const pirateCodec: WorkerCodec = {
         return {
           kind: 'ready',
           service: '',
-          joining: { credits: 1, heartbeats: true, batches: false, deadlines: false, prefetch: false, protocol: 'ppp' },
+          joining: { credits: 1, heartbeats: true, batches: false, deadlines: false, packed: false, prefetch: false, protocol: 'ppp' },
           greet: true,
           // Its own READY again after a reconnect: whatever it held is lost with its old connection.
           reset: peer.known && peer.held() !== undefined,

@@ -22,16 +22,23 @@ export interface Joining {
   readonly batches: boolean;
   /** Its requests carry their deadline (zqueue's worker protocol 3 and above). */
   readonly deadlines: boolean;
+  /** It takes packed batches, bodies in a few frames (zqueue's worker protocol 4, src/protocols/pack.ts). */
+  readonly packed: boolean;
   /** Requests may wait in its socket beyond its credits (prefetch): not for one-at-a-time protocols. */
   readonly prefetch: boolean;
   readonly protocol: ProtocolName;
 }
 
-/** A reply in a worker's message: the request's id, and its body is `frames[from..to)`; `from` -1: it came without its envelope. */
+/**
+ * A reply in a worker's message: the request's id, and its body: `body`
+ * where the codec read it out of a packed batch, else `frames[from..to)`;
+ * `from` -1: it came without its envelope.
+ */
 export interface ReplySpan {
   readonly id: number;
   readonly from: number;
   readonly to: number;
+  readonly body?: readonly Buffer[];
 }
 
 /** A worker's message, decoded. */

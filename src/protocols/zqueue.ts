@@ -12,6 +12,8 @@
  *                                  3 also takes each request's deadline
  *     ["", "REPLIES", header, body frames...]
  *                                  replies to a REQUESTS batch (see below)
+ *     ["", "PACKED", pack, extras...]
+ *                                  replies to a PACKED batch (version 4)
  *     ["", "BYE"]                  the worker is leaving; send it nothing more
  *     ["", "HEARTBEAT"]            the worker is alive (every interval)
  *     [<id>, envelope..., "", body...]
@@ -23,7 +25,10 @@
  *     ["", "DISCONNECT"]           the device does not know this worker (it restarted,
  *                                  or declared the worker dead): reconnect, say READY
  *     ["", "REQUESTS", header, body frames...]
- *                                  requests for a version-2+ worker, several in one message
+ *                                  requests for a version-2 or 3 worker, several in one message
+ *     ["", "PACKED", pack, extras...]
+ *                                  requests for a version-4 worker: a packed batch
+ *                                  (src/protocols/pack.ts), bodies in a few frames
  *     [<id>, envelope..., "", body...]
  *                                  a request for a version-1 worker, which echoes the
  *                                  envelope like any REP server
@@ -45,12 +50,19 @@
  * several header-and-bodies groups in a row. The envelope stays at the
  * device, which keeps each request until its reply comes.
  *
+ * Version 4 packs a batch (pack.ts): each entry's id, budget and body in one
+ * frame, where bodies up to 8 KiB are copied; a frame per body costs a new
+ * Buffer and a pass through zeromq.js's frame loop on each side. A worker
+ * answers in the form the device asked in: PACKED to PACKED, REPLIES to
+ * REQUESTS, so a version-4 worker serves an older device too.
+ *
  * A device that does not know these messages (the seed's, or a round-robin
  * zqueue device) passes them to its ROUTER frontend, which drops them as
  * unroutable.
  */
 import { emptyFrom, malformed, type OutgoingRequest, type PeerView, type WorkerCodec, type WorkerEvent } from './types.js';
 import { EMPTY } from '../protocol.js';
+import { pack, packedSize, unpack, type PackItem } from './pack.js';
 
 export const READY = Buffer.from('READY');
 export const BYE = Buffer.from('BYE');
@@ -58,9 +70,12 @@ export const HEARTBEAT = Buffer.from('HEARTBEAT');
 export const DISCONNECT = Buffer.from('DISCONNECT');
 export const REQUESTS = Buffer.from('REQUESTS');
 export const REPLIES = Buffer.from('REPLIES');
+export const PACKED = Buffer.from('PACKED');
 
-/** The worker protocol version this code speaks: 2 takes batches, 3 also deadlines. */
-export const WORKER_PROTOCOL = 3;
+/** The worker protocol version this code speaks: 2 takes batches, 3 also deadlines, 4 packed batches. */
+export const WORKER_PROTOCOL = 4;
+/** The most entries a packed batch holds (a larger one is several messages). */
+export const PACKED_MAX = 1024;
 
 /** Bytes per entry in a batch header without deadlines: its id and its body's frame count (u32 each). */
 export const BATCH_ENTRY = 8;
@@ -164,6 +179,13 @@ export const zqueueCodec: WorkerCodec = {
   decode(frames: readonly Buffer[], peer: PeerView): WorkerEvent {
     const second = frames[1] as Buffer;
     if (second.length === 0) {
+      if (verbIs(frames, PACKED)) {
+        const replies: { id: number; from: number; to: number; body: Buffer[] }[] = [];
+        const r = unpack(frames, 3, (id, _budget, _flags, body) => replies.push({ id, from: 0, to: 0, body }), 0xffff_ffff);
+        // Not from a zqueue worker that works: what it read before the fault is answered, the rest times out or is retried when it goes.
+        if (typeof r !== 'number') return malformed(`a PACKED batch that does not add up (${r.reason})`);
+        return { kind: 'replies', replies, disconnect: !peer.known };
+      }
       if (verbIs(frames, REPLIES)) {
         const entries = parseBatch(frames, 3);
         // Not from a zqueue worker that works: its requests time out, or are retried when it goes.
@@ -179,7 +201,15 @@ export const zqueueCodec: WorkerCodec = {
         return {
           kind: 'ready',
           service: '',
-          joining: { credits: Number.isInteger(credits) && credits > 0 ? credits : 1, heartbeats, batches: version >= 2, deadlines: version >= 3, prefetch: true, protocol: 'zqueue' },
+          joining: {
+            credits: Number.isInteger(credits) && credits > 0 ? credits : 1,
+            heartbeats,
+            batches: version >= 2,
+            deadlines: version >= 3,
+            packed: version >= 4,
+            prefetch: true,
+            protocol: 'zqueue',
+          },
           greet: heartbeats,
           reset: false,
         };
@@ -213,9 +243,37 @@ export function requestBatch(worker: Buffer, items: readonly BatchItem[], now?: 
   return message;
 }
 
+/** Packed batches (version 4), `[...head, PACKED, pack, extras...]`: at most PACKED_MAX entries a message; `now` given, entries carry budgets. */
+export function appendPacked(messages: Buffer[][], head: readonly Buffer[], items: readonly BatchItem[], now: number | undefined): void {
+  for (let g = 0; g < items.length; g += PACKED_MAX) {
+    const n = Math.min(PACKED_MAX, items.length - g);
+    const entries: PackItem[] = new Array<PackItem>(n);
+    let bytes = 0;
+    for (let i = 0; i < n; i++) {
+      const item = items[g + i] as BatchItem;
+      const e: PackItem = { id: item.id, budgetMs: now === undefined ? 0 : budgetOf(item.deadline, now), flags: 0, frames: item.frames, from: item.bodyAt };
+      bytes += packedSize(e);
+      entries[i] = e;
+    }
+    const message = [...head, PACKED];
+    pack(message, entries, bytes);
+    messages.push(message);
+  }
+}
+
+/** Requests for a version-4 worker, as packed batches (one message for up to PACKED_MAX). */
+export function packedRequests(worker: Buffer, items: readonly BatchItem[], now: number): Buffer[][] {
+  const messages: Buffer[][] = [];
+  appendPacked(messages, [worker, EMPTY], items, now);
+  return messages;
+}
+
 /** Whether a message can only be a zqueue worker's command (on a socket shared with clients). */
 export function isCommand(frames: readonly Buffer[]): boolean {
-  return (frames[1] as Buffer).length === 0 && (verbIs(frames, READY) || verbIs(frames, HEARTBEAT) || verbIs(frames, BYE) || verbIs(frames, REPLIES));
+  return (
+    (frames[1] as Buffer).length === 0 &&
+    (verbIs(frames, READY) || verbIs(frames, HEARTBEAT) || verbIs(frames, BYE) || verbIs(frames, REPLIES) || verbIs(frames, PACKED))
+  );
 }
 
 // ---------------------------------------------------------------- the worker's side
@@ -230,11 +288,25 @@ export const workerMessages = {
     appendBatch(message, items);
     return message;
   },
+  /** The replies of one turn to a device that sends PACKED batches: packed the same way. */
+  packedReplies(items: readonly BatchItem[]): Buffer[][] {
+    const messages: Buffer[][] = [];
+    appendPacked(messages, [EMPTY], items, undefined);
+    return messages;
+  },
 };
+
+/** A request of a packed batch, as a worker reads it: its id, body, and budget (ms; 0: none). */
+export interface PackedEntry {
+  readonly id: number;
+  readonly body: Buffer[];
+  readonly budgetMs: number;
+}
 
 /** A message from the device, as a zqueue worker (a DEALER) reads it. */
 export type DeviceMessage =
   | { readonly kind: 'requests'; readonly entries: readonly BatchEntry[] }
+  | { readonly kind: 'packed'; readonly entries: readonly PackedEntry[] }
   | { readonly kind: 'heartbeat' }
   | { readonly kind: 'disconnect' }
   /** A request with its envelope, `frames[0..delimiter]` (a version-1 request, or any device's). */
@@ -246,6 +318,11 @@ export type DeviceMessage =
 export function fromDevice(frames: readonly Buffer[], version = WORKER_PROTOCOL): DeviceMessage {
   if (frames[0]?.length === 0) {
     const verb = frames[1];
+    if (verb?.equals(PACKED) === true) {
+      const entries: PackedEntry[] = [];
+      const r = unpack(frames, 2, (id, budgetMs, _flags, body) => entries.push({ id, body, budgetMs }), 0xffff_ffff);
+      return typeof r !== 'number' ? { kind: 'malformed' } : { kind: 'packed', entries };
+    }
     if (verb?.equals(REQUESTS) === true) {
       const entries = parseBatch(frames, 2, entrySize(version));
       return entries === undefined ? { kind: 'malformed' } : { kind: 'requests', entries };

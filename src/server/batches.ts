@@ -1,9 +1,9 @@
 /**
- * Worker protocol 2 at a server: batched requests wait in an inbox until a
- * slot is free, and the replies of one turn of the event loop go back as one
- * REPLIES message (see src/protocol.ts).
+ * Worker protocol 2 and above at a server: batched requests wait in an inbox
+ * until a slot is free, and the replies of one turn of the event loop go back
+ * as one message, REPLIES or PACKED as the device sent (src/protocols/zqueue.ts).
  */
-import { workerMessages, type BatchEntry, type BatchItem } from '../protocols/zqueue.js';
+import { workerMessages, type BatchEntry, type BatchItem, type PackedEntry } from '../protocols/zqueue.js';
 
 export interface Batched {
   readonly id: number;
@@ -26,6 +26,12 @@ export class Inbox {
     for (const e of entries) this.items.push({ id: e.id, body: frames.slice(e.start, e.end), deadline: e.budgetMs > 0 ? now + e.budgetMs : undefined });
   }
 
+  /** A PACKED message's requests (worker protocol 4). */
+  takePacked(entries: readonly PackedEntry[]): void {
+    const now = Date.now();
+    for (const e of entries) this.items.push({ id: e.id, body: e.body, deadline: e.budgetMs > 0 ? now + e.budgetMs : undefined });
+  }
+
   next(): Batched | undefined {
     const item = this.items[this.head];
     if (item === undefined) return undefined;
@@ -43,6 +49,8 @@ export class Inbox {
 export class Outbox {
   private items: BatchItem[] = [];
   private timer: NodeJS.Immediate | undefined;
+  /** The device sends PACKED batches: replies go packed too (else as REPLIES). */
+  packed = false;
 
   constructor(private readonly send: (message: Buffer[]) => void) {}
 
@@ -57,9 +65,10 @@ export class Outbox {
     clearImmediate(this.timer);
     this.timer = undefined;
     if (this.items.length === 0) return;
-    const message = workerMessages.replies(this.items);
+    const items = this.items;
     this.items = [];
-    this.send(message);
+    if (this.packed) for (const m of workerMessages.packedReplies(items)) this.send(m);
+    else this.send(workerMessages.replies(items));
   };
 
   /** Drops what is queued (the socket is being destroyed). */

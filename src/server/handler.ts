@@ -2,7 +2,7 @@
 import { randomInt } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import type { Handler, RequestContext } from '../options.js';
-import { errorFrame, replyFrames } from '../protocol.js';
+import { errorFrame, replyFrames, type Reply } from '../protocol.js';
 
 /** Loads a handler module: its default export handles a request. Rejects with a message naming the file. */
 export async function loadHandler(path: string): Promise<Handler> {
@@ -28,6 +28,9 @@ export function seedHandler(delayMs: number, id = randomInt(1, 10005), log: (lin
   };
 }
 
+/** The longest delay a Node.js timer takes (2^31 - 1 ms); a longer one fires at once, with a TimeoutOverflowWarning. */
+export const MAX_TIMER_MS = 0x7fff_ffff;
+
 export type Outcome = { readonly kind: 'reply' | 'error' | 'timeout' | 'expired'; readonly frames: Buffer[] };
 
 /** A handler's context; its AbortController and timer are made only if the handler reads `signal`. */
@@ -41,8 +44,13 @@ class Context implements RequestContext {
     if (this.controller === undefined) {
       this.controller = new AbortController();
       if (this.deadline !== undefined) {
-        this.timer = setTimeout(() => this.abort('the deadline passed'), Math.max(0, this.deadline - Date.now()));
-        this.timer.unref();
+        const left = this.deadline - Date.now();
+        // Already past: aborted before the handler looks. Past what a timer holds (about 24.8 days): no timer at all.
+        if (left <= 0) this.controller.abort(new Error('the deadline passed'));
+        else if (left <= MAX_TIMER_MS) {
+          this.timer = setTimeout(() => this.abort('the deadline passed'), left);
+          this.timer.unref();
+        }
       }
     }
     return this.controller.signal;
@@ -64,22 +72,45 @@ class Context implements RequestContext {
  * handler runs past `timeoutMs` (0: no bound; it is then abandoned and its
  * signal aborted). A request whose `deadline` (ms since the epoch) has
  * passed is not run at all (`expired`: its client has stopped waiting).
+ * A handler that returns at once (not a promise) has its outcome at once,
+ * with no promise made.
  */
-export async function runHandler(handler: Handler, body: Buffer[], timeoutMs: number, deadline?: number): Promise<Outcome> {
+export function startHandler(handler: Handler, body: Buffer[], timeoutMs: number, deadline?: number): Outcome | Promise<Outcome> {
   if (deadline !== undefined && deadline <= Date.now()) return EXPIRED;
   const context = new Context(deadline);
+  let result: ReturnType<Handler>;
   try {
-    const result = handler(body, context);
-    return { kind: 'reply', frames: replyFrames(isPromiseLike(result) ? await bounded(result, timeoutMs) : result) };
+    result = handler(body, context);
+    if (!isPromiseLike(result)) return { kind: 'reply', frames: replyFrames(result) };
+  } catch (err) {
+    return failed(err);
+  } finally {
+    if (!isPromiseLike(result!)) context.end();
+  }
+  return settle(result, context, timeoutMs);
+}
+
+async function settle(result: Promise<Reply>, context: Context, timeoutMs: number): Promise<Outcome> {
+  try {
+    return { kind: 'reply', frames: replyFrames(await bounded(result, timeoutMs)) };
   } catch (err) {
     if (err === TIMED_OUT) {
       context.abort(`the handler ran past ${timeoutMs} ms`);
       return { kind: 'timeout', frames: [errorFrame('timeout', `the handler ran past ${timeoutMs} ms`)] };
     }
-    return { kind: 'error', frames: [errorFrame('handler', err instanceof Error ? err.message : String(err))] };
+    return failed(err);
   } finally {
     context.end();
   }
+}
+
+function failed(err: unknown): Outcome {
+  return { kind: 'error', frames: [errorFrame('handler', err instanceof Error ? err.message : String(err))] };
+}
+
+/** startHandler's outcome, always as a promise. */
+export async function runHandler(handler: Handler, body: Buffer[], timeoutMs: number, deadline?: number): Promise<Outcome> {
+  return startHandler(handler, body, timeoutMs, deadline);
 }
 
 /** The reply to a request whose deadline passed before its handler could start: nobody waits for it. */

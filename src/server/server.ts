@@ -29,8 +29,8 @@ import { fromDevice as fromMajordomoDevice, workerMessages as majordomoMessages 
 import { Writer, watchEvents } from '../writer.js';
 import { bindOrExplain, connectTo } from '../endpoints.js';
 import { doneOrTimeout } from '../wait.js';
-import { runHandler } from './handler.js';
-import { Link } from '../inproc.js';
+import { runHandler, startHandler, type Outcome } from './handler.js';
+import { Link, fromInproc } from '../inproc.js';
 import { DeviceWatch } from './heartbeat.js';
 import { Inbox, Outbox } from './batches.js';
 
@@ -347,7 +347,8 @@ export class Server extends EventEmitter<ServerEvents> {
           this.slotFree = undefined;
         }
         if (this.state !== 'running') return;
-        const frames = await link.receive();
+        const received = await socket.receive();
+        const frames = link.inproc ? fromInproc(received) : received;
         if (this.state !== 'running') return;
         if (this.announces) {
           this.watch.heard(performance.now());
@@ -375,7 +376,14 @@ export class Server extends EventEmitter<ServerEvents> {
     const m = this.announces ? fromDevice(frames) : fromDevice(frames, 0);
     switch (m.kind) {
       case 'requests':
+        this.outbox.packed = false;
         this.inbox.take(frames, m.entries);
+        this.received += m.entries.length;
+        this.startBatched();
+        return;
+      case 'packed':
+        this.outbox.packed = true;
+        this.inbox.takePacked(m.entries);
         this.received += m.entries.length;
         this.startBatched();
         return;
@@ -405,13 +413,54 @@ export class Server extends EventEmitter<ServerEvents> {
     }
   }
 
+  /**
+   * Starts batched requests while slots are free. A handler that answers at
+   * once is done here, in this loop (no promise, no recursion); one that
+   * returns a promise ends in finishBatched, which starts the next.
+   */
   private startBatched(): void {
+    let ran = false;
     while (this.state === 'running' && this.running < this.options.concurrency) {
       const next = this.inbox.next();
       if (next === undefined) break;
       this.running++;
-      void this.handle(next.body, undefined, next.id, [], next.deadline);
+      const outcome = startHandler(this.handler, next.body, this.options.handlerTimeoutMs, next.deadline);
+      if (outcome instanceof Promise) {
+        const id = next.id;
+        void outcome.then((o) => this.finishBatched(id, o));
+      } else {
+        this.answeredBatched(next.id, outcome);
+        ran = true;
+      }
     }
+    if (ran) this.freed();
+  }
+
+  /** A batched request's outcome: counted, and its reply into this turn's batch. */
+  private answeredBatched(id: number, outcome: Outcome): void {
+    this.count(outcome);
+    this.outbox.add(id, outcome.frames);
+    this.running--;
+  }
+
+  private finishBatched(id: number, outcome: Outcome): void {
+    this.answeredBatched(id, outcome);
+    this.startBatched();
+    this.freed();
+    if (outcome.kind === 'timeout') this.emit('handler-timeout');
+  }
+
+  private count(outcome: Outcome): void {
+    if (outcome.kind === 'timeout') this.handlerTimeouts++;
+    else if (outcome.kind === 'expired') this.expired++;
+    else if (outcome.kind === 'error') this.handlerErrors++;
+    this.answered++;
+  }
+
+  /** A slot came free: the read loop may go on, and close() may be waiting for the last one. */
+  private freed(): void {
+    this.slotFree?.();
+    if (this.running === 0) this.idle?.();
   }
 
   /** A Majordomo command from the device (RFC 7): REQUEST, HEARTBEAT, DISCONNECT. False: not a Majordomo message. */
@@ -445,16 +494,12 @@ export class Server extends EventEmitter<ServerEvents> {
    */
   private async handle(body: Buffer[], envelope: Buffer[] | undefined, id: number, head: readonly Buffer[] = [], deadline?: number): Promise<void> {
     const outcome = await runHandler(this.handler, body, this.options.handlerTimeoutMs, deadline);
-    if (outcome.kind === 'timeout') this.handlerTimeouts++;
-    else if (outcome.kind === 'expired') this.expired++;
-    else if (outcome.kind === 'error') this.handlerErrors++;
-    this.answered++;
+    this.count(outcome);
     if (envelope === undefined) this.outbox.add(id, outcome.frames);
     else if (this.writer !== undefined) await this.writer.send([...head, ...envelope, ...outcome.frames]);
     this.running--;
     this.startBatched();
-    this.slotFree?.();
-    if (this.running === 0) this.idle?.();
+    this.freed();
     if (outcome.kind === 'timeout') this.emit('handler-timeout');
   }
 
