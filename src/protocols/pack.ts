@@ -135,6 +135,8 @@ export function unpack(frames: readonly Buffer[], at: number, onEntry: OnEntry, 
     if (o + count * FRAME_BYTES > end) return { reason: 'an entry claims more frames than the pack holds', read: n, id };
     const body: Buffer[] = new Array<Buffer>(count);
     for (let i = 0; i < count; i++) {
+      // Inline bodies before it may have used the room the count check saw.
+      if (o + FRAME_BYTES > end) return { reason: 'a pack cut short in a frame length', read: n, id };
       const len = p.readUInt32BE(o);
       o += FRAME_BYTES;
       if (len === EXTRA) {
