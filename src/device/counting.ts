@@ -116,7 +116,8 @@ export abstract class CountingEngine {
   /**
    * Reads the frontend until shutdown, and gives `on` each client message that
    * passes intake, with where its body starts; the ones that do not are
-   * counted and answered (or dropped) here. Waits while paused. One promise
+   * counted and answered (or dropped) here: while the device drains, with
+   * `closing`. Waits while paused. One promise
    * a message (the socket's): `on` runs synchronously, and is awaited only
    * when it returns a promise (the relay's send, for back-pressure).
    */
@@ -124,9 +125,10 @@ export abstract class CountingEngine {
     const socket = this.front.socket;
     const inproc = this.front.inproc;
     try {
+      // Draining, it goes on reading until the socket closes: intake answers each request `closing`,
+      // so that a client fails over at once instead of waiting out its timeout.
       for (;;) {
         if (this.gate.wait !== undefined) await this.gate.wait;
-        if (this.ctx.stopping()) return;
         const received = await socket.receive();
         const frames = inproc ? fromInproc(received) : received;
         // One socket for clients and workers: a worker's message is the engine's, not a request.

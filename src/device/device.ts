@@ -233,8 +233,9 @@ export class Device extends EventEmitter<DeviceEvents> {
   private async stopIntake(timeoutMs: number): Promise<void> {
     const engine = this.engineImpl;
     if (this.state === 'new' || this.state === 'starting' || engine === undefined || engine.kind === 'native') return;
-    engine.pause();
     this.setState('closing');
+    // Intake goes on, answering `closing` (a paused device too): a request read from now on is told at once.
+    engine.resume();
     engine.stopIntake();
     if (this.inFlight > 0 && timeoutMs > 0) {
       await doneOrTimeout(timeoutMs, (done) => (this.drained = done));
