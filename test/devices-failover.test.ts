@@ -93,4 +93,36 @@ describe('several devices: servers serve each, clients fail over', () => {
       await client.close();
     }
   });
+
+  it('one client with 1000 requests in flight over both devices while one is killed -9: every request answered, its own reply', async () => {
+    const a = await ports();
+    const b = await ports();
+    const devA = spawn(device(a));
+    spawn(device(b));
+    const backends = `tcp://127.0.0.1:${a.back},tcp://127.0.0.1:${b.back}`;
+    for (let i = 0; i < 2; i++) spawn(cli(['server', '--connect', backends, '--handler', join(EXAMPLES, 'sleep.js'), '--concurrency', '64', '--heartbeat', '200'], { ZQ_SLEEP_MS: '20' }));
+    await untilWorkers(a, 2, 20_000);
+    await untilWorkers(b, 2, 20_000);
+    const client = new Client({ endpoints: [`tcp://127.0.0.1:${a.front}`, `tcp://127.0.0.1:${b.front}`], timeoutMs: 1000, retries: 5 });
+    try {
+      let answered = 0;
+      let third: () => void = () => {};
+      const midway = new Promise<void>((resolve) => (third = resolve));
+      const requests = Array.from({ length: 1000 }, async (_, i) => {
+        const reply = await client.request(`m${i}`);
+        if (++answered === 330) third();
+        assert.deepEqual(reply.map(String), ['done', `m${i}`], 'each request gets its own reply');
+      });
+      // Midway: once a third are answered, the other two thirds being in flight or waiting.
+      await within(30_000, 'a third answered', midway);
+      devA.kill('SIGKILL');
+      await within(60_000, 'every request', Promise.all(requests));
+      const s = client.stats();
+      assert.equal(s.replies, 1000);
+      assert.equal(s.failures, 0);
+      assert.ok(s.retries > 0 && s.failovers > 0, `requests held by the killed device were retried on the other (${s.retries} retries, ${s.failovers} failovers)`);
+    } finally {
+      await client.close();
+    }
+  });
 });
