@@ -95,6 +95,7 @@ export async function runObservability(o: ObservabilityOptions, progress: Progre
             transports: [],
             modes: [],
             clients: [],
+            inFlight: [],
             sizes: [],
             durationMs: o.durationMs,
             repeats: 1,

@@ -35,6 +35,7 @@ export async function runScaling(o: ScalingOptions, progress: Progress): Promise
           transports: [],
           modes: [],
           clients: [],
+          inFlight: [],
           sizes: [],
           durationMs: o.durationMs,
           repeats: 1,

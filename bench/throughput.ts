@@ -12,13 +12,15 @@ import { merge, summarize, encode } from '../src/load/histogram.js';
 import { descriptors, selfCpuMicros, threadCpuMicros, osThreadId } from '../src/load/cpu.js';
 import { INPROC_MAX_FRAME } from '../src/endpoints.js';
 import { setUp, type BenchTransport, type DeviceVariant, type Mode } from './lib/topology.js';
-import { cellId, type CellKey, type CellResult, type CellRun } from './lib/results.js';
+import { cellId, inFlightOf, type CellKey, type CellResult, type CellRun } from './lib/results.js';
 import type { Progress } from './lib/progress.js';
 
 export interface MatrixOptions {
   readonly transports: readonly BenchTransport[];
   readonly modes: readonly Mode[];
   readonly clients: readonly number[];
+  /** Multiplexed cells: one client with each of these many requests in flight, least-busy, on each transport ([]: none). */
+  readonly inFlight: readonly number[];
   readonly sizes: readonly number[];
   readonly durationMs: number;
   readonly repeats: number;
@@ -46,6 +48,8 @@ export function matrix(o: MatrixOptions): CellKey[] {
         }
       }
     }
+    // One zqueue Client carrying many requests at once: the batched wire, which least-busy speaks.
+    if (o.modes.includes('least-busy')) for (const in_flight of o.inFlight) cells.push({ transport, mode: 'least-busy', clients: 1, size_bytes: o.sizes[0] ?? 16, in_flight });
   }
   return cells;
 }
@@ -73,7 +77,7 @@ export async function runOnce(key: CellKey, gens: Generators, o: MatrixOptions, 
     // Thousands of tcp clients take a while to connect here: allow 15 ms each beyond the floor.
     const warmupLimit = Math.max(o.warmupTimeoutMs, key.clients * 15);
     try {
-      await gens.warm({ endpoints: topo.clientEndpoints, size: key.size_bytes, timeoutMs: o.requestTimeoutMs }, key.clients, warmupLimit);
+      await gens.warm({ endpoints: topo.clientEndpoints, size: key.size_bytes, timeoutMs: o.requestTimeoutMs, inFlight: inFlightOf(key) }, key.clients, warmupLimit);
     } catch (err) {
       const d = await gens.diagnose();
       const s = topo.deviceStats();

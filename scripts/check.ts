@@ -23,6 +23,7 @@ export const GATE_CELLS = {
   transports: ['tcp', 'ipc', 'inproc'] as BenchTransport[],
   modes: ['direct', 'native', 'js', 'least-busy'] as Mode[],
   clients: [100],
+  inFlight: [] as number[],
   sizes: [16],
 };
 

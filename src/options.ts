@@ -428,6 +428,10 @@ export const loadOptions = {
     shownDefault: '',
   }),
   clients: int(100, 1, 100_000, 'REQ clients, each with one request in flight (spread over load-generator processes)', { flag: 'clients', arg: 'N' }),
+  inFlight: int(1, 1, 100_000, "requests each client keeps outstanding on its one connection: above 1, each client is zqueue's multiplexing client, batched where the device takes batches (as nats bench, redis-benchmark -P)", {
+    flag: 'in-flight',
+    arg: 'N',
+  }),
   durationS: int(10, 1, 86_400, 'measured time, after every client has had a first reply (with --requests: the most it may take)', { flag: 'duration', arg: 'S' }),
   requests: int(0, 0, 1_000_000_000, 'stop after this many measured requests (0: run for --duration)', { flag: 'requests', arg: 'N' }),
   rateRps: int(0, 0, 10_000_000, 'open loop: offer this many requests a second in all, latency counted from when each was due (0: closed loop)', { flag: 'rate', arg: 'R' }),

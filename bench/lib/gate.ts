@@ -33,8 +33,9 @@ export interface Baseline {
 
 /** Per-repeat normalised figures of a run's cells. */
 export function metricsOf(cells: readonly CellResult[]): Metric[] {
-  const byId = new Map(cells.map((c) => [`${c.transport}/${c.mode}/${c.clients}/${c.size_bytes}`, c]));
-  const find = (c: CellResult, mode: string, transport = c.transport): CellResult | undefined => byId.get(`${transport}/${mode}/${c.clients}/${c.size_bytes}`);
+  const key = (transport: string, mode: string, c: CellResult): string => `${transport}/${mode}/${c.clients}/${c.size_bytes}/${c.in_flight ?? 1}`;
+  const byId = new Map(cells.map((c) => [key(c.transport, c.mode, c), c]));
+  const find = (c: CellResult, mode: string, transport = c.transport): CellResult | undefined => byId.get(key(transport, mode, c));
   const out: Metric[] = [];
   for (const c of cells) {
     if (c.status !== 'ok' || c.mode === 'direct') continue;

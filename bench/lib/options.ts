@@ -24,9 +24,9 @@ export interface BenchOptions extends MatrixOptions {
 }
 
 const PRESETS = {
-  default: { clients: [1, 10, 100, 1000, 5000], sizes: [16], durationMs: 700, repeats: 2, scenarios: SCENARIOS },
-  quick: { clients: [10, 100], sizes: [16], durationMs: 300, repeats: 1, scenarios: ['throughput'] as Scenario[] },
-  full: { clients: [1, 10, 100, 1000, 5000, 10_000], sizes: [16, 1024, 65_536], durationMs: 2000, repeats: 3, scenarios: SCENARIOS },
+  default: { clients: [1, 10, 100, 1000, 5000], inFlight: [100, 1000], sizes: [16], durationMs: 700, repeats: 2, scenarios: SCENARIOS },
+  quick: { clients: [10, 100], inFlight: [100], sizes: [16], durationMs: 300, repeats: 1, scenarios: ['throughput'] as Scenario[] },
+  full: { clients: [1, 10, 100, 1000, 5000, 10_000], inFlight: [100, 1000], sizes: [16, 1024, 65_536], durationMs: 2000, repeats: 3, scenarios: SCENARIOS },
 } as const;
 
 export const HELP = `Usage: npm run bench -- [options]
@@ -36,6 +36,8 @@ export const HELP = `Usage: npm run bench -- [options]
   --transport LIST        tcp,ipc,inproc,tcp-inproc        (default: all)
   --engine LIST           direct,native,js,least-busy     (default: all; "direct" is no device)
   --clients LIST          e.g. 1,10,100,1000,5000 (up to 10000)
+  --in-flight LIST        multiplexed cells: one zqueue client with N requests in
+                          flight, least-busy, per transport (default 100,1000; 0: none)
   --size LIST             message bytes, e.g. 16,1024,65536 (default 16; on inproc and
                           tcp-inproc the native engine only up to 128, see src/inproc.ts)
   --duration MS           measured time per cell and repeat (default 700)
@@ -88,6 +90,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
         transport: { type: 'string' },
         engine: { type: 'string' },
         clients: { type: 'string' },
+        'in-flight': { type: 'string' },
         size: { type: 'string' },
         duration: { type: 'string' },
         repeats: { type: 'string' },
@@ -120,6 +123,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
     transports: s('transport') !== undefined ? list('transport', s('transport') ?? '', BENCH_TRANSPORTS) : [...BENCH_TRANSPORTS],
     modes: s('engine') !== undefined ? list('engine', s('engine') ?? '', MODES) : [...MODES],
     clients,
+    inFlight: s('in-flight') !== undefined ? ints('in-flight', s('in-flight') ?? '', 0, 100_000).filter((n) => n > 1) : [...p.inFlight],
     sizes: s('size') !== undefined ? ints('size', s('size') ?? '', 1, 16 * 1024 * 1024) : [...p.sizes],
     durationMs: s('duration') !== undefined ? int('duration', s('duration') ?? '', 50, 600_000) : p.durationMs,
     repeats: s('repeats') !== undefined ? int('repeats', s('repeats') ?? '', 1, 100) : p.repeats,

@@ -1,7 +1,7 @@
 /** Turns results into tables for people: the terminal, results/latest.md, a CI step summary. */
 import { fairnessMarkdown } from '../fairness.js';
 import { retryStormMarkdown } from '../retry-storm.js';
-import type { CellResult, MicroResult, ObservabilityPoint, RunResult, ScalingPoint } from './results.js';
+import { inFlightOf, type CellResult, type MicroResult, type ObservabilityPoint, type RunResult, type ScalingPoint } from './results.js';
 import type { BenchTransport, Mode } from './topology.js';
 
 type Row = readonly string[];
@@ -15,15 +15,20 @@ export function table(head: Row, rows: readonly Row[]): string {
 const fmt = (n: number): string => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(n >= 10 ? 1 : 2));
 const ratio = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined || b === 0 ? '–' : `${(a / b).toFixed(2)}×`);
 
+/** A cell's clients: `100`, or `1 × 1000 in flight` for a multiplexing client. */
+function clientsOf(c: CellResult): string {
+  return inFlightOf(c) > 1 ? `${c.clients} × ${inFlightOf(c)} in flight` : String(c.clients);
+}
+
 export function cellRows(cells: readonly CellResult[]): Row[] {
   return cells.map((c) => {
-    if (c.status === 'failed') return [c.transport, c.mode, String(c.clients), String(c.size_bytes), `FAILED: ${c.error}`, '', '', '', '', '', '', ''];
-    if (c.status === 'not-warmed') return [c.transport, c.mode, String(c.clients), String(c.size_bytes), `NOT MEASURED (warm-up): ${c.diagnosis}`, '', '', '', '', '', '', ''];
+    if (c.status === 'failed') return [c.transport, c.mode, clientsOf(c), String(c.size_bytes), `FAILED: ${c.error}`, '', '', '', '', '', '', ''];
+    if (c.status === 'not-warmed') return [c.transport, c.mode, clientsOf(c), String(c.size_bytes), `NOT MEASURED (warm-up): ${c.diagnosis}`, '', '', '', '', '', '', ''];
     const s = c.summary;
     return [
       c.transport,
       c.mode,
-      String(c.clients),
+      clientsOf(c),
       String(c.size_bytes),
       fmt(s.throughput_rps),
       fmt(s.latency.p50_us),
@@ -39,18 +44,46 @@ export function cellRows(cells: readonly CellResult[]): Row[] {
 
 export const CELL_HEAD: Row = ['transport', 'mode', 'clients', 'bytes', 'req/s', 'p50 µs', 'p90 µs', 'p99 µs', 'p99.9 µs', 'max µs', 'device CPU µs/req', 'errors'];
 
-function throughputOf(cells: readonly CellResult[], t: BenchTransport, m: Mode, clients: number, size: number): number | undefined {
-  const c = cells.find((x) => x.transport === t && x.mode === m && x.clients === clients && x.size_bytes === size);
+function cellOf(cells: readonly CellResult[], t: BenchTransport, m: Mode, clients: number, size: number, inFlight = 1): CellResult | undefined {
+  return cells.find((x) => x.transport === t && x.mode === m && x.clients === clients && x.size_bytes === size && inFlightOf(x) === inFlight);
+}
+
+function throughputOf(cells: readonly CellResult[], t: BenchTransport, m: Mode, clients: number, size: number, inFlight = 1): number | undefined {
+  const c = cellOf(cells, t, m, clients, size, inFlight);
   return c?.status === 'ok' ? c.summary.throughput_rps : undefined;
 }
 
 function p99Of(cells: readonly CellResult[], t: BenchTransport, m: Mode, clients: number, size: number): number | undefined {
-  const c = cells.find((x) => x.transport === t && x.mode === m && x.clients === clients && x.size_bytes === size);
+  const c = cellOf(cells, t, m, clients, size);
   return c?.status === 'ok' ? c.summary.latency.p99_us : undefined;
+}
+
+function cpuOf(cells: readonly CellResult[], t: BenchTransport, m: Mode, clients: number, size: number, inFlight = 1): number | undefined {
+  const c = cellOf(cells, t, m, clients, size, inFlight);
+  return c?.status === 'ok' ? c.summary.device_us_per_req : undefined;
+}
+
+/**
+ * One multiplexing client against as many REQ clients, least-busy, side by
+ * side in this run: throughput and the device's CPU a request.
+ */
+export function multiplexTable(cells: readonly CellResult[]): string | undefined {
+  const mux = cells.filter((c) => inFlightOf(c) > 1);
+  if (mux.length === 0) return undefined;
+  const rows: Row[] = mux.map((c) => {
+    const n = inFlightOf(c);
+    const rps = throughputOf(cells, c.transport, 'least-busy', 1, c.size_bytes, n);
+    const cpu = cpuOf(cells, c.transport, 'least-busy', 1, c.size_bytes, n);
+    const reqRps = throughputOf(cells, c.transport, 'least-busy', n, c.size_bytes);
+    const reqCpu = cpuOf(cells, c.transport, 'least-busy', n, c.size_bytes);
+    return [c.transport, String(n), rps === undefined ? '–' : fmt(rps), cpu === undefined ? '–' : fmt(cpu), ratio(rps, reqRps), ratio(cpu, reqCpu)];
+  });
+  return table(['transport', 'in flight', 'req/s', 'device CPU µs/req', `req/s against as many REQ clients`, 'CPU against as many REQ clients'], rows);
 }
 
 /** Throughput ratios measured side by side in this run. */
 export function ratioTables(cells: readonly CellResult[]): string {
+  cells = cells.filter((c) => inFlightOf(c) === 1);
   const transports = [...new Set(cells.map((c) => c.transport))];
   const modes = [...new Set(cells.map((c) => c.mode))];
   const clients = [...new Set(cells.map((c) => c.clients))];
@@ -120,6 +153,8 @@ export function markdown(r: RunResult): string {
     '',
   ];
   if (r.cells.length > 0) parts.push('## Cells', '', table(CELL_HEAD, cellRows(r.cells)), '', ratioTables(r.cells), '');
+  const mux = multiplexTable(r.cells);
+  if (mux !== undefined) parts.push('### One client, many requests in flight (least-busy, the batched wire)', '', mux, '');
   if (r.scaling !== undefined) parts.push('## CPU-bound handler across worker threads', '', scalingTable(r.scaling), '');
   if (r.retry_storm !== undefined) {
     parts.push('## Retry storm: goodput under overload (least-busy, tcp)', '', retryStormMarkdown(r.retry_storm), '');

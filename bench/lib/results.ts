@@ -16,10 +16,16 @@ export interface CellKey {
   readonly mode: Mode;
   readonly clients: number;
   readonly size_bytes: number;
+  /** Requests each client keeps in flight on its connection (absent or 1: REQ clients; more: zqueue's multiplexing client). */
+  readonly in_flight?: number;
 }
 
 export function cellId(k: CellKey): string {
-  return `${k.transport}/${k.mode}/${k.clients}c/${k.size_bytes}B`;
+  return `${k.transport}/${k.mode}/${k.clients}c${inFlightOf(k) > 1 ? `x${inFlightOf(k)}` : ''}/${k.size_bytes}B`;
+}
+
+export function inFlightOf(k: CellKey): number {
+  return k.in_flight ?? 1;
 }
 
 export interface CpuFigures {

@@ -22,7 +22,7 @@ export const spec: CommandSpec = {
   summary: "measure a REQ/REP service's throughput and latency (--connect), or a handler through zqueue serve (--handler)",
   usage: '--connect ENDPOINT | --handler FILE [options]',
   sections: [
-    { table: loadOptions, keys: ['connect', 'handler', 'clients', 'durationS', 'requests', 'rateRps', 'sizeBytes', 'message', 'timeoutMs', 'repeats', 'cpuPid', 'json', 'clientsPerProcess'] },
+    { table: loadOptions, keys: ['connect', 'handler', 'clients', 'inFlight', 'durationS', 'requests', 'rateRps', 'sizeBytes', 'message', 'timeoutMs', 'repeats', 'cpuPid', 'json', 'clientsPerProcess'] },
     { title: 'Exports', table: loadOptions, keys: ['exportJson', 'exportCsv', 'exportMarkdown', 'exportGithubBenchmark', 'exportBmf', 'exportHdr'] },
     { title: 'Security (tcp)', table: loadOptions, keys: ['curveServerKey', 'curveSecretKey'] },
   ],
@@ -134,7 +134,7 @@ async function load(o: LoadOptions, endpoints: string[], h: RunHooks, tag = h.la
   const durationMs = o.durationS * 1000;
   const label = h.label;
   let last = 0;
-  process.stderr.write(`${label}: ${o.clients} clients connecting…\n`);
+  process.stderr.write(`${label}: ${o.clients} clients${o.inFlight > 1 ? ` with ${o.inFlight} requests in flight each` : ''} connecting…\n`);
   const hdr = h.hdr;
   let cpu0: ThreadCpu | undefined;
   let cpu1: ThreadCpu | undefined;
@@ -143,6 +143,7 @@ async function load(o: LoadOptions, endpoints: string[], h: RunHooks, tag = h.la
     {
       endpoints,
       clients: o.clients,
+      inFlight: o.inFlight,
       durationMs,
       requests: o.requests,
       rateRps: o.rateRps,

@@ -44,12 +44,13 @@ export function resultTable(runs: readonly BenchRun[], first = 'target'): string
   const cpu = runs.some((r) => r.cpu !== null);
   const head = [first, 'clients', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', ...(open ? ['uncorrected p50 ms', 'uncorrected p99 ms'] : []), 'client req/s min / mean / max (stddev)', ...(cpu ? ['CPU µs/req (main + zmq + workers + other)'] : []), 'requests', 'errors', 'timeouts'];
   const rows = runs.map((r) => {
-    if (r.warmup_failed !== null) return [r.label, String(r.clients), `not measured: ${r.warmup_failed}`, ...head.slice(3).map(() => '')];
+    const clients = (r.in_flight ?? 1) > 1 ? `${r.clients} × ${r.in_flight} in flight` : String(r.clients);
+    if (r.warmup_failed !== null) return [r.label, clients, `not measured: ${r.warmup_failed}`, ...head.slice(3).map(() => '')];
     const u = r.latency_uncorrected;
     const pc = r.per_client;
     return [
       r.label,
-      String(r.clients),
+      clients,
       r.throughput_rps.toLocaleString('en-US'),
       ms(r.latency.p50_us),
       ms(r.latency.p90_us),

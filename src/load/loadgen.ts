@@ -1,6 +1,9 @@
 /**
  * A load generator: N REQ clients, each with one request in flight (as a REQ
- * client is), recording each round trip in an HDR histogram. Closed loop by
+ * client is), recording each round trip in an HDR histogram. With `inFlight`
+ * above 1, each client is instead a zqueue Client (src/client.ts) with that
+ * many requests outstanding on its one connection, as `nats bench` and
+ * `redis-benchmark -P` load a server: batched where the device takes batches. Closed loop by
  * default (the next request as soon as the reply came); with a rate, open
  * loop: each client sends on a fixed schedule and its latency counts from
  * the time the request was due, so a stall is not hidden (no coordinated
@@ -19,11 +22,15 @@ import { connectTo } from '../endpoints.js';
 import { createHistogram, createClientHistogram, encode, type Histogram } from './histogram.js';
 import { descriptors, osThreadId } from './cpu.js';
 import { Link } from '../inproc.js';
+import { Client } from '../client.js';
+import { ErrorCode, isZqueueError } from '../errors.js';
 
 export interface CellOrder {
   readonly type: 'cell';
   readonly endpoints: readonly string[];
   readonly clients: number;
+  /** Requests each client keeps outstanding on its connection (1: a REQ socket; more: zqueue's multiplexing client). */
+  readonly inFlight?: number;
   readonly size: number;
   /** One attempt's limit; past it the request counts as a timeout and the socket is replaced. */
   readonly timeoutMs: number;
@@ -146,6 +153,7 @@ function bump(counts: Int32Array, i: number): void {
 
 class Cell {
   private readonly sockets: zmq.Request[] = [];
+  private readonly muxClients: Client[] = [];
   private readonly loops: Promise<void>[] = [];
   private readonly histogram = createHistogram();
   private readonly uncorrected: Histogram | undefined;
@@ -186,7 +194,77 @@ class Cell {
   start(): void {
     const o = this.order;
     const payload = o.message !== undefined && o.message !== '' ? Buffer.from(o.message) : Buffer.alloc(o.size, 0x61);
-    for (let i = 0; i < o.clients; i++) this.loops.push(this.client(i, payload, o.endpoints[i % o.endpoints.length] ?? ''));
+    const inFlight = o.inFlight ?? 1;
+    for (let i = 0; i < o.clients; i++) {
+      const endpoint = o.endpoints[i % o.endpoints.length] ?? '';
+      this.loops.push(inFlight > 1 ? this.multiplexed(i, payload, endpoint, inFlight) : this.client(i, payload, endpoint));
+    }
+  }
+
+  /** One zqueue Client with `inFlight` requests outstanding on its connection: a lane per request slot, each a closed (or open) loop. */
+  private async multiplexed(n: number, payload: Buffer, endpoint: string, inFlight: number): Promise<void> {
+    const o = this.order;
+    const curve = o.curveServerKey !== undefined && o.curveServerKey !== '' ? { curveServerKey: o.curveServerKey, curvePublicKey: o.curvePublicKey ?? '', curveSecretKey: o.curveSecretKey ?? '' } : {};
+    const client = new Client({ endpoint, timeoutMs: o.timeoutMs, retries: 0, maxInFlight: inFlight, ...curve });
+    this.muxClients.push(client);
+    this.attempts.set(n, 1);
+    const rate = o.rateRps ?? 0;
+    const interval = rate > 0 ? (1000 * o.clients * inFlight) / rate : 0;
+    let first = true;
+    const lane = async (): Promise<void> => {
+      let due = performance.now() + Math.random() * interval;
+      while (!this.stopped) {
+        if (this.recording) {
+          if (this.quota <= 0) break;
+          this.quota--;
+        }
+        if (interval > 0) {
+          for (let wait = due - performance.now(); wait > 0 && !this.stopped; wait = due - performance.now()) await new Promise((r) => setTimeout(r, Math.max(1, wait)));
+          if (this.stopped) break;
+        }
+        const sentAt = performance.now();
+        const t0 = interval > 0 ? due : sentAt;
+        due += interval;
+        try {
+          await client.request(payload, first ? { timeoutMs: o.firstTimeoutMs ?? o.timeoutMs } : {});
+          const now = performance.now();
+          if (this.recording) {
+            const us = Math.max(1, Math.round((now - t0) * 1000));
+            this.count++;
+            bump(this.clientCounts, n);
+            this.histogram.recordValue(us);
+            this.clientHistograms[n]?.recordValue(us);
+            this.interval?.recordValue(us);
+            this.uncorrected?.recordValue(Math.max(1, Math.round((now - sentAt) * 1000)));
+          }
+          if (first) {
+            first = false;
+            this.firstReplies.push(now - this.startedAt);
+            this.attempts.delete(n);
+            if (++this.warmed === this.order.clients) this.post({ type: 'warm' });
+          }
+        } catch (err) {
+          if (this.stopped) return;
+          if (isZqueueError(err, ErrorCode.Timeout)) {
+            if (this.recording) {
+              this.timeouts++;
+              bump(this.clientTimeouts, n);
+            }
+            if (first) this.attempts.set(n, (this.attempts.get(n) ?? 1) + 1);
+            continue;
+          }
+          if (this.recording) {
+            this.errors++;
+            bump(this.clientErrors, n);
+            this.firstError ??= err instanceof Error ? err.message : String(err);
+          }
+          // An error reply (busy, closing...) is an answer: the lane goes on, as a REQ client would after one.
+          if (!isZqueueError(err)) break;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: inFlight }, lane));
+    if (this.recording && ++this.finishedClients === this.order.clients) this.post({ type: 'finished' });
   }
 
   /** A REQ socket with its link's encoding (src/inproc.ts: clients on threads of the device's process). */
@@ -330,6 +408,7 @@ class Cell {
       perClient: this.clientHistograms.map((h, i) => ({ requests: this.clientCounts[i] ?? 0, errors: this.clientErrors[i] ?? 0, timeouts: this.clientTimeouts[i] ?? 0, histogram: encode(h) })),
     };
     for (const s of this.sockets) s.close();
+    await Promise.all(this.muxClients.map((c) => c.close({ timeoutMs: 0 })));
     await Promise.allSettled(this.loops);
     for (const h of [this.histogram, this.uncorrected, this.interval, ...this.clientHistograms]) h?.destroy();
     return report;

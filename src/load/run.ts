@@ -13,6 +13,8 @@ import type { LoadReport } from './loadgen.js';
 export interface LoadRun {
   readonly endpoints: readonly string[];
   readonly clients: number;
+  /** Requests each client keeps outstanding on its one connection (1: a REQ socket). */
+  readonly inFlight: number;
   /** Measured time (ms); with `requests`, the most it may take. */
   readonly durationMs: number;
   /** Requests to measure in all (0: as many as `durationMs` allows). */
@@ -32,6 +34,8 @@ export interface LoadRun {
 export interface LoadResult {
   readonly target: string;
   readonly clients: number;
+  /** Requests each client kept outstanding (1: REQ clients; more: zqueue's multiplexing client). */
+  readonly in_flight: number;
   readonly mode: 'closed' | 'open';
   readonly offered_rps: number | null;
   readonly size_bytes: number;
@@ -92,6 +96,7 @@ export async function runLoad(o: LoadRun, events: LoadEvents = {}): Promise<Load
   const base = {
     target: o.endpoints.join(','),
     clients: o.clients,
+    in_flight: o.inFlight,
     mode: o.rateRps > 0 ? ('open' as const) : ('closed' as const),
     offered_rps: o.rateRps > 0 ? o.rateRps : null,
     size_bytes: o.message !== '' ? Buffer.byteLength(o.message) : o.size,
@@ -99,6 +104,7 @@ export async function runLoad(o: LoadRun, events: LoadEvents = {}): Promise<Load
   try {
     const order = {
       endpoints: o.endpoints,
+      inFlight: o.inFlight,
       size: o.size,
       message: o.message,
       timeoutMs: o.timeoutMs,
