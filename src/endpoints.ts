@@ -162,8 +162,18 @@ export function ipcFileRemover(endpoint: string): () => void {
  * endpoint; ipc files get `ipcMode`. Returns what removes the ipc file after
  * the socket closes (see ipcFileRemover).
  */
+/**
+ * Whether a tcp endpoint's host is an IPv6 address (`tcp://[::1]:5559`):
+ * libzmq then needs ZMQ_IPV6 on the socket, or it refuses the bind ("No such
+ * device") and never connects.
+ */
+export function isIpv6Endpoint(endpoint: string): boolean {
+  return endpoint.startsWith('tcp://[');
+}
+
 export async function bindOrExplain(socket: zmq.Socket, endpoint: string, what: string, ipcMode = IPC_MODE): Promise<() => void> {
   try {
+    if (isIpv6Endpoint(endpoint)) socket.ipv6 = true;
     await socket.bind(endpoint);
     restrictIpc(endpoint, ipcMode);
     return ipcFileRemover(socket.lastEndpoint ?? endpoint);
@@ -172,6 +182,11 @@ export async function bindOrExplain(socket: zmq.Socket, endpoint: string, what: 
     const code = zmqCode(err);
     if (code === 'EADDRINUSE') {
       throw new ZqueueError(ErrorCode.AddressInUse, `cannot bind ${what} to ${endpoint}: address already in use`, { cause: err });
+    }
+    if (code === 'ENODEV') {
+      // libzmq's word for a host that is neither a local address nor an interface's name.
+      const host = /^tcp:\/\/(.*):[^:]*$/.exec(endpoint)?.[1] ?? endpoint;
+      throw new ZqueueError(ErrorCode.Bind, `cannot bind ${what} to ${endpoint}: ${host} is not an address or interface of this host (give an IP address, an interface name such as lo, or * for all)`, { cause: err });
     }
     const reason = err instanceof Error ? err.message : String(err);
     throw new ZqueueError(ErrorCode.Bind, `cannot bind ${what} to ${endpoint}: ${reason}`, { cause: err });
@@ -192,9 +207,10 @@ export function sameEndpoint(frontend: string, backend: string): boolean {
  * first runs the socket's pending commands, and a signal (a profiler's
  * SIGPROF, say) there fails it with EINTR before it has done anything.
  */
-export function connectTo(socket: { connect(endpoint: string): void }, endpoint: string): void {
+export function connectTo(socket: { connect(endpoint: string): void; ipv6: boolean }, endpoint: string): void {
   // A dns: endpoint is a set of addresses that its owner (Client, ServerGroup) resolves and connects one by one.
   if (isDnsEndpoint(endpoint)) throw bad(endpoint, 'a dns: endpoint names several devices: give it to a Client or a ServerGroup (createServer), which resolve it');
+  if (isIpv6Endpoint(endpoint)) socket.ipv6 = true;
   for (let tries = 1; ; tries++) {
     try {
       socket.connect(endpoint);

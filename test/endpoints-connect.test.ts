@@ -3,10 +3,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connectTo } from '../src/endpoints.js';
 
-function failing(codes: string[]): { connect(endpoint: string): void; calls: string[] } {
+function failing(codes: string[]): { connect(endpoint: string): void; calls: string[]; ipv6: boolean } {
   const calls: string[] = [];
   return {
     calls,
+    ipv6: false,
     connect(endpoint: string) {
       calls.push(endpoint);
       const code = codes.shift();
@@ -26,6 +27,15 @@ describe('connectTo', () => {
     const s = failing(['EINVAL']);
     assert.throws(() => connectTo(s, 'tcp://nowhere'), { code: 'EINVAL' });
     assert.equal(s.calls.length, 1);
+  });
+
+  it('sets ZMQ_IPV6 for an IPv6 address (libzmq connects nowhere without it), and only then', () => {
+    const v6 = failing([]);
+    connectTo(v6, 'tcp://[::1]:5559');
+    assert.equal(v6.ipv6, true);
+    const v4 = failing([]);
+    connectTo(v4, 'tcp://127.0.0.1:5559');
+    assert.equal(v4.ipv6, false);
   });
 
   it('gives up after 100 interruptions in a row', () => {
