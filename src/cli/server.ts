@@ -30,8 +30,29 @@ export async function run(parsed: Parsed): Promise<void> {
   const srv = new ServerGroup(handler, options(parsed));
   srv.on('reconnect', (why) => console.error(`zqueue server: reconnecting: ${why}`));
   srv.on('error', (err) => console.error(`zqueue server: ${err.message}`));
+  followDevices(srv, 'zqueue server');
   const { stopped } = untilStop();
   await srv.start();
   await stopped;
   await srv.close();
+}
+
+/**
+ * Says which devices a group joins and leaves, and why it has none: a name
+ * that does not resolve (no records yet, NXDOMAIN, a refusing server) is said
+ * once, not at every retry, and again only when the reason changes or after
+ * it resolved.
+ */
+export function followDevices(group: ServerGroup, who: string): void {
+  let said: string | undefined;
+  group.on('resolve-error', (err) => {
+    if (err.message === said) return;
+    said = err.message;
+    console.error(`${who}: ${err.message}; waiting for devices (the name is looked up again every second)`);
+  });
+  group.on('joined', (endpoint) => {
+    said = undefined;
+    console.error(`${who}: joined the device at ${endpoint}`);
+  });
+  group.on('left', (endpoint) => console.error(`${who}: left the device at ${endpoint} (no longer in its name's records)`));
 }

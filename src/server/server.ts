@@ -543,6 +543,12 @@ export class ServerGroup extends EventEmitter<ServerGroupEvents> {
   private readonly leaving = new Set<Promise<void>>();
   private readonly draining = new Set<Server>();
   private state: 'new' | 'running' | 'closed' = 'new';
+  /**
+   * Holds the event loop while the group runs. A `dns:` name with no records
+   * yet (devices not up) leaves no socket open, and the re-resolution timer is
+   * unref'd: without this, the process would end at once, silently.
+   */
+  private keepAlive: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly handler: Handler,
@@ -600,6 +606,7 @@ export class ServerGroup extends EventEmitter<ServerGroupEvents> {
   async start(): Promise<this> {
     if (this.state !== 'new') return this;
     this.state = 'running';
+    this.keepAlive = setInterval(() => {}, 1 << 30);
     await Promise.all(this.servers.map((s) => s.start()));
     await this.members.start();
     return this;
@@ -612,6 +619,7 @@ export class ServerGroup extends EventEmitter<ServerGroupEvents> {
   /** Stops following DNS, then closes every server (each drains and says BYE). Idempotent. */
   async close(timeoutMs?: number): Promise<void> {
     this.state = 'closed';
+    clearInterval(this.keepAlive);
     this.members.close();
     await Promise.all([...this.servers.map((s) => s.close(timeoutMs)), ...this.leaving]);
   }
@@ -619,6 +627,7 @@ export class ServerGroup extends EventEmitter<ServerGroupEvents> {
   /** Closes every socket at once. */
   destroy(): void {
     this.state = 'closed';
+    clearInterval(this.keepAlive);
     this.members.close();
     for (const s of [...this.servers, ...this.draining]) s.destroy();
   }
