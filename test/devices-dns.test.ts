@@ -12,60 +12,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Client } from '../src/client.js';
 import { createDevice, type Device } from '../src/device/device.js';
 import { ServerGroup } from '../src/server/server.js';
-import { DNSMASQ, dnsmasqArgs, dnsmasqMissing, freePort, until, within } from './helpers.js';
+import { DnsServer, dnsmasqMissing, freePort, until, within } from './helpers.js';
 
 const NAME = 'devices.test';
 const HOSTS = ['127.0.0.2', '127.0.0.3', '127.0.0.4'] as const;
-
-/** dnsmasq answering NAME from a hosts file it re-reads on SIGHUP. */
-class Dns {
-  private readonly dir = mkdtempSync(join(tmpdir(), 'zq-dns-'));
-  private readonly hosts = join(this.dir, 'hosts');
-  private proc: ChildProcess | undefined;
-  port = 0;
-
-  async start(addresses: readonly string[]): Promise<void> {
-    chmodSync(this.dir, 0o755);
-    this.write(addresses);
-    this.port = await freePort();
-    const p = spawn(DNSMASQ, dnsmasqArgs('127.0.0.1', this.port, this.hosts), { stdio: ['ignore', 'ignore', 'pipe'] });
-    this.proc = p;
-    let log = '';
-    p.stderr?.setEncoding('utf8').on('data', (d: string) => (log += d));
-    await within(10_000, 'dnsmasq started', until(10_000, 'dnsmasq read its hosts', () => log.includes(`read ${this.hosts}`)));
-  }
-
-  /** The records from now on (dnsmasq re-reads them on SIGHUP). */
-  set(addresses: readonly string[]): void {
-    this.write(addresses);
-    this.proc?.kill('SIGHUP');
-  }
-
-  async stop(): Promise<void> {
-    const p = this.proc;
-    this.proc = undefined;
-    if (p === undefined || p.exitCode !== null) return;
-    p.kill('SIGTERM');
-    await once(p, 'exit');
-  }
-
-  async remove(): Promise<void> {
-    await this.stop();
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  private write(addresses: readonly string[]): void {
-    writeFileSync(this.hosts, addresses.map((a) => `${a} ${NAME}\n`).join(''), { mode: 0o644 });
-  }
-}
 
 /** Closed-loop clients that check every reply is their own request's, until stopped. */
 class Load {
@@ -114,7 +67,7 @@ class Load {
 
 describe('devices found through DNS (dnsmasq on loopback)', () => {
   const skip = dnsmasqMissing();
-  const dns = new Dns();
+  const dns = new DnsServer(NAME);
   const devices = new Map<string, Device>();
   const groups: ServerGroup[] = [];
   let front = 0;

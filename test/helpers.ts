@@ -1,6 +1,7 @@
 /** Shared test helpers: endpoints per transport, spawning the CLI and the Python fixtures. */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,7 +75,60 @@ export function dnsmasqMissing(): string | false {
 
 /** dnsmasq's arguments: NAME's records from `hosts` (re-read on SIGHUP), 1 s TTLs, in the foreground, logging to stderr. */
 export function dnsmasqArgs(listen: string, port: number, hosts: string): string[] {
-  return ['--no-daemon', '--conf-file=/dev/null', `--port=${port}`, `--listen-address=${listen}`, '--bind-interfaces', '--no-resolv', '--no-hosts', `--addn-hosts=${hosts}`, '--local-ttl=1', '--pid-file=', '--log-facility=-', ...(process.getuid?.() === 0 ? ['--user=root'] : [])];
+  return ['--no-daemon', '--conf-file=/dev/null', `--port=${port}`, `--listen-address=${listen}`, '--bind-interfaces', '--no-resolv', '--no-hosts', `--addn-hosts=${hosts}`, '--local-ttl=1', '--pid-file=', '--log-facility=-', '--log-queries', ...(process.getuid?.() === 0 ? ['--user=root'] : [])];
+}
+
+/**
+ * dnsmasq on 127.0.0.1 answering `name` from a hosts file it re-reads on
+ * SIGHUP (A and AAAA records, 1 s TTL; no records: the name does not
+ * resolve). It logs each query, which `queries()` counts.
+ */
+export class DnsServer {
+  private readonly dir = mkdtempSync(join(tmpdir(), 'zq-dns-'));
+  private readonly hosts = join(this.dir, 'hosts');
+  private proc: ChildProcess | undefined;
+  private log = '';
+  port = 0;
+
+  constructor(private readonly name: string) {}
+
+  async start(addresses: readonly string[]): Promise<void> {
+    chmodSync(this.dir, 0o755);
+    this.write(addresses);
+    this.port = await freePort();
+    const p = spawn(DNSMASQ, dnsmasqArgs('127.0.0.1', this.port, this.hosts), { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc = p;
+    p.stderr?.setEncoding('utf8').on('data', (d: string) => (this.log += d));
+    await within(10_000, 'dnsmasq started', until(10_000, 'dnsmasq read its hosts', () => this.log.includes(`read ${this.hosts}`)));
+  }
+
+  /** Queries for the name seen so far (A and AAAA each count). */
+  queries(): number {
+    return this.log.split('\n').filter((l) => l.includes(`query[`) && l.includes(` ${this.name} `)).length;
+  }
+
+  /** The records from now on (dnsmasq re-reads them on SIGHUP). */
+  set(addresses: readonly string[]): void {
+    this.write(addresses);
+    this.proc?.kill('SIGHUP');
+  }
+
+  async stop(): Promise<void> {
+    const p = this.proc;
+    this.proc = undefined;
+    if (p === undefined || p.exitCode !== null) return;
+    p.kill('SIGTERM');
+    await once(p, 'exit');
+  }
+
+  async remove(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private write(addresses: readonly string[]): void {
+    writeFileSync(this.hosts, addresses.map((a) => `${a} ${this.name}\n`).join(''), { mode: 0o644 });
+  }
 }
 
 export interface Spawned {
