@@ -33,6 +33,9 @@ export interface SocketEvents {
 const ZMQ_ROUTER_NOTIFY = 97;
 const NOTIFY_CONNECT_AND_DISCONNECT = 3;
 
+/** The frontend's ZAP domain where no allow-list sets one (see the constructor). */
+export const FRONTEND_ZAP_DOMAIN = 'zqueue-frontend';
+
 export class DeviceSockets {
   readonly frontend: zmq.Router;
   readonly backend: zmq.Dealer | zmq.Router;
@@ -61,9 +64,14 @@ export class DeviceSockets {
     // drops (a client gone, or too slow to take its reply) into errors the
     // device counts, without ever waiting. (libzmq's proxy stops on such an error: not for native.)
     const counted = kind === 'native' ? {} : { mandatory: true, sendTimeout: 0 };
+    // A ZAP domain makes libzmq refuse ZMTP/1.0 peers (libzmq 2.x's protocol): such a connection gets
+    // no ROUTER_NOTIFY connect notice, only a disconnect one, which the peer count took for a join, and
+    // garbage that parses as a 1.0 greeting inflated it. Any ZAP handler in the process (src/auth.ts)
+    // lets an unregistered domain through; with none bound, nothing is asked.
+    const refuseV1 = { zapDomain: FRONTEND_ZAP_DOMAIN };
     this.shared = sameEndpoint(o.frontend, o.backend) && kind === 'balanced';
     // Shared: a worker that reconnects under its routing id takes it over, as on a backend.
-    this.frontend = new zmq.Router({ ...common, ...counted, maxMessageSize: o.maxMessageSize, ...security.socketOptions('frontend'), ...(this.shared ? { handover: true } : {}) });
+    this.frontend = new zmq.Router({ ...common, ...counted, maxMessageSize: o.maxMessageSize, ...refuseV1, ...security.socketOptions('frontend'), ...(this.shared ? { handover: true } : {}) });
     const backendOptions = { ...common, ...security.socketOptions('backend') };
     // balanced: a server that reconnects under the same routing id takes it over (its old
     // connection may not be gone yet). Its ROUTER never waits to send (without ROUTER_MANDATORY
