@@ -17,22 +17,16 @@
  */
 import './context.js';
 import * as zmq from 'zeromq';
-import { bindOrExplain, connectTo, parseEndpoint } from './endpoints.js';
-import { ErrorCode, ZqueueError, invalidOption, isSocketClosedError } from './errors.js';
+import { bindOrExplain, checkControlEndpoint, connectTo, parseEndpoint } from './endpoints.js';
+import { ErrorCode, ZqueueError, isSocketClosedError } from './errors.js';
 import { errorFrame, parseErrorReply } from './protocol.js';
-import { deviceOf, isLoopback, type Target } from './metrics.js';
+import { deviceOf, type Target } from './metrics.js';
 
 export const CONTROL_COMMANDS = ['pause', 'resume', 'stats', 'stop'] as const;
 export type ControlCommand = (typeof CONTROL_COMMANDS)[number];
 
 /** The control socket may only be reached from this host: ipc, or tcp on a loopback address. */
-export function checkControlEndpoint(endpoint: string): void {
-  const e = parseEndpoint(endpoint, 'bind');
-  if (e.transport === 'inproc') throw invalidOption('control', 'an ipc:// or tcp://127.0.0.1:PORT endpoint (inproc cannot be reached by zqueue ctl)', endpoint);
-  if (e.transport === 'tcp' && !isLoopback((e.host ?? '').replace(/^\[|\]$/g, ''))) {
-    throw invalidOption('control', 'an ipc:// endpoint or a tcp endpoint on 127.0.0.1, localhost or [::1] (the control socket has no authentication)', endpoint);
-  }
-}
+export { checkControlEndpoint } from './endpoints.js';
 
 export class ControlServer {
   private readonly loop: Promise<void>;

@@ -5,8 +5,9 @@
 import { chmodSync, existsSync, statSync, unlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
+import { isIP } from 'node:net';
 import type * as zmq from 'zeromq';
-import { ErrorCode, ZqueueError, zmqCode } from './errors.js';
+import { ErrorCode, ZqueueError, invalidOption, zmqCode } from './errors.js';
 import { isDnsEndpoint, parseDnsEndpoint } from './discovery.js';
 
 export type Transport = 'tcp' | 'ipc' | 'inproc';
@@ -183,9 +184,9 @@ export async function bindOrExplain(socket: zmq.Socket, endpoint: string, what: 
     if (code === 'EADDRINUSE') {
       throw new ZqueueError(ErrorCode.AddressInUse, `cannot bind ${what} to ${endpoint}: address already in use`, { cause: err });
     }
-    if (code === 'ENODEV') {
-      // libzmq's word for a host that is neither a local address nor an interface's name.
-      const host = /^tcp:\/\/(.*):[^:]*$/.exec(endpoint)?.[1] ?? endpoint;
+    const host = /^tcp:\/\/(.*):[^:]*$/.exec(endpoint)?.[1];
+    // libzmq's words (ENODEV, or EAGAIN from some sockets) for a host that is neither a local address nor an interface's name.
+    if (host !== undefined && (code === 'ENODEV' || (code === 'EAGAIN' && host !== '*' && isIP(host.replace(/^\[|\]$/g, '')) === 0))) {
       throw new ZqueueError(ErrorCode.Bind, `cannot bind ${what} to ${endpoint}: ${host} is not an address or interface of this host (give an IP address, an interface name such as lo, or * for all)`, { cause: err });
     }
     const reason = err instanceof Error ? err.message : String(err);
@@ -218,5 +219,43 @@ export function connectTo(socket: { connect(endpoint: string): void; ipv6: boole
     } catch (err) {
       if (zmqCode(err) !== 'EINTR' || tries >= 100) throw err;
     }
+  }
+}
+
+// ---------------------------------------------------------------- listening addresses (metrics, control)
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
+
+/**
+ * Parses `--metrics`: `PORT` or `HOST:PORT` (`[v6]:PORT`). The host defaults
+ * to 127.0.0.1; another host must be named on purpose. Port 0 only with
+ * `anyPort` (tests, which read the bound port back).
+ */
+export function parseListenAddress(name: string, value: string, options: { anyPort?: boolean } = {}): ListenAddress {
+  const m = /^(?:(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):)?(\d{1,5})$/.exec(value);
+  const port = m === null ? NaN : Number(m[2]);
+  const min = options.anyPort === true ? 0 : 1;
+  // Port 0 (any free port) only where the caller reads the port back: a scraper could not find it.
+  if (m === null || port < min || port > 65535) throw invalidOption(name, `PORT or HOST:PORT (port ${min} to 65535)`, value);
+  const host = m[1] === undefined ? '127.0.0.1' : m[1].replace(/^\[|\]$/g, '');
+  return { host, port };
+}
+
+export function isLoopback(host: string): boolean {
+  return LOOPBACK.has(host);
+}
+
+
+/** The control socket's endpoint: ipc, or tcp on loopback (it has no authentication); inproc cannot be reached by zqueue ctl. */
+export function checkControlEndpoint(endpoint: string): void {
+  const e = parseEndpoint(endpoint, 'bind');
+  if (e.transport === 'inproc') throw invalidOption('control', 'an ipc:// or tcp://127.0.0.1:PORT endpoint (inproc cannot be reached by zqueue ctl)', endpoint);
+  if (e.transport === 'tcp' && !isLoopback((e.host ?? '').replace(/^\[|\]$/g, ''))) {
+    throw invalidOption('control', 'an ipc:// endpoint or a tcp endpoint on 127.0.0.1, localhost or [::1] (the control socket has no authentication)', endpoint);
   }
 }

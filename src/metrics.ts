@@ -13,7 +13,8 @@ import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { Broker } from './broker.js';
 import type { Device, DeviceStats } from './device/device.js';
-import { ErrorCode, ZqueueError, invalidOption } from './errors.js';
+import { ErrorCode, ZqueueError } from './errors.js';
+import type { ListenAddress } from './endpoints.js';
 import type { SlotStats } from './pool.js';
 
 /** What the operating tools watch and steer: a device, or a broker (its device and its worker threads). */
@@ -36,28 +37,7 @@ function snapshot(target: Target): Snapshot {
   return { device: target.stats(), threads: undefined };
 }
 
-export interface ListenAddress {
-  readonly host: string;
-  readonly port: number;
-}
-
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
-
-/**
- * Parses `--metrics`: `PORT` or `HOST:PORT` (`[v6]:PORT`). The host defaults
- * to 127.0.0.1; another host must be named on purpose.
- */
-export function parseListenAddress(name: string, value: string): ListenAddress {
-  const m = /^(?:(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):)?(\d{1,5})$/.exec(value);
-  const port = m === null ? NaN : Number(m[2]);
-  if (m === null || port > 65535) throw invalidOption(name, 'PORT or HOST:PORT (port 0 to 65535)', value);
-  const host = m[1] === undefined ? '127.0.0.1' : m[1].replace(/^\[|\]$/g, '');
-  return { host, port };
-}
-
-export function isLoopback(host: string): boolean {
-  return LOOPBACK.has(host);
-}
+export { isLoopback, parseListenAddress, type ListenAddress } from './endpoints.js';
 
 /** Whether a device or a serve process should get traffic, and why not (for /readyz). */
 export function readiness(target: Target, draining: boolean): { ready: boolean; why: string } {

@@ -8,10 +8,12 @@
  * ZqueueError (ERR_ZQ_INVALID_OPTION / ERR_ZQ_INVALID_ENDPOINT) naming the option.
  */
 import { availableParallelism } from 'node:os';
+import { existsSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as zmq from 'zeromq';
-import { invalidOption } from './errors.js';
-import { parseEndpoint, sameEndpoint, type EndpointRole } from './endpoints.js';
+import { ErrorCode, ZqueueError, invalidOption } from './errors.js';
+import { checkControlEndpoint, parseEndpoint, parseListenAddress, sameEndpoint, type EndpointRole } from './endpoints.js';
 import { isZ85Key, loadAllowList, loadKeyPair, loadPublicKey, publicOf } from './keys.js';
 import { checkKeys, parseCidrs } from './auth.js';
 import type { Reply } from './protocol.js';
@@ -182,7 +184,7 @@ export const deviceOptions = {
     arg: 'fair|fifo',
   }),
   plainService: text('', "least-busy: the Majordomo service plain requests go to ('' : zqueue's own and Paranoid Pirate workers)", { flag: 'plain-service', arg: 'NAME', shownDefault: "zqueue's workers" }),
-  serviceWaitMs: int(2_500, 1, MAX_MS, 'least-busy: a request for a service no worker offers waits this long, then gets "timeout"', { flag: 'service-wait', arg: 'MS' }),
+  serviceWaitMs: int(2_000, 1, MAX_MS, 'least-busy: a request for a service no worker offers waits this long, then gets "no-service" (below a client\'s default 2500 ms timeout, so that it hears why)', { flag: 'service-wait', arg: 'MS' }),
   handlerTimeoutMs: int(30_000, 0, MAX_MS, 'least-busy: a request held by a worker longer than this gets "timeout" (0: never)', { flag: 'handler-timeout', arg: 'MS' }),
   onWorkerDeath: pick<OnWorkerDeath>('retry', ['retry', 'fail'], "least-busy: a dead worker's requests are retried once elsewhere, or fail", {
     flag: 'on-worker-death',
@@ -342,9 +344,9 @@ export function resolveClientOptions(input: ClientOptions = {}): ResolvedClientO
 // ---------------------------------------------------------------- broker: the device's options, the pool's, and the handler
 
 export const poolOptions = {
-  handler: spec<string>('', 'module whose default export is (request: Buffer[]) => reply (required)', (n, v) => {
-    if (typeof v !== 'string' || v.length === 0) throw invalidOption(n, 'the path of a handler module', v);
-  }, { flag: 'handler', arg: 'FILE', shownDefault: 'required' }),
+  handler: spec<string | URL>('', "module whose default export is (request: Buffer[]) => reply: a path (relative ones from the working directory), a file: URL, or a URL object such as new URL('./handler.js', import.meta.url)", (n, v) => {
+    handlerPath(n, v);
+  }, { flag: 'handler', arg: 'FILE', shownDefault: '' }),
   threads: int(availableParallelism(), 1, 1024, 'server worker threads', { flag: 'threads', arg: 'N', shownDefault: `available cores, ${availableParallelism()} here` }),
   concurrency: { ...serverOptions.concurrency, doc: 'requests one worker handles at once (for async handlers)' },
   service: { ...serverOptions.service, doc: "the worker threads register as Majordomo workers (RFC 7) of this service ('' : zqueue's worker protocol)" },
@@ -361,8 +363,35 @@ export const brokerOptions = {
   ...poolOptions,
 } satisfies OptionTable;
 
-export type BrokerOptions = Omit<OptionsOf<typeof brokerOptions>, 'handler'> & { handler: string };
-export type ResolvedBrokerOptions = ResolvedOf<typeof brokerOptions>;
+export type BrokerOptions = Omit<OptionsOf<typeof brokerOptions>, 'handler'> & { handler: string | URL };
+/** Resolved: `handler` is the module's absolute path. */
+export type ResolvedBrokerOptions = Omit<ResolvedOf<typeof brokerOptions>, 'handler'> & { readonly handler: string };
+
+/**
+ * A handler module's absolute path, from a path (relative to the working
+ * directory, as Node's own APIs take it), a `file:` URL string or a URL
+ * object. Throws ERR_ZQ_INVALID_OPTION naming what is wrong, a missing file
+ * included: before anything binds or any thread starts.
+ */
+export function handlerPath(name: string, value: unknown): string {
+  let path: string;
+  if (value instanceof URL || (typeof value === 'string' && value.startsWith('file:'))) {
+    const url = value instanceof URL ? value : URL.canParse(value) ? new URL(value) : undefined;
+    if (url?.protocol !== 'file:') throw invalidOption(name, 'a path or a file: URL of a handler module', String(value));
+    path = fileURLToPath(url);
+  } else if (typeof value === 'string' && value.length > 0) {
+    path = resolvePath(value);
+  } else {
+    throw invalidOption(name, 'the path (or file: URL) of a handler module', value);
+  }
+  if (!existsSync(path)) {
+    throw new ZqueueError(
+      ErrorCode.InvalidOption,
+      `option "${name}": no handler module at ${path}${typeof value === 'string' && !value.startsWith('/') && !value.startsWith('file:') ? ` (a relative path is taken from the working directory, ${process.cwd()}; new URL('./handler.js', import.meta.url) names a file beside your module)` : ''}`,
+    );
+  }
+  return path;
+}
 export const brokerDefaults: Omit<ResolvedBrokerOptions, 'handler'> = (() => {
   const { handler: _handler, ...rest } = defaultsOf(brokerOptions);
   return Object.freeze(rest);
@@ -372,7 +401,7 @@ export function resolveBrokerOptions(input: BrokerOptions): ResolvedBrokerOption
   const o = resolveTable('broker', brokerOptions, input);
   // The device's own cross-checks, with the backend as the device will bind it.
   checkDevice({ ...o, policy: o.policy as Policy, backend: deviceDefaults.backend });
-  return Object.freeze({ ...o, handler: resolvePath(o.handler) });
+  return Object.freeze({ ...o, handler: handlerPath('handler', o.handler) });
 }
 
 /** The device's share of a broker's resolved options (the pool's go to the workers), resolved: the device takes it as it is. */
@@ -395,9 +424,15 @@ function endpointChecked(name: string, value: string): string {
 
 /** Running a device or broker from the CLI: metrics, the stats line, control, logs. */
 export const operateOptions = {
-  metrics: text('', 'serve Prometheus /metrics here ([HOST:]PORT, host 127.0.0.1 unless given)', { flag: 'metrics', arg: '[HOST:]PORT', shownDefault: 'off' }),
+  metrics: spec('', 'serve Prometheus /metrics, /healthz and /readyz here ([HOST:]PORT, host 127.0.0.1 unless given)', (n, v) => {
+    if (typeof v !== 'string') throw invalidOption(n, 'a string', v);
+    if (v !== '') parseListenAddress(n, v);
+  }, { flag: 'metrics', arg: '[HOST:]PORT', shownDefault: 'off' }),
   statsIntervalS: int(0, 0, 86_400, 'print one line of rates and latency percentiles to stderr every S seconds (0: never)', { flag: 'stats-interval', arg: 'S' }),
-  control: text('', 'answer pause|resume|stats|stop on a REP socket (ipc:// or tcp://127.0.0.1:PORT only)', { flag: 'control', arg: 'ENDPOINT', shownDefault: 'off' }),
+  control: spec('', 'answer pause|resume|stats|stop on a REP socket (ipc:// or tcp://127.0.0.1:PORT only)', (n, v) => {
+    if (typeof v !== 'string') throw invalidOption(n, 'a string', v);
+    if (v !== '') checkControlEndpoint(v);
+  }, { flag: 'control', arg: 'ENDPOINT', shownDefault: 'off' }),
   logFormat: pick<LogFormat>('text', LOG_FORMATS, 'lifecycle log lines on stderr', { flag: 'log-format', arg: 'text|json' }),
   statsOnExit: bool(false, "print the device's statistics when it stops", { flag: 'stats-on-exit' }),
 } satisfies OptionTable;

@@ -7,7 +7,7 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Broker } from '../src/broker.js';
@@ -59,6 +59,18 @@ describe('zqueue bench compare', () => {
     // The throughput really fell by about the handler's 30 %: read from the saved runs, not assumed.
     const rps = (f: string): number => (JSON.parse(readFileSync(f, 'utf8')) as { runs: { throughput_rps: number }[] }).runs.reduce((n, r) => n + r.throughput_rps, 0);
     assert.ok(rps(slow) < rps(base) * 0.85, `${rps(slow)} against ${rps(base)} req/s`);
+  });
+
+  it('refuses, with exit 2 and the difference, to judge runs that carried different loads', async () => {
+    const base = await saved('base-4', 5);
+    const doc = JSON.parse(readFileSync(base, 'utf8')) as { runs: { clients: number }[] };
+    for (const r of doc.runs) r.clients = 10;
+    const other = join(dir, 'ten.json');
+    writeFileSync(other, JSON.stringify(doc));
+    const r = await compare(base, other);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /^zqueue bench compare: the two runs did not carry the same load \(BASE 4 clients, 1 in flight each, 16 B, closed loop; HEAD 10 clients, 1 in flight each, 16 B, closed loop\)/);
+    assert.doesNotMatch(r.stdout, /REGRESSED/);
   });
 
   it('says which file cannot be read, with exit 2', async () => {

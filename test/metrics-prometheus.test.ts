@@ -78,7 +78,7 @@ describe('Prometheus /metrics', () => {
       return req;
     }, { endpoint: 'inproc://metrics-test', heartbeatIntervalMs: 0 }).start();
     await device.waitForWorkers(1);
-    const metrics = await MetricsServer.start(device, parseListenAddress('metrics', '0'));
+    const metrics = await MetricsServer.start(device, parseListenAddress('metrics', '0', { anyPort: true }));
     const client = new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0, batching: false });
     try {
       assert.match(metrics.url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/, 'loopback unless told otherwise');
@@ -149,7 +149,7 @@ describe('Prometheus /metrics', () => {
     assert.deepEqual(parseListenAddress('metrics', '9100'), { host: '127.0.0.1', port: 9100 });
     assert.deepEqual(parseListenAddress('metrics', '0.0.0.0:9100'), { host: '0.0.0.0', port: 9100 });
     assert.deepEqual(parseListenAddress('metrics', '[::1]:9100'), { host: '::1', port: 9100 });
-    for (const bad of ['', 'localhost', '9100x', 'host:99999', ':9100']) {
+    for (const bad of ['', 'localhost', '9100x', 'host:99999', ':9100', '0', '127.0.0.1:0']) {
       assert.throws(() => parseListenAddress('metrics', bad), { code: ErrorCode.InvalidOption, message: /option "metrics" must be PORT or HOST:PORT/ });
     }
     const device = await new Device({ frontend: 'tcp://127.0.0.1:*', backend: 'tcp://127.0.0.1:*' }).start();

@@ -5,12 +5,13 @@
  * JSON document with --json, and the exports of src/load/exports.ts; exit 1
  * when a request errored or timed out.
  */
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { resolve as resolvePath } from 'node:path';
+import { dirname, resolve as resolvePath } from 'node:path';
 import * as zmq from 'zeromq';
 import { Broker } from '../broker.js';
 import { connectUrlFor } from '../endpoints.js';
-import { endpoint, loadOptions, resolveTable, type ResolvedOf } from '../options.js';
+import { endpoint, handlerPath, loadOptions, resolveTable, type ResolvedOf } from '../options.js';
 import { runLoad, type LoadResult } from '../load/run.js';
 import { cpuPerRequest, threadCpu, type CpuPerRequest, type ThreadCpu } from '../load/cpu.js';
 import { BENCH_SCHEMA, benchEnvironment, type BenchDocument, type BenchRun } from '../load/document.js';
@@ -54,6 +55,16 @@ interface RunHooks {
 export async function run(parsed: Parsed): Promise<void> {
   const o = resolveTable('bench', loadOptions, parsed.of(loadOptions)) as LoadOptions;
   if ((o.connect === '') === (o.handler === '')) throw new UsageError('zqueue bench: give one of --connect ENDPOINT or --handler FILE');
+  // Where the results go is checked before anything is measured: a typo must not cost the run.
+  const files: Partial<Record<ExportFormat, string>> = {};
+  if (o.exportJson !== '') files.json = o.exportJson;
+  if (o.exportCsv !== '') files.csv = o.exportCsv;
+  if (o.exportMarkdown !== '') files.markdown = o.exportMarkdown;
+  if (o.exportGithubBenchmark !== '') files['github-benchmark'] = o.exportGithubBenchmark;
+  if (o.exportBmf !== '') files.bmf = o.exportBmf;
+  if (o.exportHdr !== '') files.hdr = o.exportHdr;
+  for (const [format, file] of Object.entries(files)) writable(`--export-${format}`, file);
+  if (o.handler !== '') handlerPath('handler', o.handler);
   const keys = curveKeys(o);
   const out = (text: string): void => void (o.json ? process.stderr : process.stdout).write(`${text}\n`);
   const kind = o.connect !== '' ? 'connect' : 'handler';
@@ -73,13 +84,6 @@ export async function run(parsed: Parsed): Promise<void> {
   if (kind === 'handler') out(`zqueue bench: ${targetText} through zqueue serve (tcp frontend)\n`);
   out(resultTable(o.repeats > 1 ? runs.map((r) => ({ ...r, label: `${r.label} #${r.repeat + 1}` })) : runs, kind === 'handler' ? 'backend / threads' : 'target'));
   if (o.json) process.stdout.write(`${JSON.stringify(doc)}\n`);
-  const files: Partial<Record<ExportFormat, string>> = {};
-  if (o.exportJson !== '') files.json = o.exportJson;
-  if (o.exportCsv !== '') files.csv = o.exportCsv;
-  if (o.exportMarkdown !== '') files.markdown = o.exportMarkdown;
-  if (o.exportGithubBenchmark !== '') files['github-benchmark'] = o.exportGithubBenchmark;
-  if (o.exportBmf !== '') files.bmf = o.exportBmf;
-  if (o.exportHdr !== '') files.hdr = o.exportHdr;
   const written = writeExports(doc, files, hdr);
   if (written.length > 0) process.stderr.write(`zqueue bench: wrote ${written.join(', ')}\n`);
   verdict(runs);
@@ -184,4 +188,16 @@ function verdict(results: readonly LoadResult[]): void {
   if (errors + timeouts + cold === 0) return;
   const first = results.find((r) => r.first_error !== null)?.first_error;
   throw new Error(`${errors} requests errored, ${timeouts} timed out${cold > 0 ? `, ${cold} run(s) never warmed up` : ''}${first !== undefined && first !== null ? ` (first: ${first})` : ''}`);
+}
+
+/** A file that can be written: its folder exists and takes writes, and it is not a folder itself. */
+function writable(flag: string, file: string): void {
+  const path = resolvePath(file);
+  try {
+    if (existsSync(path) && statSync(path).isDirectory()) throw new Error('it is a folder');
+    accessSync(dirname(path), constants.W_OK);
+  } catch (err) {
+    const why = err instanceof Error && 'code' in err && err.code === 'ENOENT' ? `no folder ${dirname(path)}` : err instanceof Error ? err.message : String(err);
+    throw new UsageError(`${flag} ${file}: cannot write there (${why})`);
+  }
 }

@@ -20,7 +20,7 @@ export const spec: CommandSpec = {
     'is worse than zero. With one repeat a side, the threshold alone decides.',
   ].join('\n'),
   sections: [{ table: compareOptions, keys: ['thresholdPct', 'exportMarkdown'] }],
-  notes: '  Exit 0: nothing regressed; 1: a figure regressed or is missing from HEAD; 2: a file cannot be read.',
+  notes: '  Exit 0: nothing regressed; 1: a figure regressed or is missing from HEAD; 2: a file cannot be read, or the two runs carried different loads.',
   positionals: 2,
 };
 
@@ -54,6 +54,8 @@ export function run(parsed: Parsed): void {
   if (baseFile === undefined || headFile === undefined) throw new UsageError('zqueue bench compare: give two files, BASE.json HEAD.json');
   const base = readDoc(baseFile);
   const head = readDoc(headFile);
+  const mismatch = loadMismatch(base, head);
+  if (mismatch !== undefined) throw new UsageError(`the two runs did not carry the same load (${mismatch}): a comparison of their figures would judge the load, not the code; compare runs made with the same options`);
   const g = { ...gateDefaults, threshold: o.thresholdPct / 100 };
   // Two runs of one target each (two --connect runs, say of two systems or ports) are compared with each other whatever their labels.
   const [baseLabels, headLabels] = [labelsOf(base), labelsOf(head)];
@@ -66,4 +68,23 @@ export function run(parsed: Parsed): void {
   if (o.exportMarkdown !== '') writeFileSync(o.exportMarkdown, markdown);
   const bad = rows.filter((r) => r.verdict === 'regressed' || r.verdict === 'missing');
   if (bad.length > 0) throw new Error(`${bad.length} figure${bad.length > 1 ? 's' : ''} ${bad.length > 1 ? 'are' : 'is'} worse: ${bad.map((r) => `${r.key} (${r.verdict})`).join(', ')}`);
+}
+
+/** How the loads of two runs differ (clients, requests in flight, body size, open or closed loop and its rate), or undefined when they do not. */
+export function loadMismatch(base: BenchDocument, head: BenchDocument): string | undefined {
+  const shape = (doc: BenchDocument): Map<string, string> => {
+    const out = new Map<string, string>();
+    for (const r of doc.runs) {
+      const text = [`${r.clients} clients`, `${r.in_flight ?? 1} in flight each`, `${r.size_bytes} B`, r.mode === 'open' ? `open loop at ${r.offered_rps ?? 0} req/s` : 'closed loop'].join(', ');
+      out.set(r.label, text);
+    }
+    return out;
+  };
+  const [b, h] = [shape(base), shape(head)];
+  const single = b.size === 1 && h.size === 1;
+  for (const [label, text] of h) {
+    const other = single ? [...b.values()][0] : b.get(label);
+    if (other !== undefined && other !== text) return `${single ? '' : `${label}: `}BASE ${other}; HEAD ${text}`;
+  }
+  return undefined;
 }

@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import { flagsOf, type CliFlag, type OptionSpec, type OptionTable, type OptionsOf } from '../options.js';
 
-/** A mistake on the command line: printed as one line, exit 2. */
+/** A mistake on the command line: printed as one line, after the command's name (`zqueue serve: `), exit 2. */
 export class UsageError extends Error {}
 
 /** A group of a command's options in --help: some options of one table, under a title. */
@@ -77,12 +77,12 @@ export function parseCommand(command: CommandSpec, argv: readonly string[]): Par
   let values: Record<string, string | boolean | undefined>;
   let rest: string[];
   try {
-    const r = parseArgs({ args: [...argv], options: config, strict: true, allowPositionals: positionals > 0 });
+    const r = parseArgs({ args: attachValues(argv, config), options: config, strict: true, allowPositionals: positionals > 0 });
     if (r.positionals.length > positionals) throw new Error(`unexpected argument ${JSON.stringify(r.positionals[positionals])}`);
     values = r.values;
     rest = r.positionals;
   } catch (err) {
-    throw new UsageError(`zqueue ${command.name}: ${(err instanceof Error ? err.message : String(err)).split('\n')[0] ?? ''}`);
+    throw new UsageError((err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '');
   }
   const byTable = new Map<OptionTable, Record<string, unknown>>();
   const setBy = new Map<string, string>();
@@ -108,6 +108,24 @@ export function parseCommand(command: CommandSpec, argv: readonly string[]): Par
       return typeof v === 'string' ? v : undefined;
     },
   };
+}
+
+/**
+ * `--flag VALUE` as `--flag=VALUE` where the flag takes a value and VALUE
+ * starts with "-": parseArgs would read `--threads -1` as two options ("argument
+ * is ambiguous"), where the user gave a value for the range check to refuse.
+ */
+function attachValues(argv: readonly string[], config: Readonly<Record<string, { type: 'string' | 'boolean' }>>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const next = argv[i + 1];
+    if (a.startsWith('--') && !a.includes('=') && config[a.slice(2)]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
 }
 
 /** A flag's text as its option's value: its own parser, or an integer or a choice checked as the CLI says it. */
@@ -173,6 +191,6 @@ export function mainHelp(commands: readonly CommandSpec[]): string {
     'Commands:',
     ...commands.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
     '',
-    'Run "zqueue <command> --help" for a command\'s options.',
+    'Run "zqueue <command> --help" for a command\'s options; "zqueue --version" prints the version.',
   ].join('\n');
 }

@@ -4,6 +4,7 @@
  * from a test without spawning a process.
  * A user error prints one line on stderr and exits 2 (usage) or 1 (run time).
  */
+import { readFileSync } from 'node:fs';
 import { ErrorCode, ZqueueError } from '../errors.js';
 import { UsageError, helpOf, mainHelp, parseCommand, type CommandSpec, type Parsed } from './flags.js';
 import * as device from './device.js';
@@ -15,6 +16,9 @@ import * as tap from './tap.js';
 import * as ctl from './ctl.js';
 import * as bench from './bench.js';
 import * as benchCompare from './compare.js';
+
+/** The package's version (dist/src/cli/main.js: the package.json three folders up, in the repository and in the installed package alike). */
+export const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export interface Command {
   readonly spec: CommandSpec;
@@ -31,9 +35,16 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log(mainHelp(COMMANDS.map((c) => c.spec)));
     return name === undefined ? 2 : 0;
   }
+  if (name === '--version' || name === '-v' || name === 'version') {
+    console.log(VERSION);
+    return 0;
+  }
   const command = COMMANDS.find((c) => c.spec.name === name);
+  if (command === undefined) {
+    console.error(`zqueue: unknown command "${name}" (try zqueue --help)`);
+    return 2;
+  }
   try {
-    if (command === undefined) throw new UsageError(`zqueue: unknown command "${name}" (try zqueue --help)`);
     const parsed = parseCommand(command.spec, rest);
     if (parsed.help) {
       console.log(helpOf(command.spec));
@@ -43,7 +54,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof UsageError) {
-      console.error(err.message);
+      // One prefix for every error of a command, whoever raised it.
+      console.error(err.message.startsWith('zqueue ') ? err.message : `zqueue ${name}: ${err.message}`);
       return 2;
     }
     if (err instanceof ZqueueError) {

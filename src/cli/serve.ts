@@ -16,7 +16,7 @@ export const spec: CommandSpec = {
     },
     { title: 'Overload (src/overload.ts)', table: brokerOptions, keys: ['overloadPolicy', 'standingQueueMs', 'maxWaitMs', 'handshakeTimeoutMs', 'countHandshakes'] },
     { title: 'Security (tcp)', table: brokerOptions, keys: ['curveSecretKey', 'allowKeys', 'allowFrom', 'backendCurveSecretKey', 'allowServerKeys', 'ipcMode'] },
-    OPERATE_SECTION,
+    { ...OPERATE_SECTION, keys: [...OPERATE_SECTION.keys, 'statsOnExit'] },
     { title: 'Tap', table: brokerOptions, keys: ['tap', 'tapHighWaterMark'] },
   ],
   notes: `  inproc (default) is fastest for messages up to about 1 KiB, ipc for large ones (README: "Backends").\n${SIGNALS_NOTE}`,
@@ -37,4 +37,5 @@ export async function run(parsed: Parsed): Promise<void> {
   const broker = await Broker.create(o);
   logger.log('workers', { threads: broker.options.threads, policy: broker.options.policy, handler: broker.options.handler });
   await operate(broker, ops, { keys: parsed.text('allow-keys'), serverKeys: parsed.text('allow-server-keys') }, logger, stop);
+  if (ops.statsOnExit) console.error(JSON.stringify(broker.stats()));
 }
