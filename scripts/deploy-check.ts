@@ -4,9 +4,16 @@
  *   (the `kubernetes-models` package: Kubernetes' OpenAPI schemas, compiled).
  * - zqueue's own sense: each container's args parse and resolve with the
  *   CLI's own option tables; probes ask /readyz and /healthz on the --metrics
- *   port; the grace period outlasts --close-timeout; a server's dns: endpoint
- *   names the headless Service and its backend port.
- * - The Dockerfile: multi-stage, Node 20 slim, a non-root user, zqueue as the entrypoint.
+ *   port (--health for servers); the grace period outlasts a preStop wait and
+ *   --close-timeout; a server's dns: endpoint names the headless Service and
+ *   its backend port.
+ * - What a hardened cluster asks: the restricted Pod Security Standard's
+ *   seccompProfile RuntimeDefault; replicas spread over nodes; readiness and
+ *   liveness probes and a PodDisruptionBudget for every workload; a plaintext
+ *   backend reachable from the servers only (a NetworkPolicy) unless it is
+ *   CURVE; images named with their registry and a version.
+ * - The Dockerfile: multi-stage, on a supported LTS line's slim image (Node 22,
+ *   24 or 26), a non-root user, zqueue as the entrypoint.
  * Exit 0 when all holds, 1 naming each problem.
  */
 import { readFileSync, readdirSync } from 'node:fs';
@@ -16,6 +23,7 @@ import { parseAllDocuments } from 'yaml';
 import { Namespace, Service, ConfigMap } from 'kubernetes-models/v1';
 import { StatefulSet, Deployment } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { COMMANDS } from '../src/cli/main.js';
 import { parseCommand } from '../src/cli/flags.js';
 import { parseDnsEndpoint } from '../src/discovery.js';
@@ -36,7 +44,13 @@ const MODELS: Record<string, ModelClass> = {
   'apps/v1/StatefulSet': StatefulSet,
   'apps/v1/Deployment': Deployment,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
 };
+
+/** The Node.js LTS lines supported (README: "Node.js"); the image runs on one of them. */
+export const SUPPORTED_NODE = [22, 24, 26] as const;
+
+type Labels = Readonly<Record<string, string>>;
 
 /** The parts of objects the zqueue checks read (the schema check has vouched for their types). */
 interface K8sObject {
@@ -45,20 +59,40 @@ interface K8sObject {
   metadata?: { name?: string; namespace?: string };
   spec?: {
     clusterIP?: string;
+    replicas?: number;
     ports?: { name?: string; port?: number }[];
-    template?: { spec?: PodSpec };
+    selector?: { matchLabels?: Labels };
+    template?: { metadata?: { labels?: Labels }; spec?: PodSpec };
+    podSelector?: { matchLabels?: Labels };
+    policyTypes?: string[];
+    ingress?: IngressRule[];
   };
+}
+interface IngressRule {
+  from?: { podSelector?: { matchLabels?: Labels }; namespaceSelector?: { matchLabels?: Labels }; ipBlock?: unknown }[];
+  ports?: { port?: number | string }[];
 }
 interface PodSpec {
   terminationGracePeriodSeconds?: number;
+  securityContext?: { seccompProfile?: { type?: string } };
+  topologySpreadConstraints?: { topologyKey?: string }[];
+  affinity?: { podAntiAffinity?: unknown };
   containers?: Container[];
 }
 interface Container {
   name?: string;
+  image?: string;
   args?: string[];
   ports?: { name?: string; containerPort?: number }[];
+  securityContext?: { seccompProfile?: { type?: string } };
   readinessProbe?: { httpGet?: { path?: string; port?: number | string } };
   livenessProbe?: { httpGet?: { path?: string; port?: number | string } };
+  lifecycle?: { preStop?: { exec?: { command?: string[] } } };
+}
+
+/** Whether `labels` has every pair of `selector` (an empty selector selects all). */
+function selects(selector: Labels | undefined, labels: Labels | undefined): boolean {
+  return Object.entries(selector ?? {}).every(([k, v]) => labels?.[k] === v);
 }
 
 /** Problems with the Kubernetes files: schema first, then zqueue's sense. */
@@ -90,10 +124,51 @@ export function checkManifests(files: readonly { name: string; text: string }[])
     }
   }
   const services = objects.filter((x) => x.o.kind === 'Service').map((x) => x.o);
-  for (const { where, o } of objects) {
-    const pod = o.spec?.template?.spec;
-    if (pod === undefined) continue;
+  const budgets = objects.filter((x) => x.o.kind === 'PodDisruptionBudget').map((x) => x.o);
+  const policies = objects.filter((x) => x.o.kind === 'NetworkPolicy').map((x) => x.o);
+  const workloads = objects.filter((x) => x.o.spec?.template?.spec !== undefined);
+  for (const { where, o } of workloads) {
+    const pod = o.spec?.template?.spec ?? {};
+    const labels = o.spec?.template?.metadata?.labels;
     for (const c of pod.containers ?? []) problems.push(...checkContainer(`${where}, container ${c.name ?? '?'}`, c, pod, services, o.metadata?.namespace ?? 'default'));
+    problems.push(...checkHardening(where, o, pod, labels, budgets, policies, workloads.map((w) => w.o)));
+  }
+  return problems;
+}
+
+/** What a hardened cluster asks of a workload. */
+function checkHardening(where: string, o: K8sObject, pod: PodSpec, labels: Labels | undefined, budgets: readonly K8sObject[], policies: readonly K8sObject[], workloads: readonly K8sObject[]): string[] {
+  const problems: string[] = [];
+  const containers = pod.containers ?? [];
+  const seccomp = pod.securityContext?.seccompProfile?.type === 'RuntimeDefault' || (containers.length > 0 && containers.every((c) => c.securityContext?.seccompProfile?.type === 'RuntimeDefault'));
+  if (!seccomp) problems.push(`${where}: set securityContext.seccompProfile.type RuntimeDefault (the "restricted" Pod Security Standard refuses the pod without it)`);
+  if ((o.spec?.replicas ?? 1) > 1 && !(pod.topologySpreadConstraints ?? []).some((t) => t.topologyKey === 'kubernetes.io/hostname') && pod.affinity?.podAntiAffinity === undefined) {
+    problems.push(`${where}: spread its ${o.spec?.replicas ?? 1} replicas over nodes (topologySpreadConstraints on kubernetes.io/hostname, or podAntiAffinity): else one node's loss may take them all`);
+  }
+  if (!budgets.some((b) => selects(b.spec?.selector?.matchLabels, labels))) problems.push(`${where}: no PodDisruptionBudget selects its pods`);
+  for (const c of containers) {
+    const image = c.image ?? '';
+    const first = image.split('/')[0] ?? '';
+    const registry = image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
+    const version = /@sha256:[0-9a-f]{64}$/.test(image) || (/:[^/:@]+$/.test(image) && !image.endsWith(':latest'));
+    if (!registry || !version) problems.push(`${where}, container ${c.name ?? '?'}: name the image with its registry and a version or digest (REGISTRY/NAME:VERSION), got ${JSON.stringify(image)}`);
+  }
+  // A plaintext backend: only the servers may reach it.
+  for (const c of containers) {
+    const [name, ...rest] = c.args ?? [];
+    if (name !== 'device' && name !== 'serve') continue;
+    const backend = flag(rest, 'backend') ?? (name === 'device' ? 'tcp://*:5560' : 'inproc');
+    if (!backend.startsWith('tcp://') || flag(rest, 'backend-curve-secret-key') !== undefined) continue;
+    const port = Number(backend.split(':').pop());
+    const named = new Map((c.ports ?? []).map((p) => [p.name, p.containerPort]));
+    const servers = workloads.filter((w) => (w.spec?.template?.spec?.containers ?? []).some((x) => x.args?.[0] === 'server')).map((w) => w.spec?.template?.metadata?.labels);
+    const mine = policies.filter((np) => selects(np.spec?.podSelector?.matchLabels, labels) && (np.spec?.policyTypes ?? ['Ingress']).includes('Ingress'));
+    const covers = (r: IngressRule): boolean => r.ports === undefined || r.ports.some((p) => (typeof p.port === 'string' ? named.get(p.port) : p.port) === port);
+    const onlyServers = (r: IngressRule): boolean => (r.from ?? []).length > 0 && (r.from ?? []).every((f) => f.ipBlock === undefined && f.namespaceSelector === undefined && f.podSelector !== undefined && servers.some((l) => selects(f.podSelector?.matchLabels, l)));
+    const rules = mine.flatMap((np) => np.spec?.ingress ?? []).filter(covers);
+    if (mine.length === 0 || !rules.every(onlyServers)) {
+      problems.push(`${where}, container ${c.name ?? '?'}: its plaintext backend (port ${port}) must be reachable from the server pods only: a NetworkPolicy allowing it from them alone, or CURVE on the backend (--backend-curve-secret-key); whoever reaches it can join as a worker and read requests`);
+    }
   }
   return problems;
 }
@@ -105,6 +180,15 @@ function flag(args: readonly string[], name: string): string | undefined {
     if (a.startsWith(`--${name}=`)) return a.slice(name.length + 3);
   }
   return undefined;
+}
+
+/** How long a preStop `node -e "setTimeout(() => {}, MS)"` (or `sleep S`) waits, in ms; 0 for none. */
+function preStopWaitMs(c: Container): number {
+  const cmd = c.lifecycle?.preStop?.exec?.command ?? [];
+  const js = /setTimeout\([^,]*,\s*(\d+)\)/.exec(cmd.join(' '));
+  if (js !== null) return Number(js[1]);
+  if (cmd[0] === 'sleep' && cmd[1] !== undefined) return Number(cmd[1]) * 1000;
+  return 0;
 }
 
 function checkContainer(where: string, c: Container, pod: PodSpec, services: readonly K8sObject[], namespace: string): string[] {
@@ -134,7 +218,23 @@ function checkContainer(where: string, c: Container, pod: PodSpec, services: rea
       }
     }
     const closeMs = Number(flag(rest, 'close-timeout') ?? 2000);
-    if ((pod.terminationGracePeriodSeconds ?? 30) * 1000 <= closeMs) problems.push(`${where}: terminationGracePeriodSeconds must outlast --close-timeout (${closeMs} ms)`);
+    const waitMs = preStopWaitMs(c);
+    if ((pod.terminationGracePeriodSeconds ?? 30) * 1000 <= closeMs + waitMs) {
+      problems.push(`${where}: terminationGracePeriodSeconds must outlast ${waitMs > 0 ? `the preStop wait (${waitMs} ms) and ` : ''}--close-timeout (${closeMs} ms)`);
+    }
+  }
+  if (name === 'server') {
+    const health = flag(rest, 'health');
+    if (health === undefined) problems.push(`${where}: zqueue server needs --health for its probes`);
+    else {
+      const port = Number(health.split(':').pop());
+      const named = new Map((c.ports ?? []).map((p) => [p.name, p.containerPort]));
+      for (const [probe, path] of [['readinessProbe', '/readyz'], ['livenessProbe', '/healthz']] as const) {
+        const get = c[probe]?.httpGet;
+        const probePort = typeof get?.port === 'string' ? named.get(get.port) : get?.port;
+        if (get?.path !== path || probePort !== port) problems.push(`${where}: ${probe} should GET ${path} on the --health port ${port}`);
+      }
+    }
   }
   for (const e of (flag(rest, 'connect') ?? flag(rest, 'join') ?? '').split(',').filter((x) => x.startsWith('dns:'))) {
     const t = parseDnsEndpoint(e);
@@ -154,7 +254,10 @@ export function checkDockerfile(text: string): string[] {
   const problems: string[] = [];
   const froms = lines.filter((l) => /^FROM\s/i.test(l));
   if (froms.length < 2) problems.push('Dockerfile: build in one stage and run in another (multi-stage)');
-  if (!/^FROM\s+node:20-slim\b/i.test(froms[froms.length - 1] ?? '')) problems.push('Dockerfile: the image runs on node:20-slim');
+  const base = /^FROM\s+node:(\d+)-slim\b/i.exec(froms[froms.length - 1] ?? '');
+  if (base === null || !(SUPPORTED_NODE as readonly number[]).includes(Number(base[1]))) {
+    problems.push(`Dockerfile: the image runs on a supported LTS line's slim image (node:${SUPPORTED_NODE.join('-slim, node:')}-slim)`);
+  }
   const user = lines.filter((l) => /^USER\s/i.test(l)).pop();
   if (user === undefined || /^USER\s+(root|0)\b/i.test(user)) problems.push('Dockerfile: run as a non-root USER');
   if (!lines.some((l) => /^ENTRYPOINT\s+\[.*cli\.js"\]/i.test(l))) problems.push('Dockerfile: ENTRYPOINT runs zqueue (dist/src/cli.js)');

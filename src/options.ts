@@ -442,6 +442,10 @@ export const seedServerOptions = {
   delayMs: int(1_000, 0, MAX_MS, 'wait this long before replying (as the seed)', { flag: 'delay', arg: 'MS' }),
   quiet: bool(false, 'do not print each request', { flag: 'quiet' }),
   handler: text('', 'answer with this module\'s default export instead (as zqueue serve)', { flag: 'handler', arg: 'FILE', shownDefault: "the seed's" }),
+  health: spec('', 'serve /healthz and /readyz here ([HOST:]PORT, host 127.0.0.1 unless given): ready while it serves a device', (n, v) => {
+    if (typeof v !== 'string') throw invalidOption(n, 'a string', v);
+    if (v !== '') parseListenAddress(n, v);
+  }, { flag: 'health', arg: '[HOST:]PORT', shownDefault: 'off' }),
 } satisfies OptionTable;
 
 /** `zqueue client`'s seed behaviour. */

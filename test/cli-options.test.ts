@@ -99,6 +99,7 @@ describe('the option tables drive the CLI', () => {
       retries: '5',
       handler: ECHO,
       'in-flight': '8',
+      health: '9465',
       threads: '3',
       metrics: '9464',
       'stats-interval': '10',

@@ -2,6 +2,8 @@
 import { randomInt } from 'node:crypto';
 import { resolve as resolvePath } from 'node:path';
 import { ServerGroup } from '../server/server.js';
+import { HealthServer } from '../server/health.js';
+import { parseListenAddress } from '../endpoints.js';
 import { loadHandler, seedHandler } from '../server/handler.js';
 import { resolveTable, seedServerOptions, serverOptions, type ServerOptions } from '../options.js';
 import type { CommandSpec, Parsed } from './flags.js';
@@ -13,7 +15,7 @@ export const spec: CommandSpec = {
   usage: '[options]',
   sections: [
     { table: serverOptions, keys: ['endpoint', 'concurrency', 'heartbeatIntervalMs', 'routingId', 'service'] },
-    { table: seedServerOptions, keys: ['delayMs', 'quiet', 'handler'] },
+    { table: seedServerOptions, keys: ['delayMs', 'quiet', 'handler', 'health'] },
     { title: 'Security (tcp)', table: serverOptions, keys: ['curveServerKey', 'curveSecretKey'] },
   ],
 };
@@ -33,8 +35,12 @@ export async function run(parsed: Parsed): Promise<void> {
   followDevices(srv, 'zqueue server');
   const { stopped } = untilStop();
   await srv.start();
+  const health = seed.health !== '' ? await HealthServer.start(srv, parseListenAddress('health', seed.health)) : undefined;
   await stopped;
+  // Draining: /readyz says so at once, /healthz answers until the servers closed.
+  if (health !== undefined) health.draining = true;
   await srv.close();
+  await health?.close();
 }
 
 /**

@@ -7,6 +7,8 @@ export class DeviceWatch {
   private lastHeard: number;
   private beats = false;
   private backoff = 0;
+  /** Anything came from the device on the current socket. */
+  private heardSince = false;
 
   constructor(
     private readonly periodMs: number,
@@ -19,6 +21,12 @@ export class DeviceWatch {
   heard(now: number): void {
     this.lastHeard = now;
     this.backoff = 0;
+    this.heardSince = true;
+  }
+
+  /** Whether the device has said anything on the current socket (a least-busy device answers READY with a heartbeat). */
+  get answered(): boolean {
+    return this.heardSince;
   }
 
   /** The device sent a heartbeat: from now on its silence means it is gone. */
@@ -52,5 +60,6 @@ export class DeviceWatch {
   restart(now: number): void {
     this.beats = false;
     this.lastHeard = now;
+    this.heardSince = false;
   }
 }

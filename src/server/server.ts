@@ -174,6 +174,7 @@ export class Server extends EventEmitter<ServerEvents> {
     // a ROUTER, since REQ clients talk to REP and ROUTER peers only.
     const socket = o.bind ? new zmq.Router(socketOptions) : new zmq.Dealer(socketOptions);
     this.socket = socket;
+    this.isConnected = false;
     // destroy() can run between any two calls here (src/reaper.ts runs it from an interrupt), even
     // inside the constructor above, before this server held the socket: what it missed is closed here.
     if (this.destroyedWhileOpening(socket)) throw new ZqueueError(ErrorCode.Closed, 'the server was destroyed while it opened');
@@ -184,7 +185,7 @@ export class Server extends EventEmitter<ServerEvents> {
         if (event.type === 'connect') {
           this.isConnected = true;
           this.onConnect?.();
-        }
+        } else if (event.type === 'disconnect') this.isConnected = false;
       });
       this.watcher = previous === undefined ? watching : Promise.all([previous, watching]).then(() => undefined);
     }
@@ -281,6 +282,15 @@ export class Server extends EventEmitter<ServerEvents> {
         resolve();
       };
     });
+  }
+
+  /**
+   * Serving a device now: running, not between sockets, and its socket
+   * connected (tcp/ipc) or the device heard from on it. For readiness
+   * probes (`zqueue server --health`).
+   */
+  get ready(): boolean {
+    return this.state === 'running' && this.reconnecting === undefined && (this.isConnected || this.watch.answered);
   }
 
   stats(): ServerStats {
