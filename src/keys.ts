@@ -117,11 +117,15 @@ export function loadKeyPair(path: string): KeyPair {
 
 /** The public key of a secret key: X25519 of the secret and the base point, as libzmq's zmq_curve_public. */
 export function publicOf(secretKey: string): string {
-  const d = z85Decode(secretKey).toString('base64url');
-  const pub = createPublicKey(createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d, x: '' }, format: 'jwk' })).export({ format: 'jwk' });
-  if (typeof pub.x !== 'string') throw keyError('cannot derive the public key');
-  return z85Encode(Buffer.from(pub.x, 'base64url'));
+  // The secret as a PKCS#8 X25519 private key (its fixed 16-byte header, then the 32 bytes); its SPKI public key ends with the 32 public bytes.
+  const der = Buffer.concat([X25519_PKCS8_HEADER, z85Decode(secretKey)]);
+  const spki = createPublicKey(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })).export({ format: 'der', type: 'spki' });
+  if (spki.length < 32) throw keyError('cannot derive the public key');
+  return z85Encode(spki.subarray(spki.length - 32));
 }
+
+/** DER of PrivateKeyInfo { version 0, AlgorithmIdentifier X25519 (1.3.101.110), OCTET STRING { OCTET STRING (32 bytes) } }, up to the key. */
+const X25519_PKCS8_HEADER = Buffer.from('302e020100300506032b656e04220420', 'hex');
 
 /**
  * Public keys to allow: a file (one certificate or bare key, or several bare

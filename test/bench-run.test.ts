@@ -23,7 +23,9 @@ describe('bench harness', () => {
     it(`a --quick smoke run over ${transport} measures every mode with no errors`, async () => {
       const r = await bench(options(['--transport', transport]));
       assert.equal(r.schemaVersion, SCHEMA_VERSION);
-      assert.equal(r.cells.length, transport === 'tcp-inproc' ? 3 : 4);
+      // direct (not for tcp-inproc), native, js, least-busy, and one client with 100 requests in flight on least-busy.
+      assert.equal(r.cells.length, transport === 'tcp-inproc' ? 4 : 5);
+      assert.deepEqual(r.cells.filter((c) => (c.in_flight ?? 1) > 1).map((c) => [c.mode, c.clients, c.in_flight]), [['least-busy', 1, 100]]);
       for (const c of r.cells) {
         assert.equal(c.status, 'ok', c.status === 'failed' ? c.error : '');
         if (c.status !== 'ok') continue;
@@ -39,7 +41,7 @@ describe('bench harness', () => {
   }
 
   it('a run with injected failures reports its errors, never hides them', async () => {
-    const r = await bench(options(['--transport', 'inproc', '--engine', 'least-busy', '--handler', join(HANDLERS, 'fail-some.js')]));
+    const r = await bench(options(['--transport', 'inproc', '--engine', 'least-busy', '--in-flight', '0', '--handler', join(HANDLERS, 'fail-some.js')]));
     const c = r.cells[0];
     assert.ok(c !== undefined && c.status === 'ok');
     if (c?.status !== 'ok') return;
@@ -50,7 +52,7 @@ describe('bench harness', () => {
   });
 
   it('a cell whose clients cannot all warm up is reported with where they stood, and does not fail the run', async () => {
-    const o = { ...options(['--transport', 'inproc', '--engine', 'least-busy', '--handler', join(HANDLERS, 'slow.js')]), warmupTimeoutMs: 200 };
+    const o = { ...options(['--transport', 'inproc', '--engine', 'least-busy', '--in-flight', '0', '--handler', join(HANDLERS, 'slow.js')]), warmupTimeoutMs: 200 };
     const r = await bench(o);
     const c = r.cells[0];
     assert.ok(c !== undefined && c.status === 'not-warmed', JSON.stringify(c?.status));
