@@ -67,6 +67,8 @@ export interface Pending {
 export interface Held extends Pending {
   readonly deadline: number;
   readonly batchId: number;
+  /** Its client's routing id, as the fair queue keys it. */
+  readonly client: string;
   readonly id: number;
   readonly worker: Worker;
   readonly sentAt: number;
@@ -118,6 +120,17 @@ export class WorkerSlot {
   /** When its last reply came (ms). */
   lastReplyAt = 0;
   /**
+   * The message of replies being read (a batching worker answers a turn's
+   * replies in one message): when it came, when the work it answers began,
+   * and how many replies it held. It makes one sample, its time over its
+   * replies: a sample per reply would read 0 ms for all but the first.
+   */
+  sampleAt = -1;
+  sampleFrom = 0;
+  sampleCount = 0;
+  /** lastReplyAt before this message. */
+  sampleAfter = 0;
+  /**
    * Prefetch it may have now, below what its speed allows (see tune()):
    * lowered while it never runs dry, raised when it does.
    */
@@ -129,6 +142,19 @@ export class WorkerSlot {
   get available(): boolean {
     return !this.retired && this.inFlight < this.limit;
   }
+}
+
+/** A message of replies' sample, its time over its replies, into the worker's moving average of time per request. */
+function settleSample(w: WorkerSlot): void {
+  if (w.sampleCount === 0) return;
+  const sample = (w.sampleAt - w.sampleFrom) / w.sampleCount;
+  w.serviceMs = w.serviceMs === 0 ? sample : w.serviceMs * 0.8 + sample * 0.2;
+  w.sampleCount = 0;
+}
+
+/** The routing id of the peer a request came from (its client, or the device in front of it). */
+export function clientKey(p: { readonly frames: readonly Buffer[] }): string {
+  return p.frames[0]?.toString('latin1') ?? '';
 }
 
 export interface HeldByWorker extends Held {
@@ -154,6 +180,13 @@ export class Balancer {
   private completions = 0;
   /** When the queue last went from empty to waiting (ms): how long it has stood. */
   private queuedSince = 0;
+  /** Requests each client has with the workers now, by routing id. */
+  private readonly heldBy = new Map<string, number>();
+  /** Requests the workers may hold in all (the sum of their limits), kept as limits change. */
+  private slotsTotal = 0;
+  /** The prefetch is shared out among clients (fair queue order); false: first come (fifo). */
+  private readonly sharePrefetch: boolean;
+  private readonly eligible = (client: string): boolean => this.mayPrefetch(client);
 
   constructor(
     maxQueued: number,
@@ -163,10 +196,55 @@ export class Balancer {
     private readonly order: QueueOrder = FIRST_COME,
     /** How busy the device's thread is (see tune()). */
     private readonly load: LoadProbe = eventLoopLoad(),
+    /** Share the prefetch out among clients (see mayPrefetch); false for a fifo queue, which promises no share. */
+    sharePrefetch = true,
   ) {
     this.maxQueued = maxQueued;
     this.prefetch = prefetch;
     this.queue = new FairQueue(maxQueued, maxQueuedPerClient);
+    this.sharePrefetch = sharePrefetch;
+  }
+
+  /**
+   * Whether `client` may have one more request waiting in a worker's socket
+   * beyond the worker's credits. A request in a worker's socket can no longer
+   * be reordered: a client that filled every worker's prefetch would make
+   * each request of every other client wait behind its own, whatever the fair
+   * queue decides. So a prefetch slot goes to a client holding less than its
+   * share of all the workers' slots, shared among the clients active now
+   * (with requests held or waiting): one client alone gets them all, clients
+   * with one request each always qualify. A free credit goes to whoever is
+   * next (see dequeueFor): no worker idles for this.
+   */
+  mayPrefetch(client: string): boolean {
+    if (!this.sharePrefetch) return true;
+    const held = this.heldBy.get(client) ?? 0;
+    if (held === 0) return true;
+    const active = Math.max(1, this.heldBy.size + this.queue.clientsWaiting);
+    return held < Math.max(1, Math.floor(this.slotsTotal / active));
+  }
+
+  /** Whether a request of `client` may go to `worker` now: into a free credit, or into a prefetch slot within its share. */
+  admits(worker: Worker, client: string): boolean {
+    return worker.inFlight < worker.credits || this.mayPrefetch(client);
+  }
+
+  /** The next waiting request for `worker`: for a free credit, whoever is next; for a prefetch slot, the next client within its share. */
+  dequeueFor(worker: Worker, now: number): Pending | undefined {
+    const intoPrefetch = worker.inFlight >= worker.credits;
+    return this.queue.dequeue(this.order(this, now), now, intoPrefetch ? this.eligible : undefined);
+  }
+
+  private countSlots(): void {
+    let n = 0;
+    for (const w of this.slots.values()) if (!w.retired) n += w.limit;
+    this.slotsTotal = n;
+  }
+
+  private release(client: string): void {
+    const n = (this.heldBy.get(client) ?? 1) - 1;
+    if (n <= 0) this.heldBy.delete(client);
+    else this.heldBy.set(client, n);
   }
 
   /** Whether requests have waited without a break since before `now - ms`. */
@@ -216,6 +294,7 @@ export class Balancer {
     const w = this.slots.get(key);
     if (w === undefined || w.retired) return false;
     w.retired = true;
+    this.countSlots();
     return true;
   }
 
@@ -269,6 +348,7 @@ export class Balancer {
     if (!w.prefetches) w.limit = w.credits;
     if (j.heartbeats) w.heartbeats = true;
     w.lastSeen = now;
+    this.countSlots();
     return w;
   }
 
@@ -283,11 +363,13 @@ export class Balancer {
       const h = this.held.get(id);
       if (h !== undefined) {
         this.held.delete(id);
+        this.release(h.client);
         orphans.push(h);
       }
     }
     w.held.clear();
     w.inFlight = 0;
+    this.countSlots();
     return orphans;
   }
 
@@ -314,8 +396,8 @@ export class Balancer {
     return best;
   }
 
-  /** Records that `pending` goes to `worker`; returns the request id to put on the wire. */
-  dispatch(picked: Worker, pending: Pending, now: number): Held {
+  /** Records that `pending` goes to `worker`; returns the request id to put on the wire. `client`: its routing id (default: its first frame's). */
+  dispatch(picked: Worker, pending: Pending, now: number, client = clientKey(pending)): Held {
     const worker = this.slots.get(picked.key);
     if (worker === undefined) throw new Error(`dispatch to an unknown worker ${picked.key}`);
     const id = this.nextId;
@@ -330,11 +412,13 @@ export class Balancer {
       mdp: pending.mdp === true,
       deadline: pending.deadline ?? 0,
       batchId: pending.batchId ?? -1,
+      client,
       id,
       worker,
       sentAt: now,
     };
     this.held.set(id, held);
+    this.heldBy.set(client, (this.heldBy.get(client) ?? 0) + 1);
     worker.held.add(id);
     worker.inFlight++;
     return held;
@@ -349,21 +433,29 @@ export class Balancer {
     const h = this.held.get(id);
     if (h !== undefined && h.worker.key === key) {
       this.held.delete(id);
+      this.release(h.client);
       const w = h.worker;
       w.held.delete(id);
       w.inFlight--;
       w.served++;
       if (now !== undefined && this.prefetch > 0) {
-        // It started this request when it was sent, or when it answered the one before, whichever came later.
-        const sample = now - Math.max(h.sentAt, w.lastReplyAt);
-        w.serviceMs = w.serviceMs === 0 ? sample : w.serviceMs * 0.8 + sample * 0.2;
+        if (now !== w.sampleAt) {
+          // A new message of replies: the last one's sample goes into the estimate.
+          settleSample(w);
+          w.sampleAt = now;
+          w.sampleAfter = w.lastReplyAt;
+          w.sampleFrom = now;
+        }
+        // Its work began when it was sent, or when the worker answered the message before, whichever came later.
+        w.sampleFrom = Math.min(w.sampleFrom, Math.max(h.sentAt, w.sampleAfter));
+        w.sampleCount++;
         w.lastReplyAt = now;
         if (this.queue.length > 0) {
           // Work waits, and it has a slot free with nothing in its socket: it ran dry before the device refilled it.
           w.windowReplies++;
           if (w.inFlight < w.credits) w.windowDry++;
         }
-        if ((++this.completions & 31) === 0) this.tune();
+        if ((++this.completions & 31) === 0) this.tune(now);
       }
       return h;
     }
@@ -382,6 +474,7 @@ export class Balancer {
     for (const h of this.held.values()) {
       if (h.sentAt > deadline) break;
       this.held.delete(h.id);
+      this.release(h.client);
       h.worker.held.delete(h.id);
       h.worker.abandoned.add(h.id);
       out.push(h);
@@ -407,7 +500,9 @@ export class Balancer {
    * connections coming and going, say) comes back late, and unread replies
    * hide a worker's idle time from it: its workers keep all their prefetch.
    */
-  tune(): void {
+  tune(now?: number): void {
+    // Samples of messages read before; the one being read (its replies came at `now`) is not whole yet.
+    for (const w of this.slots.values()) if (w.sampleAt !== now) settleSample(w);
     const busy = this.load() > PREFETCH_BUSY_THREAD;
     let fastest = Infinity;
     for (const w of this.slots.values()) if (w.serviceMs > 0 && w.serviceMs < fastest) fastest = w.serviceMs;
@@ -427,6 +522,7 @@ export class Balancer {
       }
       w.limit = w.credits + Math.min(cap, w.depth);
     }
+    this.countSlots();
   }
 
   /**

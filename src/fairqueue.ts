@@ -143,8 +143,13 @@ export class FairQueue<T> {
     this.retries.pushBack(item);
   }
 
-  /** The next request: a retry, else the next client's in turn, in `order`; `now` (ms) tells recently served clients. */
-  dequeue(order: Order = 'fifo', now = 0): T | undefined {
+  /**
+   * The next request: a retry, else the next client's in turn, in `order`;
+   * `now` (ms) tells recently served clients. With `eligible`, only a client
+   * it accepts is served (retries always are); the others keep their place
+   * in the ring but for this turn, and undefined comes back when none is.
+   */
+  dequeue(order: Order = 'fifo', now = 0, eligible?: (client: string) => boolean): T | undefined {
     const r = this.retries.shift();
     if (r !== undefined) return r;
     if (now - this.generationAt >= this.recentMs / 2) {
@@ -156,21 +161,40 @@ export class FairQueue<T> {
       // Only lifo reads it: in fifo it would only grow.
       if (this.fresh.length > 0) this.fresh = new Deque();
     } else {
+      let passed: ClientQueue<T>[] | undefined;
       for (let q = this.fresh.pop(); q !== undefined; q = this.fresh.pop()) {
         if (this.clients.get(q.key) !== q || q.freshTurn) continue;
+        if (eligible !== undefined && !eligible(q.key)) {
+          (passed ??= []).push(q);
+          continue;
+        }
+        this.restoreFresh(passed);
         q.freshTurn = true;
         return this.serve(q, 'lifo');
       }
+      this.restoreFresh(passed);
     }
-    for (;;) {
+    // Each client in the ring is looked at once at most: one that is not eligible goes to the back.
+    for (let left = this.ring.length; left > 0; left--) {
       const q = this.ring.shift();
       if (q === undefined) return undefined;
       // A client removed since it joined the ring (or removed and back): not this entry's turn.
       if (this.clients.get(q.key) !== q) continue;
+      if (eligible !== undefined && !eligible(q.key)) {
+        this.ring.pushBack(q);
+        continue;
+      }
       const item = this.serve(q, order);
       if (this.clients.get(q.key) === q) this.ring.pushBack(q);
       return item;
     }
+    return undefined;
+  }
+
+  /** Fresh clients passed over for not being eligible keep their fresh turn, newest on top as before. */
+  private restoreFresh(passed: ClientQueue<T>[] | undefined): void {
+    if (passed === undefined) return;
+    for (let i = passed.length - 1; i >= 0; i--) this.fresh.pushBack(passed[i] as ClientQueue<T>);
   }
 
   /** One request of `q` (its oldest, or its newest), and `q` forgotten once empty. */

@@ -31,9 +31,23 @@ export const ErrorKind = {
 export type ErrorKind = keyof typeof ErrorKind;
 
 export const EMPTY = Buffer.alloc(0);
+/**
+ * An error reply's frame. The same few (busy, closing, …) go out thousands of
+ * times in a burst: the frames of the last ERROR_FRAMES kinds and messages are
+ * kept and reused (a frame is never written to once made).
+ */
 export function errorFrame(kind: ErrorKind, message: string): Buffer {
-  return Buffer.from(`${ERROR_PREFIX}${kind}: ${message}`);
+  const key = `${kind}\0${message}`;
+  let frame = errorFrames.get(key);
+  if (frame === undefined) {
+    if (errorFrames.size >= ERROR_FRAMES) errorFrames.clear();
+    frame = Buffer.from(`${ERROR_PREFIX}${kind}: ${message}`);
+    errorFrames.set(key, frame);
+  }
+  return frame;
 }
+const ERROR_FRAMES = 64;
+const errorFrames = new Map<string, Buffer>();
 
 export interface WireError {
   readonly kind: ErrorKind;

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Balancer, PREFETCH_BUDGET_MS, PREFETCH_BUSY_THREAD } from '../src/balancer.js';
+import { Balancer, type Pending, PREFETCH_BUDGET_MS, PREFETCH_BUSY_THREAD } from '../src/balancer.js';
 import { FIRST_COME } from '../src/overload.js';
 
 const id = (s: string): Buffer => Buffer.from(s);
@@ -95,6 +95,60 @@ describe('balancer (least-busy bookkeeping)', () => {
       c.complete(a.key, h.id, t);
     }
     assert.equal(a.limit, 1);
+  });
+
+  it('a message of replies makes one sample, its time over its replies: a batching worker is measured as quick as it is, not quicker', () => {
+    const b = new Balancer(100, 128);
+    const batching = b.join(Buffer.from('batching'), 1, 0);
+    const single = b.join(Buffer.from('single'), 1, 0);
+    let t = 0;
+    for (let round = 0; round < 8; round++) {
+      // One worker answers 10 requests in one message after 10 ms; the other one request a millisecond.
+      const held = Array.from({ length: 10 }, (_, i) => b.dispatch(batching, { frames: [Buffer.from(`c${i}`)], bodyAt: 1, retried: false, receivedAt: t }, t));
+      for (let i = 0; i < 10; i++) {
+        const h = b.dispatch(single, { frames: [Buffer.from('s')], bodyAt: 1, retried: false, receivedAt: t + i }, t + i);
+        b.complete(single.key, h.id, t + i + 1);
+      }
+      t += 10;
+      for (const h of held) b.complete(batching.key, h.id, t);
+    }
+    b.tune();
+    assert.ok(batching.serviceMs > 0.9 && batching.serviceMs < 1.1, `batching: ${batching.serviceMs} ms a request`);
+    assert.ok(single.serviceMs > 0.9 && single.serviceMs < 1.1, `single: ${single.serviceMs} ms a request`);
+    assert.equal(batching.limit, single.limit, 'alike workers get alike prefetch');
+  });
+
+  it("a prefetch slot goes to a client within its share of the workers' slots; a free credit to anyone; a lone client gets them all", () => {
+    const b = new Balancer(10_000, 128);
+    const w1 = b.join(Buffer.from('w1'), 1, 0);
+    const w2 = b.join(Buffer.from('w2'), 1, 0);
+    // Both measured at 1 ms a request: 10 requests of prefetch each, 22 slots in all.
+    for (const w of [w1, w2]) {
+      for (let i = 0, t = 0; i < 32; i++) {
+        const h = b.dispatch(w, { frames: [Buffer.from('x')], bodyAt: 1, retried: false, receivedAt: t }, t);
+        t += 1;
+        b.complete(w.key, h.id, t);
+      }
+    }
+    b.tune();
+    assert.deepEqual([w1.limit, w2.limit], [11, 11]);
+    const req = (client: string): Pending => ({ frames: [Buffer.from(client), Buffer.alloc(0), Buffer.from('body')], bodyAt: 2, retried: false, receivedAt: 0 });
+    // A lone client may fill every slot.
+    for (let i = 0; i < 20; i++) {
+      assert.ok(b.mayPrefetch('flood'), `alone, request ${i}`);
+      b.dispatch(i % 2 === 0 ? w1 : w2, req('flood'), 0);
+    }
+    // Ten more clients with a request each: 11 active, a share of 2 slots; the flood, holding 20, may not take another.
+    for (let c = 0; c < 10; c++) b.dispatch(c % 2 === 0 ? w1 : w2, req(`good${c}`), 0);
+    assert.equal(b.mayPrefetch('flood'), false);
+    assert.equal(b.mayPrefetch('good3'), true, 'one held, share 2');
+    assert.equal(b.mayPrefetch('newcomer'), true, 'nothing held');
+    // A free credit is anyone's: a worker with nothing in flight admits the flood.
+    const idle = b.join(Buffer.from('w3'), 1, 0);
+    assert.equal(b.admits(idle, 'flood'), true);
+    assert.equal(b.admits(w1, 'flood'), false);
+    // A fifo queue promises no share.
+    assert.equal(new Balancer(100, 2, 100, undefined, undefined, false).mayPrefetch('anyone'), true);
   });
 
   it('prefetch holds at most PREFETCH_BUDGET_MS of a worker\'s work, and at most the prefetch option', () => {

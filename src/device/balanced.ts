@@ -71,7 +71,7 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     this.notified = ctx.sockets.notifies;
     const order = queueOrder(o);
     // fifo has no per-client share: the one queue is everyone's.
-    this.pools = new ServicePools(() => new Balancer(o.maxQueued, o.prefetch, this.fifo ? o.maxQueued : o.maxQueuedPerClient, order));
+    this.pools = new ServicePools(() => new Balancer(o.maxQueued, o.prefetch, this.fifo ? o.maxQueued : o.maxQueuedPerClient, order, undefined, !this.fifo));
     this.batchLimits = { maxEntries: CLIENT_BATCH_MAX_ENTRIES, maxBytes: o.maxMessageSize < 0 ? 0x7fff_ffff : o.maxMessageSize };
     this.hello = helloFrames(this.batchLimits);
   }
@@ -294,14 +294,16 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
   /** An admitted request: to a worker of its service at once when nothing waits, else into that service's fair queue. */
   private admitted(pending: Pending): void {
     const pool = this.pools.pool(pending.service ?? '');
-    // Straight to a worker only when nothing waits: an arrival never overtakes the queue.
+    const from = clientOf(pending);
+    // Straight to a worker only when nothing waits (an arrival never overtakes the queue), and into a
+    // prefetch slot only within its client's share of them (Balancer.mayPrefetch).
     const worker = pool.queued === 0 ? pool.pick() : undefined;
-    if (worker !== undefined) {
-      this.sendToWorker(pool.dispatch(worker, pending, pending.receivedAt));
+    if (worker !== undefined && pool.admits(worker, from)) {
+      this.sendToWorker(pool.dispatch(worker, pending, pending.receivedAt, from));
       return;
     }
     // fifo: every request under one key, one queue in arrival order.
-    const client = this.fifo ? '' : clientOf(pending);
+    const client = this.fifo ? '' : from;
     const queued = pool.enqueue(client, pending);
     if (queued === 'full') this.reject(pending, 'busy', `the device's queue is full (maxQueued ${this.ctx.options.maxQueued})`);
     else if (queued === 'client-full') {
@@ -455,7 +457,8 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     while (pool.queued > 0) {
       const worker = pool.pick();
       if (worker === undefined) return;
-      const p = pool.dequeue(now);
+      // Into a prefetch slot, only a client within its share: when none is, the slot waits for a free credit.
+      const p = pool.dequeueFor(worker, now);
       if (p === undefined) return;
       const stale = staleReason(p, now, o);
       if (stale !== undefined) this.shed(p, stale);

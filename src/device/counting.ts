@@ -12,6 +12,9 @@ import { Counters } from './counters.js';
 import { Link, fromInproc } from '../inproc.js';
 import { Gate, type EngineContext } from './engine.js';
 
+/** Client messages read in a row before the event loop serves the other sockets (see readFrontend). */
+export const FRONTEND_TURN = 64;
+
 export abstract class CountingEngine {
   protected readonly counters: Counters;
   protected readonly frontWriter: Writer;
@@ -127,8 +130,16 @@ export abstract class CountingEngine {
     try {
       // Draining, it goes on reading until the socket closes: intake answers each request `closing`,
       // so that a client fails over at once instead of waiting out its timeout.
+      let run = 0;
       for (;;) {
         if (this.gate.wait !== undefined) await this.gate.wait;
+        // zeromq.js resolves up to 512 receives in a row while messages wait; a burst (a client sending
+        // thousands at once, each answered busy) would keep the event loop from the backend's replies that
+        // long. Every FRONTEND_TURN messages the loop lets the other sockets in.
+        if (++run >= FRONTEND_TURN) {
+          run = 0;
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
         const received = await socket.receive();
         const frames = inproc ? fromInproc(received) : received;
         // One socket for clients and workers: a worker's message is the engine's, not a request.
