@@ -1,17 +1,21 @@
 /**
- * Scenario: fairness under a noisy client. `zqueue serve`'s broker with a
- * sleeping handler of known speed (examples/sleep.js, so capacity does not
- * depend on this machine's CPU), N well-behaved closed-loop REQ clients, and
- * one DEALER that floods at `factor` times capacity, tagging each request so
- * every reply (busy included) says which it answers. Three phases, side by
- * side in one run, each bounded in time:
+ * Scenario: fairness under a flood. `zqueue serve`'s broker on its defaults
+ * (2 worker threads, least-busy, adaptive) with a handler that spins 1 ms of
+ * CPU (examples/spin.js: capacity 2000 req/s on any machine), 10 well-behaved
+ * closed-loop REQ clients, and one DEALER that sends 20 000 requests at once
+ * and reads every reply, from a process of its own (lib/flood-client.ts).
+ * The good clients' latency is measured before the flood and during it only
+ * (from its first send to its last answer): a flooding client must not cost
+ * the others much of it. Three phases, side by side in one run:
  *
  * - `alone`: the good clients without the flood;
- * - `fair`: with the flood, the default fair queue;
- * - `fifo`: with the flood, queueOrder "fifo" (one queue in arrival order).
+ * - `fair`: with the flood, on defaults (the fair queue);
+ * - `fifo`: with the flood, queueOrder "fifo" (one queue in arrival order),
+ *   bounded in time: the good clients wait behind the flood there.
  *
  * Every flood request must be answered exactly once, with a reply or busy.
  */
+import { fork } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import * as zmq from 'zeromq';
@@ -19,161 +23,130 @@ import { Broker } from '../src/broker.js';
 import { connectUrlFor } from '../src/endpoints.js';
 import { parseErrorReply } from '../src/protocol.js';
 import { createHistogram, record, summarize, type LatencySummary } from '../src/latency.js';
+import type { FloodSpec, FloodTally, FromFlood } from './lib/flood-client.js';
 
-const SLEEP = fileURLToPath(new URL('../../examples/sleep.js', import.meta.url));
+const SPIN = fileURLToPath(new URL('../../examples/spin.js', import.meta.url));
+const FLOOD = fileURLToPath(new URL('./lib/flood-client.js', import.meta.url));
 
 export interface FairnessOptions {
+  /** How long the good clients are measured alone (ms). */
   readonly durationMs: number;
   readonly goodClients?: number;
-  /** Flood rate over capacity. Default 10. */
-  readonly factor?: number;
+  /** Requests the flood sends at once. Default 20 000. */
+  readonly flood?: number;
   readonly handlerMs?: number;
   readonly threads?: number;
-  readonly maxQueued?: number;
+  /** The most a flood phase may last (ms). Default 20 s. */
+  readonly limitMs?: number;
 }
 
 export interface FairnessPhase {
   readonly phase: 'alone' | 'fair' | 'fifo';
+  /** The good clients, alone, or during the flood only. */
   readonly good: LatencySummary & { readonly answered: number; readonly busy: number; readonly errors: number };
-  readonly flood: (LatencySummary & { readonly sent: number; readonly answered: number; readonly busy: number; readonly lost: number; readonly duplicates: number }) | undefined;
-  /** Replies (not busy) per second, both kinds of client together. */
+  readonly flood: (FloodTally & { readonly lost: number }) | undefined;
+  /** Replies (not busy) per second, both kinds of client together, over the phase's measured time. */
   readonly throughput_rps: number;
 }
 
 export interface FairnessReport {
   readonly capacity_rps: number;
-  readonly offered_rps: number;
+  readonly flood_requests: number;
+  readonly handler_ms: number;
   readonly phases: readonly FairnessPhase[];
+  /** The good clients' p99 during the flood (fair) over their p99 alone. */
+  readonly p99_ratio: number;
 }
 
 export async function runFairness(o: FairnessOptions, onPhase: (name: string) => void = () => {}): Promise<FairnessReport> {
-  const handlerMs = o.handlerMs ?? 10;
+  const handlerMs = o.handlerMs ?? 1;
   const threads = o.threads ?? 2;
-  const capacity = (threads * 1000) / handlerMs;
-  const offered = capacity * (o.factor ?? 10);
   const phases: FairnessPhase[] = [];
   for (const phase of ['alone', 'fair', 'fifo'] as const) {
     onPhase(phase);
-    phases.push(await runPhase(phase, o, handlerMs, threads, offered));
+    phases.push(await runPhase(phase, o, handlerMs, threads));
   }
-  return { capacity_rps: capacity, offered_rps: offered, phases };
+  const p99 = (name: FairnessPhase['phase']): number => phases.find((p) => p.phase === name)?.good.p99_us ?? 0;
+  return { capacity_rps: (threads * 1000) / handlerMs, flood_requests: o.flood ?? 20_000, handler_ms: handlerMs, phases, p99_ratio: Math.round((p99('fair') / Math.max(1, p99('alone'))) * 100) / 100 };
 }
 
-async function runPhase(phase: FairnessPhase['phase'], o: FairnessOptions, handlerMs: number, threads: number, offered: number): Promise<FairnessPhase> {
-  const prevSleep = process.env.ZQ_SLEEP_MS;
-  process.env.ZQ_SLEEP_MS = String(handlerMs); // worker threads copy the environment at start
-  const broker = await Broker.create({
-    handler: SLEEP,
-    threads,
-    frontend: 'tcp://127.0.0.1:*',
-    maxQueued: o.maxQueued ?? 400,
-    queueOrder: phase === 'fifo' ? 'fifo' : 'fair',
-    handlerTimeoutMs: 60_000,
-  });
-  if (prevSleep === undefined) delete process.env.ZQ_SLEEP_MS;
-  else process.env.ZQ_SLEEP_MS = prevSleep;
+async function runPhase(phase: FairnessPhase['phase'], o: FairnessOptions, handlerMs: number, threads: number): Promise<FairnessPhase> {
+  const prevSpin = process.env.ZQ_SPIN_MS;
+  process.env.ZQ_SPIN_MS = String(handlerMs); // worker threads copy the environment at start
+  const broker = await Broker.create({ handler: SPIN, threads, frontend: 'tcp://127.0.0.1:*', ...(phase === 'fifo' ? { queueOrder: 'fifo' as const } : {}) });
+  if (prevSpin === undefined) delete process.env.ZQ_SPIN_MS;
+  else process.env.ZQ_SPIN_MS = prevSpin;
   const endpoint = connectUrlFor(broker.frontendEndpoint);
-  const goodLatency = createHistogram();
-  const good = { answered: 0, busy: 0, errors: 0 };
-  let stop = false;
-  const t0 = performance.now();
-  const goodLoops = Array.from({ length: o.goodClients ?? 8 }, async () => {
-    const req = new zmq.Request({ linger: 0, receiveTimeout: 30_000 });
-    req.connect(endpoint);
-    try {
-      while (!stop) {
-        const start = performance.now();
-        await req.send('good');
-        const reply = await req.receive();
-        record(goodLatency, (performance.now() - start) * 1000);
-        const err = parseErrorReply(reply);
-        if (err === undefined) good.answered++;
-        else if (err.kind === 'busy') good.busy++;
-        else good.errors++;
+  try {
+    await broker.device.waitForWorkers(threads);
+    const goodLatency = createHistogram();
+    const good = { answered: 0, busy: 0, errors: 0 };
+    let measuring = phase === 'alone';
+    let stop = false;
+    const goodLoops = Array.from({ length: o.goodClients ?? 10 }, async () => {
+      const req = new zmq.Request({ linger: 0, receiveTimeout: 60_000 });
+      req.connect(endpoint);
+      try {
+        while (!stop) {
+          const start = performance.now();
+          await req.send('good');
+          const reply = await req.receive();
+          if (!measuring) continue;
+          record(goodLatency, (performance.now() - start) * 1000);
+          const err = parseErrorReply(reply);
+          if (err === undefined) good.answered++;
+          else if (err.kind === 'busy') good.busy++;
+          else good.errors++;
+        }
+      } catch {
+        good.errors++;
+      } finally {
+        req.close();
       }
-    } catch {
-      good.errors++;
-    } finally {
-      req.close();
+    });
+    let flood: FairnessPhase['flood'];
+    const t0 = performance.now();
+    let elapsedMs: number;
+    if (phase === 'alone') {
+      await new Promise((r) => setTimeout(r, o.durationMs));
+      elapsedMs = performance.now() - t0;
+    } else {
+      const spec: FloodSpec = { endpoint, requests: o.flood ?? 20_000, limitMs: o.limitMs ?? 20_000 };
+      const child = fork(FLOOD, [JSON.stringify(spec)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const messages: FromFlood[] = [];
+      let wake: (() => void) | undefined;
+      child.on('message', (m) => {
+        messages.push(m as FromFlood);
+        wake?.();
+      });
+      const next = async (type: FromFlood['type']): Promise<FromFlood> => {
+        for (;;) {
+          const i = messages.findIndex((m) => m.type === type);
+          if (i >= 0) return messages.splice(i, 1)[0] as FromFlood;
+          if (child.exitCode !== null) throw new Error(`the flood's process ended (code ${child.exitCode}) before '${type}'`);
+          await new Promise<void>((r) => (wake = r));
+        }
+      };
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      child.once('exit', () => wake?.());
+      await next('ready');
+      // Warm: the good clients run a second before the flood, unmeasured.
+      await new Promise((r) => setTimeout(r, 1000));
+      measuring = true;
+      const started = performance.now();
+      child.send('go');
+      const done = await next('done');
+      elapsedMs = performance.now() - started;
+      measuring = false;
+      await exited;
+      if (done.type === 'done') flood = { ...done.tally, lost: done.tally.unanswered };
     }
-  });
-  let flood: FairnessPhase['flood'];
-  if (phase === 'alone') {
-    await new Promise((r) => setTimeout(r, o.durationMs));
     stop = true;
     await Promise.all(goodLoops);
-  } else {
-    flood = await runFlood(endpoint, offered, o.durationMs, () => {
-      stop = true;
-    });
-    await Promise.all(goodLoops);
+    return { phase, good: { ...summarize(goodLatency), ...good }, flood, throughput_rps: Math.round(((good.answered + (flood?.served ?? 0)) * 1000) / Math.max(1, elapsedMs)) };
+  } finally {
+    await broker.close({ timeoutMs: 1000 });
   }
-  const elapsedS = (performance.now() - t0) / 1000;
-  await broker.close({ timeoutMs: 1000 });
-  return { phase, good: { ...summarize(goodLatency), ...good }, flood, throughput_rps: Math.round((good.answered + (flood?.answered ?? 0)) / elapsedS) };
-}
-
-/** Floods at `rate` for `ms` from one DEALER, then waits for every answer (bounded), calling `loadDone` when the load stops. */
-async function runFlood(endpoint: string, rate: number, ms: number, loadDone: () => void): Promise<NonNullable<FairnessPhase['flood']>> {
-  const dealer = new zmq.Dealer({ linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
-  dealer.connect(endpoint);
-  const sentAt = new Map<number, number>();
-  const latency = createHistogram();
-  let answered = 0;
-  let busy = 0;
-  let duplicates = 0;
-  let settle: (() => void) | undefined;
-  let loading = true;
-  const reader = (async () => {
-    try {
-      for await (const [tag, , ...body] of dealer) {
-        const seq = tag?.readUInt32BE(0) ?? -1;
-        const t = sentAt.get(seq);
-        if (t === undefined) {
-          duplicates++;
-          continue;
-        }
-        sentAt.delete(seq);
-        record(latency, (performance.now() - t) * 1000);
-        if (parseErrorReply(body)?.kind === 'busy') busy++;
-        else answered++;
-        if (!loading && sentAt.size === 0) settle?.();
-      }
-    } catch {
-      // closed
-    }
-  })();
-  let sent = 0;
-  const t0 = performance.now();
-  await new Promise<void>((resolve) => {
-    const tick = setInterval(() => {
-      const elapsed = performance.now() - t0;
-      if (elapsed >= ms) {
-        clearInterval(tick);
-        resolve();
-        return;
-      }
-      // Open loop: the requests owed by now, whatever came back (no coordinated omission: latency counts from here).
-      for (let owed = Math.floor((elapsed / 1000) * rate) - sent; owed > 0; owed--) {
-        const tag = Buffer.allocUnsafe(4);
-        tag.writeUInt32BE(sent, 0);
-        sentAt.set(sent++, performance.now());
-        void dealer.send([tag, Buffer.alloc(0), Buffer.from('flood')]).catch(() => undefined);
-      }
-    }, 5);
-  });
-  loading = false;
-  loadDone();
-  if (sentAt.size > 0) {
-    await new Promise<void>((resolve) => {
-      settle = resolve;
-      setTimeout(resolve, 60_000).unref();
-    });
-  }
-  const lost = sentAt.size;
-  dealer.close();
-  await reader;
-  return { ...summarize(latency), sent, answered, busy, lost, duplicates };
 }
 
 /** The scenario's table, for the run's report. */
@@ -181,13 +154,15 @@ export function fairnessMarkdown(r: FairnessReport): string {
   const ms = (us: number): string => (us / 1000).toFixed(1);
   const rows = r.phases.map((p) => {
     const f = p.flood;
-    return `| ${p.phase} | ${ms(p.good.p50_us)} | ${ms(p.good.p99_us)} | ${ms(p.good.max_us)} | ${p.good.busy} | ${f === undefined ? '–' : `${f.answered} / ${f.busy} / ${f.lost}`} | ${f === undefined ? '–' : `${ms(f.p50_us)} / ${ms(f.p99_us)} / ${ms(f.max_us)}`} | ${p.throughput_rps} |`;
+    return `| ${p.phase} | ${ms(p.good.p50_us)} | ${ms(p.good.p99_us)} | ${ms(p.good.max_us)} | ${p.good.answered} | ${f === undefined ? '–' : `${f.served} / ${f.busy} / ${f.lost}`} | ${f === undefined ? '–' : (f.ms / 1000).toFixed(1)} | ${p.throughput_rps} |`;
   });
   return [
-    `Fairness: capacity ${r.capacity_rps} req/s (sleeping handler), flood offered ${r.offered_rps} req/s by one client.`,
+    `Fairness: closed-loop REQ clients and one DEALER sending ${r.flood_requests} requests at once, zqueue serve on its defaults, a handler spinning ${r.handler_ms} ms of CPU (capacity ${r.capacity_rps} req/s). The good clients are measured alone, and during the flood only.`,
     '',
-    '| phase | good p50 ms | good p99 ms | good max ms | good busy | flood answered / busy / lost | flood p50 / p99 / max ms | replies/s |',
+    '| phase | good p50 ms | good p99 ms | good max ms | good answered | flood served / busy / lost | flood s | replies/s |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows,
+    '',
+    `The good clients' p99 during the flood is ${r.p99_ratio}× their p99 alone (fair queue, defaults).`,
   ].join('\n');
 }

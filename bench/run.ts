@@ -39,7 +39,7 @@ export async function bench(o: BenchOptions): Promise<RunResult> {
   if (o.scenarios.includes('scaling')) scaling = await runScaling({ durationMs: Math.max(500, o.durationMs), clients: 32 }, bar);
   if (o.scenarios.includes('observability')) observability = await runObservability({ durationMs: Math.max(1000, o.durationMs), clients: 100, repeats: 5 }, bar);
   if (o.scenarios.includes('fairness')) {
-    fairness = await runFairness({ durationMs: Math.max(3000, o.durationMs * 4) }, (phase) => process.stderr.write(`fairness: ${phase}\n`));
+    fairness = await runFairness({ durationMs: Math.max(3000, o.durationMs * 4), limitMs: 30_000 }, (phase) => process.stderr.write(`fairness: ${phase}\n`));
   }
   if (o.scenarios.includes('retry-storm')) {
     retryStorm = await retryStormProcess({ durationMs: Math.max(2000, o.durationMs * 3), handlerMs: o.stormHandlerMs, timeoutMs: o.stormTimeoutMs });

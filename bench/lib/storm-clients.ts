@@ -17,7 +17,15 @@ import { connectTo } from '../../src/endpoints.js';
 import { parseErrorReply } from '../../src/protocol.js';
 import { createHistogram, record, summarize } from '../../src/latency.js';
 
-export const STORM_CLIENTS = ['req', 'dealer', 'zqueue'] as const;
+/**
+ * `req`: a REQ socket, a new one after each timeout; `dealer`: a DEALER that
+ * tags each request with an id frame (`[id, "", body]`); `plain`: a DEALER that
+ * sends `["", body]` as a REQ would, no id and no deadline, the same socket
+ * after a timeout (the zguide's plain asynchronous client; here its replies
+ * are matched by their echoed body, which the device cannot read); `zqueue`:
+ * the zqueue Client.
+ */
+export const STORM_CLIENTS = ['req', 'dealer', 'plain', 'zqueue'] as const;
 export type StormClient = (typeof STORM_CLIENTS)[number];
 
 export interface StormClientsSpec {
@@ -51,6 +59,7 @@ async function clientLoop(kind: StormClient, endpoint: string, timeoutMs: number
   await new Promise((r) => setTimeout(r, (n * 7919) % timeoutMs));
   if (kind === 'zqueue') return zqueueLoop(endpoint, timeoutMs, stopped, tally);
   const body = Buffer.from(`client ${n}`);
+  const plain = kind === 'plain';
   let seq = 0;
   const open = (): zmq.Request | zmq.Dealer => {
     const s = kind === 'req' ? new zmq.Request({ linger: 0, receiveTimeout: timeoutMs }) : new zmq.Dealer({ linger: 0, receiveTimeout: timeoutMs });
@@ -63,18 +72,23 @@ async function clientLoop(kind: StormClient, endpoint: string, timeoutMs: number
       const t0 = performance.now();
       const tag = Buffer.alloc(4);
       tag.writeUInt32BE(++seq);
+      // A plain DEALER's request carries its sequence in its body: the echo says which request a reply answers.
+      const plainBody = plain ? Buffer.from(`${body.toString()} #${seq}`) : body;
       try {
         if (socket instanceof zmq.Request) await socket.send(body);
+        else if (plain) await socket.send([Buffer.alloc(0), plainBody]);
         else await socket.send([tag, Buffer.alloc(0), body]);
         for (;;) {
           const reply = await socket.receive();
           // A DEALER's late reply to an earlier attempt: thrown away, keep waiting for this one.
-          if (socket instanceof zmq.Dealer && !(reply[0]?.equals(tag) ?? false)) {
+          // (A plain one's reply is ["", "done", body], or an error reply ["", "ZQ-ERROR …"], which says nothing of which request it answers.)
+          const late = socket instanceof zmq.Dealer && (plain ? parseErrorReply(reply.slice(1)) === undefined && !(reply[2]?.equals(plainBody) ?? false) : !(reply[0]?.equals(tag) ?? false));
+          if (late) {
             socket.receiveTimeout = Math.max(1, Math.round(timeoutMs - (performance.now() - t0)));
             continue;
           }
           const t = tally();
-          const body0 = socket instanceof zmq.Dealer ? reply.slice(2) : reply;
+          const body0 = socket instanceof zmq.Dealer ? reply.slice(plain ? 1 : 2) : reply;
           if (t !== undefined) {
             if (parseErrorReply(body0) !== undefined) t.errors++;
             else {
