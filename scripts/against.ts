@@ -1,32 +1,32 @@
 /**
- * `npm run bench:check -- --against REF`: the gate's cells measured for a
- * base ref and for the working tree on the same machine in one run, the two
- * sides interleaved (ref, tree, tree, ref, …), each repeat a fresh process of
- * that side's own harness (`dist/bench/run.js --json`). The verdict uses the
- * gate's statistics with the ref's samples as the baseline. On shared CI
- * runners, whose speed differs from run to run, this is the comparison that
- * holds; a committed baseline holds only on the machine it was measured on.
+ * `npm run bench:check` (the default) and `-- --against REF`: this tree
+ * against a base ref, side by side in one process (bench/lib/side-by-side.ts):
+ * the ref is checked out into a temporary worktree and built with this tree's
+ * node_modules, both builds run a least-busy broker, and the same load at a
+ * fixed rate goes to each in turn. On shared CI runners, whose speed differs
+ * from run to run, this is the comparison that holds; a committed baseline
+ * holds only on the machine it was measured on.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { checkMarkdown, compare, metricsOf, type CheckResult, type GateOptions } from '../bench/lib/gate.js';
-import { checkRunResult, type CellResult, type CellRun } from '../bench/lib/results.js';
-import { timeLeft } from '../bench/lib/progress.js';
+import { checkMarkdown, type CheckResult, type Comparison, type GateOptions } from '../bench/lib/gate.js';
+import { sideBySide, type Injection, type SideBySideResult } from '../bench/lib/side-by-side.js';
 
 export interface AgainstOptions {
   readonly ref: string;
-  readonly repeats: number;
-  readonly durationMs: number;
-  readonly transports: readonly string[];
-  /** µs of busy-work per request injected into the working tree's js device (for proving the gate sees a slowdown). */
-  readonly injectUs: number;
+  readonly rateRps: number;
+  readonly windowMs: number;
+  readonly minPairs: number;
+  readonly maxPairs: number;
+  /** A slowdown injected into this tree's device (proving the gate sees one). */
+  readonly inject?: Injection;
   readonly quiet: boolean;
 }
 
-/** Checks out `ref` into a temporary folder beside no one's work, builds it with this tree's dependencies, and returns its folder. */
-function checkout(ref: string): string {
+/** Checks out `ref` into a temporary folder, builds it with this tree's dependencies, and returns its folder. */
+export function checkout(ref: string): string {
   const root = resolve('.');
   const dir = mkdtempSync(join(tmpdir(), 'zqueue-against-'));
   execFileSync('git', ['worktree', 'add', '--detach', '--force', dir, ref], { stdio: 'ignore' });
@@ -35,7 +35,7 @@ function checkout(ref: string): string {
   return dir;
 }
 
-function remove(dir: string): void {
+export function removeCheckout(dir: string): void {
   try {
     execFileSync('git', ['worktree', 'remove', '--force', dir], { stdio: 'ignore' });
   } catch {
@@ -45,65 +45,62 @@ function remove(dir: string): void {
   execFileSync('git', ['worktree', 'prune'], { stdio: 'ignore' });
 }
 
-/** One repeat of the gate's cells by a side's own harness, in a process of its own. */
-async function measureSide(dir: string, o: AgainstOptions, inject: number): Promise<CellResult[]> {
-  const args = [
-    join(dir, 'dist', 'bench', 'run.js'),
-    '--transport', o.transports.join(','),
-    '--engine', 'direct,native,js,least-busy',
-    '--clients', '100',
-    '--size', '16',
-    '--duration', String(o.durationMs),
-    '--repeats', '1',
-    '--scenario', 'throughput',
-    '--json',
-    '--no-write',
-  ];
-  const env = { ...process.env, ZQ_BENCH_INJECT_US: String(inject) };
-  const child = spawn(process.execPath, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'ignore'] });
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  const code = await new Promise<number | null>((r) => child.once('exit', r));
-  const last = out.trim().split('\n').pop() ?? '';
-  if (last === '') throw new Error(`the harness at ${dir} printed no results (exit ${code})`);
-  return [...checkRunResult(JSON.parse(last)).cells];
-}
-
-/** Concatenates the runs of each cell across repeats. */
-function gather(into: Map<string, CellResult>, cells: readonly CellResult[]): void {
-  for (const c of cells) {
-    const had = into.get(c.id);
-    if (c.status !== 'ok') throw new Error(`cell ${c.id} was not measured (${c.status})`);
-    if (had === undefined || had.status !== 'ok') into.set(c.id, c);
-    else into.set(c.id, { ...had, runs: [...had.runs, ...c.runs] as CellRun[] });
+/** Whether `ref` names a commit here (a shallow clone has no parent of its only commit). */
+export function commitExists(ref: string): boolean {
+  try {
+    execFileSync('git', ['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
   }
 }
 
 export async function against(o: AgainstOptions, g: GateOptions): Promise<CheckResult> {
-  if (!existsSync('node_modules')) throw new Error('run npm ci first: the ref is built with this tree\'s node_modules');
-  const dir = checkout(o.ref);
   const sha = execFileSync('git', ['rev-parse', '--short', o.ref], { encoding: 'utf8' }).trim();
-  const base = new Map<string, CellResult>();
-  const tree = new Map<string, CellResult>();
-  const started = performance.now();
+  const dir = checkout(o.ref);
+  let r: SideBySideResult;
   try {
-    for (let r = 0; r < o.repeats; r++) {
-      // ABBA order: whatever drifts during the run falls on both sides alike.
-      const sides = r % 2 === 0 ? (['ref', 'tree'] as const) : (['tree', 'ref'] as const);
-      for (const [i, side] of sides.entries()) {
-        if (!o.quiet) {
-          const left = timeLeft(r * 2 + i, o.repeats * 2, performance.now() - started);
-          process.stderr.write(`against ${sha}: repeat ${r + 1}/${o.repeats}, ${side}${left === undefined ? '' : `, about ${left} left`}\n`);
-        }
-        if (side === 'ref') gather(base, await measureSide(dir, o, 0));
-        else gather(tree, await measureSide('.', o, o.injectUs));
-      }
-    }
+    r = await sideBySide({
+      refDir: dir,
+      rateRps: o.rateRps,
+      windowMs: o.windowMs,
+      minPairs: o.minPairs,
+      maxPairs: o.maxPairs,
+      gate: g,
+      ...(o.inject !== undefined ? { inject: o.inject } : {}),
+      onWindow: (side, pair) => {
+        if (!o.quiet) process.stderr.write(`against ${sha}: pair ${pair + 1}, ${side}\n`);
+      },
+    });
   } finally {
-    remove(dir);
+    removeCheckout(dir);
   }
-  const rows = compare(metricsOf([...base.values()]), metricsOf([...tree.values()]), g);
-  const note = `Run of ${new Date().toISOString()}: the working tree against ${o.ref} (${sha}), measured side by side on this machine, ${o.repeats} interleaved repeats of ${o.durationMs} ms per cell${o.injectUs > 0 ? `; ${o.injectUs} µs of busy-work injected per request into the working tree's js device` : ''}.`;
-  const regressed = rows.some((r) => r.verdict === 'regressed' || r.verdict === 'missing');
-  return { rows, regressed, markdown: checkMarkdown(rows, g, note) };
+  const inj = r.injected;
+  const note = [
+    `Run of ${new Date().toISOString()}: this tree against ${o.ref} (${sha}), side by side in one process on this machine:`,
+    `${r.ref.length} pairs of ${o.windowMs} ms windows (ABBA) at ${o.rateRps} req/s offered, least-busy over tcp, 2 echo workers.`,
+    `Requests answered a second: base ${median(r.ref.map((f) => f.rps))}, tree ${median(r.tree.map((f) => f.rps))}.`,
+    inj === undefined ? '' : `Injected into the tree's device: ${(inj.fraction * 100).toFixed(0)} % of the base's main-thread CPU per request as ${inj.kind === 'busy' ? `a busy wait of ${inj.us.toFixed(1)} µs` : `${inj.units} allocations (${inj.us.toFixed(1)} µs)`} per request.`,
+  ]
+    .filter((l) => l !== '')
+    .join(' ');
+  const info = r.info.map((c) => `- ${c.key}: ${summary(c)} (reported, not judged: it spreads ±20 % between windows of one build)`);
+  const markdown = `${checkMarkdown(r.rows, g, note)}\n${info.join('\n')}\n\n${verdictLine(r.rows, r.regressed, sha, r.ref.length)}\n`;
+  return { rows: [...r.rows], regressed: r.regressed, markdown };
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? 0;
+}
+
+function summary(c: Comparison): string {
+  const pct = (x: number): string => `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(1)} %`;
+  return c.change === undefined || c.interval === undefined ? c.verdict : `${pct(c.change)} [${pct(c.interval[0])}, ${pct(c.interval[1])}]`;
+}
+
+/** The one line a CI step summary or a pull-request comment shows. */
+export function verdictLine(rows: readonly Comparison[], regressed: boolean, sha: string, pairs: number): string {
+  const figures = rows.map((c) => `${c.key.replace(' main_thread_us_per_req', ': device main-thread CPU a request')} ${summary(c)}`).join('; ');
+  return `**zqueue gate: ${regressed ? 'REGRESSION' : 'no regression'}** against ${sha} (${pairs} pairs; negative is worse): ${figures}.`;
 }

@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runMatrix, type MatrixOptions } from '../bench/throughput.js';
 import { progress } from '../bench/lib/progress.js';
-import { against } from './against.js';
+import { against, commitExists } from './against.js';
+import type { Injection } from '../bench/lib/side-by-side.js';
 import { checkBaseline, checkMarkdown, compare, gateDefaults, metricsOf, type Baseline, type CheckResult, type GateOptions, type Metric } from '../bench/lib/gate.js';
 import type { CellResult } from '../bench/lib/results.js';
 import type { BenchTransport, Mode } from '../bench/lib/topology.js';
@@ -82,8 +83,11 @@ async function main(argv: string[]): Promise<number> {
         out: { type: 'string' },
         quiet: { type: 'boolean' },
         against: { type: 'string' },
-        transports: { type: 'string' },
-        'inject-us': { type: 'string' },
+        rate: { type: 'string' },
+        window: { type: 'string' },
+        'min-pairs': { type: 'string' },
+        'max-pairs': { type: 'string' },
+        inject: { type: 'string' },
       },
     }).values;
   } catch (err) {
@@ -91,25 +95,50 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const out = typeof values.out === 'string' ? values.out : 'results';
-  const baselinePath = typeof values.baseline === 'string' ? values.baseline : join(out, 'baseline.json');
-  const repeats = Number(values.repeats ?? 6);
-  const duration = Number(values.duration ?? 300);
   const threshold = Number(values.threshold ?? gateDefaults.threshold);
-  if (!Number.isInteger(repeats) || repeats < 3 || !Number.isInteger(duration) || duration < 50 || !(threshold > 0 && threshold < 1)) {
-    console.error('bench:check: --repeats must be an integer ≥ 3, --duration ≥ 50 ms, --threshold between 0 and 1');
+  if (!(threshold > 0 && threshold < 1)) {
+    console.error('bench:check: --threshold must be between 0 and 1');
     return 2;
   }
-  if (typeof values.against === 'string') {
-    const transports = (typeof values.transports === 'string' ? values.transports : GATE_CELLS.transports.join(',')).split(',');
-    const injectUs = Number(values['inject-us'] ?? 0);
+  const g = { ...gateDefaults, threshold };
+  // Side by side (the default): against --against REF, else this commit's parent. A committed baseline
+  // only where asked (--baseline FILE) or where there is no parent (a first commit, a shallow clone).
+  const ref = typeof values.against === 'string' ? values.against : 'HEAD~1';
+  if (typeof values.baseline !== 'string' && commitExists(ref)) {
+    const num = (name: string, def: number, min: number): number | undefined => {
+      const v = Number(values[name] ?? def);
+      return Number.isInteger(v) && v >= min ? v : undefined;
+    };
+    const [rateRps, windowMs, minPairs, maxPairs] = [num('rate', 4000, 100), num('window', 1000, 200), num('min-pairs', 3, 2), num('max-pairs', 8, 2)];
+    let inject: Injection | undefined;
+    if (typeof values.inject === 'string') {
+      const m = /^(busy|alloc):(\d+(?:\.\d+)?)$/.exec(values.inject);
+      if (m === null) {
+        console.error('bench:check: --inject is busy:PCT or alloc:PCT (a slowdown of PCT % of the base device\'s CPU per request)');
+        return 2;
+      }
+      inject = { kind: m[1] as 'busy' | 'alloc', fraction: Number(m[2]) / 100 };
+    }
+    if (rateRps === undefined || windowMs === undefined || minPairs === undefined || maxPairs === undefined) {
+      console.error('bench:check: --rate ≥ 100, --window ≥ 200 (ms), --min-pairs and --max-pairs ≥ 2, as integers');
+      return 2;
+    }
     let r: CheckResult;
     try {
-      r = await against({ ref: values.against, repeats, durationMs: duration, transports, injectUs, quiet: values.quiet === true }, { ...gateDefaults, threshold });
+      r = await against({ ref, rateRps, windowMs, minPairs, maxPairs, quiet: values.quiet === true, ...(inject !== undefined ? { inject } : {}) }, g);
     } catch (err) {
-      console.error(`bench:check: the check against ${values.against} could not run: ${err instanceof Error ? err.message : String(err)}`);
+      console.error(`bench:check: the check against ${ref} could not run: ${err instanceof Error ? err.message : String(err)}`);
       return 2;
     }
     return report(r, out);
+  }
+  if (typeof values.baseline !== 'string') console.error(`bench:check: ${ref} is not a commit here (a first commit, or a shallow clone): checking against the committed baseline instead`);
+  const baselinePath = typeof values.baseline === 'string' ? values.baseline : join(out, 'baseline.json');
+  const repeats = Number(values.repeats ?? 6);
+  const duration = Number(values.duration ?? 300);
+  if (!Number.isInteger(repeats) || repeats < 3 || !Number.isInteger(duration) || duration < 50) {
+    console.error('bench:check: --repeats must be an integer ≥ 3, --duration ≥ 50 ms');
+    return 2;
   }
   let baseline: Baseline;
   try {
@@ -120,7 +149,7 @@ async function main(argv: string[]): Promise<number> {
   }
   let result: CheckResult;
   try {
-    result = await check(baseline, repeats, duration, { ...gateDefaults, threshold }, values.quiet === true);
+    result = await check(baseline, repeats, duration, g, values.quiet === true);
   } catch (err) {
     console.error(`bench:check: the check could not run: ${err instanceof Error ? err.message : String(err)}`);
     return 2;

@@ -1,7 +1,7 @@
 /**
- * bench:check --against REF measures a ref and the working tree side by side
- * in one run: with a known slowdown injected into the tree's device, it calls
- * a regression (and builds and removes the ref's worktree on its way).
+ * bench:check measures a base and this tree side by side in one process: with
+ * a known slowdown injected into the tree's device it calls a regression, says
+ * so in one line, and builds and removes the base's worktree on its way.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,16 +9,17 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { ROOT, run, tempDir, removeTempDirs, within } from './helpers.js';
 
-describe('bench:check --against', () => {
-  it('calls a synthetic slowdown of the working tree against HEAD a regression', async () => {
+describe('bench:check side by side', () => {
+  it('calls a slowdown of half the base device\'s CPU a request a regression, in a table and one line', async () => {
     const out = tempDir();
-    const p = run(process.execPath, [join(ROOT, 'dist', 'scripts', 'check.js'), '--against', 'HEAD', '--transports', 'tcp', '--repeats', '3', '--inject-us', '200', '--quiet', '--out', out]);
+    const p = run(process.execPath, [join(ROOT, 'dist', 'scripts', 'check.js'), '--against', 'HEAD', '--inject', 'busy:50', '--quiet', '--out', out]);
     const code = await within(300_000, 'bench:check --against', p.exited);
     assert.equal(code, 1, p.stderr());
-    assert.match(p.stdout(), /tcp\/js\/100c\/16B throughput_vs_direct .* \*\*REGRESSED\*\*/);
-    assert.match(p.stdout(), /the working tree against HEAD/);
+    assert.match(p.stdout(), /least-busy tcp main_thread_us_per_req .* \*\*REGRESSED\*\*/);
+    assert.match(p.stdout(), /this tree against HEAD .* side by side in one process/);
+    assert.match(p.stdout(), /\*\*zqueue gate: REGRESSION\*\* against [0-9a-f]+ \(\d pairs; negative is worse\)/);
     const worktrees = execFileSync('git', ['worktree', 'list'], { cwd: ROOT, encoding: 'utf8' }).trim().split('\n');
-    assert.equal(worktrees.length, 1, `the ref's worktree is gone: ${worktrees.join('; ')}`);
+    assert.equal(worktrees.length, 1, `the base's worktree is gone: ${worktrees.join('; ')}`);
     removeTempDirs();
   });
 });
