@@ -147,7 +147,8 @@ export async function runChaos(o: ChaosOptions): Promise<Ledger> {
   const every = o.eventEveryMs ?? 2500;
   const hb = String(o.heartbeatMs ?? 250);
   const nDevices = o.devices ?? 1;
-  if (!Number.isInteger(nDevices) || nDevices < 1 || nDevices > 16) throw new RangeError(`devices must be an integer from 1 to 16, got ${String(nDevices)}`);
+  if (!Number.isInteger(nDevices) || nDevices < 1 || nDevices > 16)
+    throw new RangeError(`devices must be an integer from 1 to 16, got ${String(nDevices)}`);
   const several = nDevices > 1;
   const nServers = o.servers ?? (several ? 4 : 2);
   const downMs = o.deviceDownMs ?? 1500;
@@ -163,7 +164,21 @@ export async function runChaos(o: ChaosOptions): Promise<Ledger> {
     const backend = `tcp://127.0.0.1:${back}`;
     const args = several
       ? ['device', '--policy', 'least-busy', '--frontend', frontend, '--backend', backend, '--heartbeat', hb, '--handler-timeout', '5000']
-      : ['serve', '--handler', HANDLER, '--threads', '2', '--frontend', frontend, '--backend', backend, '--heartbeat', hb, '--handler-timeout', '5000'];
+      : [
+          'serve',
+          '--handler',
+          HANDLER,
+          '--threads',
+          '2',
+          '--frontend',
+          frontend,
+          '--backend',
+          backend,
+          '--heartbeat',
+          hb,
+          '--handler-timeout',
+          '5000',
+        ];
     devices.push({ front, frontend, backend, args, proc: start(args) });
   }
   await Promise.all(devices.map((d) => waitForOutput(d.proc, ' bound ', 15_000)));
@@ -211,7 +226,16 @@ export async function runChaos(o: ChaosOptions): Promise<Ledger> {
     try {
       const reply = (await c.request(body)).map(String);
       const after = c.stats();
-      settle(id, !expect(reply) ? 'wrong' : after.failovers > before.failovers ? 'failed-over' : after.retries > before.retries ? 'retried' : 'answered');
+      settle(
+        id,
+        !expect(reply)
+          ? 'wrong'
+          : after.failovers > before.failovers
+            ? 'failed-over'
+            : after.retries > before.retries
+              ? 'retried'
+              : 'answered',
+      );
     } catch (err) {
       settle(id, isZqueueError(err) ? err.code : `other: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -320,7 +344,10 @@ export async function runChaos(o: ChaosOptions): Promise<Ledger> {
 
 /** The ledger as a Markdown table. */
 export function ledgerTable(l: Ledger): string {
-  const errors = Object.entries(l.errors).map(([code, n]) => `${n} ${code}`).join(', ') || '0';
+  const errors =
+    Object.entries(l.errors)
+      .map(([code, n]) => `${n} ${code}`)
+      .join(', ') || '0';
   const rows = [
     ['sent', l.sent],
     ['answered', l.answered],

@@ -19,7 +19,7 @@ import { fork } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import * as zmq from 'zeromq';
-import { Broker } from '../src/broker.js';
+import { Broker } from '../src/serve/broker.js';
 import { connectUrlFor } from '../src/endpoints.js';
 import { parseErrorReply } from '../src/protocol.js';
 import { createHistogram, record, summarize, type LatencySummary } from '../src/latency.js';
@@ -67,13 +67,24 @@ export async function runFairness(o: FairnessOptions, onPhase: (name: string) =>
     phases.push(await runPhase(phase, o, handlerMs, threads));
   }
   const p99 = (name: FairnessPhase['phase']): number => phases.find((p) => p.phase === name)?.good.p99_us ?? 0;
-  return { capacity_rps: (threads * 1000) / handlerMs, flood_requests: o.flood ?? 20_000, handler_ms: handlerMs, phases, p99_ratio: Math.round((p99('fair') / Math.max(1, p99('alone'))) * 100) / 100 };
+  return {
+    capacity_rps: (threads * 1000) / handlerMs,
+    flood_requests: o.flood ?? 20_000,
+    handler_ms: handlerMs,
+    phases,
+    p99_ratio: Math.round((p99('fair') / Math.max(1, p99('alone'))) * 100) / 100,
+  };
 }
 
 async function runPhase(phase: FairnessPhase['phase'], o: FairnessOptions, handlerMs: number, threads: number): Promise<FairnessPhase> {
   const prevSpin = process.env.ZQ_SPIN_MS;
   process.env.ZQ_SPIN_MS = String(handlerMs); // worker threads copy the environment at start
-  const broker = await Broker.create({ handler: SPIN, threads, frontend: 'tcp://127.0.0.1:*', ...(phase === 'fifo' ? { queueOrder: 'fifo' as const } : {}) });
+  const broker = await Broker.create({
+    handler: SPIN,
+    threads,
+    frontend: 'tcp://127.0.0.1:*',
+    ...(phase === 'fifo' ? { queueOrder: 'fifo' as const } : {}),
+  });
   if (prevSpin === undefined) delete process.env.ZQ_SPIN_MS;
   else process.env.ZQ_SPIN_MS = prevSpin;
   const endpoint = connectUrlFor(broker.frontendEndpoint);
@@ -143,7 +154,12 @@ async function runPhase(phase: FairnessPhase['phase'], o: FairnessOptions, handl
     }
     stop = true;
     await Promise.all(goodLoops);
-    return { phase, good: { ...summarize(goodLatency), ...good }, flood, throughput_rps: Math.round(((good.answered + (flood?.served ?? 0)) * 1000) / Math.max(1, elapsedMs)) };
+    return {
+      phase,
+      good: { ...summarize(goodLatency), ...good },
+      flood,
+      throughput_rps: Math.round(((good.answered + (flood?.served ?? 0)) * 1000) / Math.max(1, elapsedMs)),
+    };
   } finally {
     await broker.close({ timeoutMs: 1000 });
   }

@@ -16,7 +16,7 @@ import { Bench } from 'tinybench';
 import * as zmq from 'zeromq';
 import { Device } from '../src/device/device.js';
 import { Server } from '../src/server/server.js';
-import { Balancer } from '../src/balancer.js';
+import { Balancer } from '../src/device/scheduling/balancer.js';
 import { delimiterIndex, errorFrame, errorKindOf, parseErrorReply } from '../src/protocol.js';
 import { createHistogram, record } from '../src/latency.js';
 import { performance } from 'node:perf_hooks';
@@ -36,7 +36,11 @@ interface Rig {
 
 async function rig(transport: 'tcp' | 'ipc' | 'inproc', hop: Hop, dir: string, n: number): Promise<Rig> {
   const ep = (label: string): string =>
-    transport === 'tcp' ? 'tcp://127.0.0.1:*' : transport === 'ipc' ? `ipc://${join(dir, `${label}-${n}.sock`)}` : `inproc://zq-micro-${label}-${n}`;
+    transport === 'tcp'
+      ? 'tcp://127.0.0.1:*'
+      : transport === 'ipc'
+        ? `ipc://${join(dir, `${label}-${n}.sock`)}`
+        : `inproc://zq-micro-${label}-${n}`;
   const request = new zmq.Request({ linger: 0 });
   if (hop === 'direct') {
     const server = await new Server((r) => r, { endpoint: ep('server'), bind: true }).start();

@@ -23,7 +23,8 @@ import type { Progress } from './lib/progress.js';
 import type { CellRun, ObservabilityPoint } from './lib/results.js';
 import type { DeviceVariant } from './lib/topology.js';
 import { median, runOnce } from './throughput.js';
-import { MetricsServer, StatsLine } from '../src/metrics.js';
+import { MetricsServer } from '../src/operate/http.js';
+import { StatsLine } from '../src/operate/stats-line.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 

@@ -12,7 +12,7 @@
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import * as zmq from 'zeromq';
-import { Broker } from '../src/broker.js';
+import { Broker } from '../src/serve/broker.js';
 import { Client } from '../src/client.js';
 import { connectUrlFor } from '../src/endpoints.js';
 import { parseErrorReply } from '../src/protocol.js';
@@ -72,7 +72,13 @@ export async function runOverload(o: OverloadOptions): Promise<OverloadReport> {
   process.env.ZQ_SLEEP_MS = String(handlerMs); // worker threads copy the environment at start
   const capacity = (threads * 1000) / handlerMs;
   const offered = capacity * factor;
-  const broker = await Broker.create({ handler: SLEEP, threads, frontend: 'tcp://127.0.0.1:*', maxQueued: o.maxQueued ?? 50, handlerTimeoutMs: 30_000 });
+  const broker = await Broker.create({
+    handler: SLEEP,
+    threads,
+    frontend: 'tcp://127.0.0.1:*',
+    maxQueued: o.maxQueued ?? 50,
+    handlerTimeoutMs: 30_000,
+  });
   if (prevSleep === undefined) delete process.env.ZQ_SLEEP_MS;
   else process.env.ZQ_SLEEP_MS = prevSleep;
   const endpoint = connectUrlFor(broker.frontendEndpoint);
@@ -191,7 +197,7 @@ export async function runOverload(o: OverloadOptions): Promise<OverloadReport> {
     accepted_rps: Math.round((answeredDuringLoad / loadMs) * 1000),
     accepted_share: Math.round((answeredDuringLoad / loadMs / capacity) * 1000 * 100) / 100,
     baseline_rps: Math.round(baselineRps),
-    accepted_vs_baseline: Math.round(((answeredDuringLoad / loadMs) * 1000 / Math.max(1, baselineRps)) * 100) / 100,
+    accepted_vs_baseline: Math.round((((answeredDuringLoad / loadMs) * 1000) / Math.max(1, baselineRps)) * 100) / 100,
     busy_latency: summarize(busyLatency),
     answered_latency: summarize(okLatency),
     rss_mb: { before: mb(rssBefore), peak: mb(peakRss), after: mb(rssAfter) },
@@ -215,6 +221,6 @@ async function closedLoopRps(endpoint: string, clients: number, ms: number): Pro
     }),
   );
   const rps = (n / (performance.now() - t0)) * 1000;
-  await Promise.all((pool).map((c) => c.close()));
+  await Promise.all(pool.map((c) => c.close()));
   return rps;
 }

@@ -20,10 +20,17 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { Broker } from '../src/broker.js';
+import { Broker } from '../src/serve/broker.js';
 import { connectUrlFor } from '../src/endpoints.js';
-import type { OverloadPolicy } from '../src/overload.js';
-import { STORM_CLIENTS, type FromClients, type StormClient, type StormClientsSpec, type StormTally, type ToClients } from './lib/storm-clients.js';
+import type { OverloadPolicy } from '../src/device/scheduling/overload.js';
+import {
+  STORM_CLIENTS,
+  type FromClients,
+  type StormClient,
+  type StormClientsSpec,
+  type StormTally,
+  type ToClients,
+} from './lib/storm-clients.js';
 
 const SLEEP = fileURLToPath(new URL('../../examples/sleep.js', import.meta.url));
 const CLIENTS = fileURLToPath(new URL('./lib/storm-clients.js', import.meta.url));
@@ -94,7 +101,19 @@ export async function runRetryStorm(o: RetryStormOptions, onCell: (label: string
       // Side by side: every policy for this load before the next load.
       for (const policy of o.policies ?? STORM_POLICIES) {
         onCell(`${policy.name}, ${client} clients, ${factor}x`);
-        cells.push(await cell({ policy, client, factor, handlerMs, threads, timeoutMs, capacity, durationMs: o.durationMs, warmupMs: o.warmupMs ?? 1000 }));
+        cells.push(
+          await cell({
+            policy,
+            client,
+            factor,
+            handlerMs,
+            threads,
+            timeoutMs,
+            capacity,
+            durationMs: o.durationMs,
+            warmupMs: o.warmupMs ?? 1000,
+          }),
+        );
       }
     }
   }
@@ -116,7 +135,13 @@ interface CellSpec {
 async function cell(c: CellSpec): Promise<StormCell> {
   const prevSleep = process.env.ZQ_SLEEP_MS;
   process.env.ZQ_SLEEP_MS = String(c.handlerMs); // worker threads copy the environment at start
-  const broker = await Broker.create({ handler: SLEEP, threads: c.threads, frontend: 'tcp://127.0.0.1:*', overloadPolicy: c.policy.overloadPolicy, maxWaitMs: c.policy.maxWaitMs });
+  const broker = await Broker.create({
+    handler: SLEEP,
+    threads: c.threads,
+    frontend: 'tcp://127.0.0.1:*',
+    overloadPolicy: c.policy.overloadPolicy,
+    maxWaitMs: c.policy.maxWaitMs,
+  });
   if (prevSleep === undefined) delete process.env.ZQ_SLEEP_MS;
   else process.env.ZQ_SLEEP_MS = prevSleep;
   const endpoint = connectUrlFor(broker.frontendEndpoint);
@@ -147,7 +172,9 @@ async function cell(c: CellSpec): Promise<StormCell> {
     if (child.exitCode === null && child.signalCode === null) child.kill();
     await broker.close({ timeoutMs: 0 });
   }
-  const counted = (s: typeof before): { answered: number; shed: { abandoned: number; expired: number; replaced: number; policy: number } } =>
+  const counted = (
+    s: typeof before,
+  ): { answered: number; shed: { abandoned: number; expired: number; replaced: number; policy: number } } =>
     s.counted ? { answered: s.answered, shed: s.shed } : { answered: 0, shed: { abandoned: 0, expired: 0, replaced: 0, policy: 0 } };
   const a = counted(after);
   const b = counted(before);
@@ -179,7 +206,8 @@ const round2 = (x: number): number => Math.round(x * 100) / 100;
 
 /** Sends `m` and waits for the answer of type `want`; a child that exits first fails it. */
 async function ask(child: ChildProcess, m: ToClients, want: FromClients['type']): Promise<FromClients> {
-  if (child.exitCode !== null || child.signalCode !== null) throw new Error(`storm clients ended with ${child.signalCode ?? `exit ${String(child.exitCode)}`} before '${want}'`);
+  if (child.exitCode !== null || child.signalCode !== null)
+    throw new Error(`storm clients ended with ${child.signalCode ?? `exit ${String(child.exitCode)}`} before '${want}'`);
   const answer = new Promise<FromClients>((resolve, reject) => {
     const onMessage = (a: FromClients): void => {
       if (a.type !== want) return;
@@ -214,7 +242,9 @@ export function retryStormMarkdown(r: RetryStormReport): string {
   ];
   for (const c of r.cells) {
     const s = c.shed_rps;
-    lines.push(`| ${c.factor}x | ${c.clients} ${c.client} | ${c.policy} | ${c.goodput.toFixed(2)} | ${c.useful_share.toFixed(2)} | ${c.in_time_rps} | ${c.processed_rps} | ${c.errors_rps} | ${c.timeouts_rps} | ${c.in_time_p99_ms} | ${s.abandoned}, ${s.expired}, ${s.replaced}, ${s.policy} |`);
+    lines.push(
+      `| ${c.factor}x | ${c.clients} ${c.client} | ${c.policy} | ${c.goodput.toFixed(2)} | ${c.useful_share.toFixed(2)} | ${c.in_time_rps} | ${c.processed_rps} | ${c.errors_rps} | ${c.timeouts_rps} | ${c.in_time_p99_ms} | ${s.abandoned}, ${s.expired}, ${s.replaced}, ${s.policy} |`,
+    );
   }
   return lines.join('\n');
 }

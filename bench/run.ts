@@ -11,7 +11,15 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { HELP, BenchUsageError, parseBenchArgs, type BenchOptions } from './lib/options.js';
 import { progress } from './lib/progress.js';
-import { environment, SCHEMA_VERSION, type RunResult, type CellResult, type ScalingPoint, type MicroResult, type ObservabilityPoint } from './lib/results.js';
+import {
+  environment,
+  SCHEMA_VERSION,
+  type RunResult,
+  type CellResult,
+  type ScalingPoint,
+  type MicroResult,
+  type ObservabilityPoint,
+} from './lib/results.js';
 import { cellFailed, markdown } from './lib/report.js';
 import { writeMatrixExports } from './lib/exports.js';
 import { throughputChart, latencyChart } from './lib/charts.js';
@@ -37,19 +45,30 @@ export async function bench(o: BenchOptions): Promise<RunResult> {
     bar.done();
   }
   if (o.scenarios.includes('scaling')) scaling = await runScaling({ durationMs: Math.max(500, o.durationMs), clients: 32 }, bar);
-  if (o.scenarios.includes('observability')) observability = await runObservability({ durationMs: Math.max(1000, o.durationMs), clients: 100, repeats: 5 }, bar);
+  if (o.scenarios.includes('observability'))
+    observability = await runObservability({ durationMs: Math.max(1000, o.durationMs), clients: 100, repeats: 5 }, bar);
   if (o.scenarios.includes('fairness')) {
-    fairness = await runFairness({ durationMs: Math.max(3000, o.durationMs * 4), limitMs: 30_000 }, (phase) => process.stderr.write(`fairness: ${phase}\n`));
+    fairness = await runFairness({ durationMs: Math.max(3000, o.durationMs * 4), limitMs: 30_000 }, (phase) =>
+      process.stderr.write(`fairness: ${phase}\n`),
+    );
   }
   if (o.scenarios.includes('retry-storm')) {
-    retryStorm = await retryStormProcess({ durationMs: Math.max(2000, o.durationMs * 3), handlerMs: o.stormHandlerMs, timeoutMs: o.stormTimeoutMs });
+    retryStorm = await retryStormProcess({
+      durationMs: Math.max(2000, o.durationMs * 3),
+      handlerMs: o.stormHandlerMs,
+      timeoutMs: o.stormTimeoutMs,
+    });
   }
   if (o.scenarios.includes('micro')) micro = await runMicro(bar);
   bar.done();
   const { json: _json, write: _write, outDir: _out, exportGithubBenchmark: _gab, exportBmf: _bmf, ...options } = o;
   return {
     schemaVersion: SCHEMA_VERSION,
-    run: { id: startedAt.toISOString().replace(/[:.]/g, '-'), started_at: startedAt.toISOString(), duration_ms: Math.round(performance.now() - t0) },
+    run: {
+      id: startedAt.toISOString().replace(/[:.]/g, '-'),
+      started_at: startedAt.toISOString(),
+      duration_ms: Math.round(performance.now() - t0),
+    },
     environment: environment(),
     options,
     cells,
@@ -79,7 +98,9 @@ async function retryStormProcess(o: RetryStormOptions): Promise<RetryStormReport
     });
     const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
     if (code === 0) return JSON.parse(out) as RetryStormReport;
-    process.stderr.write(`bench: the retry-storm process ended with ${signal ?? `exit ${String(code)}`}${attempt === 1 ? '; running it again' : ''}\n`);
+    process.stderr.write(
+      `bench: the retry-storm process ended with ${signal ?? `exit ${String(code)}`}${attempt === 1 ? '; running it again' : ''}\n`,
+    );
   }
   return undefined;
 }
@@ -120,7 +141,8 @@ async function main(argv: string[]): Promise<number> {
   if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`);
   const bad = result.cells.filter(cellFailed);
   const stormMissing = o.scenarios.includes('retry-storm') && result.retry_storm === undefined;
-  const floodLost = result.fairness?.phases.some((p) => (p.flood?.lost ?? 0) > 0 || (p.flood?.duplicates ?? 0) > 0 || p.good.errors > 0) ?? false;
+  const floodLost =
+    result.fairness?.phases.some((p) => (p.flood?.lost ?? 0) > 0 || (p.flood?.duplicates ?? 0) > 0 || p.good.errors > 0) ?? false;
   if (floodLost) console.error('bench: fairness: a request was lost, answered twice, or a good client saw an error');
   return bad.length > 0 || floodLost || stormMissing ? 1 : 0;
 }

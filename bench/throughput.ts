@@ -49,7 +49,9 @@ export function matrix(o: MatrixOptions): CellKey[] {
       }
     }
     // One zqueue Client carrying many requests at once: the batched wire, which least-busy speaks.
-    if (o.modes.includes('least-busy')) for (const in_flight of o.inFlight) cells.push({ transport, mode: 'least-busy', clients: 1, size_bytes: o.sizes[0] ?? 16, in_flight });
+    if (o.modes.includes('least-busy'))
+      for (const in_flight of o.inFlight)
+        cells.push({ transport, mode: 'least-busy', clients: 1, size_bytes: o.sizes[0] ?? 16, in_flight });
   }
   return cells;
 }
@@ -77,7 +79,11 @@ export async function runOnce(key: CellKey, gens: Generators, o: MatrixOptions, 
     // Thousands of tcp clients take a while to connect here: allow 15 ms each beyond the floor.
     const warmupLimit = Math.max(o.warmupTimeoutMs, key.clients * 15);
     try {
-      await gens.warm({ endpoints: topo.clientEndpoints, size: key.size_bytes, timeoutMs: o.requestTimeoutMs, inFlight: inFlightOf(key) }, key.clients, warmupLimit);
+      await gens.warm(
+        { endpoints: topo.clientEndpoints, size: key.size_bytes, timeoutMs: o.requestTimeoutMs, inFlight: inFlightOf(key) },
+        key.clients,
+        warmupLimit,
+      );
     } catch (err) {
       const d = await gens.diagnose();
       const s = topo.deviceStats();

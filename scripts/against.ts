@@ -30,8 +30,13 @@ export function checkout(ref: string): string {
   const root = resolve('.');
   const dir = mkdtempSync(join(tmpdir(), 'zqueue-against-'));
   execFileSync('git', ['worktree', 'add', '--detach', '--force', dir, ref], { stdio: 'ignore' });
-  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
-  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], { stdio: 'inherit' });
+  try {
+    symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
+    execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], { stdio: 'inherit' });
+  } catch (err) {
+    removeCheckout(dir);
+    throw err;
+  }
   return dir;
 }
 
@@ -80,7 +85,9 @@ export async function against(o: AgainstOptions, g: GateOptions): Promise<CheckR
     `Run of ${new Date().toISOString()}: this tree against ${o.ref} (${sha}), side by side in one process on this machine:`,
     `${r.ref.length} pairs of ${o.windowMs} ms windows (ABBA) at ${o.rateRps} req/s offered, least-busy over tcp, 2 echo workers.`,
     `Requests answered a second: base ${median(r.ref.map((f) => f.rps))}, tree ${median(r.tree.map((f) => f.rps))}.`,
-    inj === undefined ? '' : `Injected into the tree's device: ${(inj.fraction * 100).toFixed(0)} % of the base's main-thread CPU per request as ${inj.kind === 'busy' ? `a busy wait of ${inj.us.toFixed(1)} µs` : `${inj.units} allocations (${inj.us.toFixed(1)} µs)`} per request.`,
+    inj === undefined
+      ? ''
+      : `Injected into the tree's device: ${(inj.fraction * 100).toFixed(0)} % of the base's main-thread CPU per request as ${inj.kind === 'busy' ? `a busy wait of ${inj.us.toFixed(1)} µs` : `${inj.units} allocations (${inj.us.toFixed(1)} µs)`} per request.`,
   ]
     .filter((l) => l !== '')
     .join(' ');
@@ -101,6 +108,8 @@ function summary(c: Comparison): string {
 
 /** The one line a CI step summary or a pull-request comment shows. */
 export function verdictLine(rows: readonly Comparison[], regressed: boolean, sha: string, pairs: number): string {
-  const figures = rows.map((c) => `${c.key.replace(' main_thread_us_per_req', ': device main-thread CPU a request')} ${summary(c)}`).join('; ');
+  const figures = rows
+    .map((c) => `${c.key.replace(' main_thread_us_per_req', ': device main-thread CPU a request')} ${summary(c)}`)
+    .join('; ');
   return `**zqueue gate: ${regressed ? 'REGRESSION' : 'no regression'}** against ${sha} (${pairs} pairs; negative is worse): ${figures}.`;
 }

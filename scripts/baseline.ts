@@ -24,7 +24,13 @@ const baseline: Baseline = {
 if (existsSync(path)) {
   try {
     const old = checkBaseline(JSON.parse(readFileSync(path, 'utf8')));
-    console.log(checkMarkdown(compare(old.metrics, baseline.metrics, gateDefaults), gateDefaults, `How the new baseline differs from the one of ${old.created_at}:`));
+    console.log(
+      checkMarkdown(
+        compare(old.metrics, baseline.metrics, gateDefaults),
+        gateDefaults,
+        `How the new baseline differs from the one of ${old.created_at}:`,
+      ),
+    );
   } catch (err) {
     console.log(`(the previous baseline could not be read: ${err instanceof Error ? err.message : String(err)})`);
   }

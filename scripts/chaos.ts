@@ -67,10 +67,16 @@ async function main(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const integer = (name: 'duration' | 'overload-duration' | 'clients' | 'devices' | 'servers', fallback: number, min: number, max: number): number => {
+  const integer = (
+    name: 'duration' | 'overload-duration' | 'clients' | 'devices' | 'servers',
+    fallback: number,
+    min: number,
+    max: number,
+  ): number => {
     const raw = values[name];
     const n = raw === undefined ? fallback : Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new Error(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
     return n;
   };
   let chaosS: number;
@@ -104,7 +110,13 @@ async function main(argv: string[]): Promise<number> {
     console.error(`chaos: ${chaosS} s, ${clients} clients, ${devices} device${devices === 1 ? '' : 's'}…`);
     const stop = countdown('chaos', chaosS * 1000);
     try {
-      ledger = await runChaos({ durationMs: chaosS * 1000, clients, devices, ...(servers !== undefined ? { servers } : {}), log: (l) => console.error(`  ${l}`) });
+      ledger = await runChaos({
+        durationMs: chaosS * 1000,
+        clients,
+        devices,
+        ...(servers !== undefined ? { servers } : {}),
+        log: (l) => console.error(`  ${l}`),
+      });
     } finally {
       stop();
     }
@@ -116,7 +128,12 @@ async function main(argv: string[]): Promise<number> {
     const at = new Date().toISOString();
     const base = join(out, devices === 1 ? 'chaos' : `chaos-devices-${devices}`);
     writeFileSync(`${base}.json`, `${JSON.stringify({ at, environment: environment(), overload, ledger }, null, 2)}\n`);
-    const md = [`# zqueue chaos: ${at}`, '', ...(overload !== undefined ? [overloadTable(overload), ''] : []), ...(ledger !== undefined ? [ledgerTable(ledger), ''] : [])].join('\n');
+    const md = [
+      `# zqueue chaos: ${at}`,
+      '',
+      ...(overload !== undefined ? [overloadTable(overload), ''] : []),
+      ...(ledger !== undefined ? [ledgerTable(ledger), ''] : []),
+    ].join('\n');
     writeFileSync(`${base}.md`, md);
     console.error(`wrote ${base}.json and ${base}.md`);
   }

@@ -16,7 +16,17 @@ import { runMatrix, type MatrixOptions } from '../bench/throughput.js';
 import { progress } from '../bench/lib/progress.js';
 import { against, commitExists } from './against.js';
 import type { Injection } from '../bench/lib/side-by-side.js';
-import { checkBaseline, checkMarkdown, compare, gateDefaults, metricsOf, type Baseline, type CheckResult, type GateOptions, type Metric } from '../bench/lib/gate.js';
+import {
+  checkBaseline,
+  checkMarkdown,
+  compare,
+  gateDefaults,
+  metricsOf,
+  type Baseline,
+  type CheckResult,
+  type GateOptions,
+  type Metric,
+} from '../bench/lib/gate.js';
 import type { CellResult } from '../bench/lib/results.js';
 import type { BenchTransport, Mode } from '../bench/lib/topology.js';
 
@@ -28,7 +38,11 @@ export const GATE_CELLS = {
   sizes: [16],
 };
 
-export function gateMatrix(repeats: number, durationMs: number, transports: readonly BenchTransport[] = GATE_CELLS.transports): MatrixOptions {
+export function gateMatrix(
+  repeats: number,
+  durationMs: number,
+  transports: readonly BenchTransport[] = GATE_CELLS.transports,
+): MatrixOptions {
   return {
     ...GATE_CELLS,
     transports,
@@ -62,7 +76,11 @@ export async function check(baseline: Baseline, repeats: number, durationMs: num
     const transports = [...new Set(flagged.map((r) => r.key.split('/')[0] as BenchTransport))];
     const again = await measure(gateMatrix(repeats, durationMs, transports), quiet);
     const againMetrics = new Map<string, Metric>(metricsOf(again).map((m) => [m.key, m]));
-    const retried = compare(baseline.metrics.filter((m) => flagged.some((f) => f.key === m.key)), [...againMetrics.values()], g);
+    const retried = compare(
+      baseline.metrics.filter((m) => flagged.some((f) => f.key === m.key)),
+      [...againMetrics.values()],
+      g,
+    );
     rows = rows.map((r) => (r.verdict === 'regressed' ? (retried.find((x) => x.key === r.key) ?? r) : r));
     note += ` Re-measured once: ${flagged.map((f) => f.key).join(', ')}.`;
   }
@@ -109,12 +127,17 @@ async function main(argv: string[]): Promise<number> {
       const v = Number(values[name] ?? def);
       return Number.isInteger(v) && v >= min ? v : undefined;
     };
-    const [rateRps, windowMs, minPairs, maxPairs] = [num('rate', 4000, 100), num('window', 1000, 200), num('min-pairs', 3, 2), num('max-pairs', 8, 2)];
+    const [rateRps, windowMs, minPairs, maxPairs] = [
+      num('rate', 4000, 100),
+      num('window', 1000, 200),
+      num('min-pairs', 3, 2),
+      num('max-pairs', 8, 2),
+    ];
     let inject: Injection | undefined;
     if (typeof values.inject === 'string') {
       const m = /^(busy|alloc):(\d+(?:\.\d+)?)$/.exec(values.inject);
       if (m === null) {
-        console.error('bench:check: --inject is busy:PCT or alloc:PCT (a slowdown of PCT % of the base device\'s CPU per request)');
+        console.error("bench:check: --inject is busy:PCT or alloc:PCT (a slowdown of PCT % of the base device's CPU per request)");
         return 2;
       }
       inject = { kind: m[1] as 'busy' | 'alloc', fraction: Number(m[2]) / 100 };
@@ -125,14 +148,20 @@ async function main(argv: string[]): Promise<number> {
     }
     let r: CheckResult;
     try {
-      r = await against({ ref, rateRps, windowMs, minPairs, maxPairs, quiet: values.quiet === true, ...(inject !== undefined ? { inject } : {}) }, g);
+      r = await against(
+        { ref, rateRps, windowMs, minPairs, maxPairs, quiet: values.quiet === true, ...(inject !== undefined ? { inject } : {}) },
+        g,
+      );
     } catch (err) {
       console.error(`bench:check: the check against ${ref} could not run: ${err instanceof Error ? err.message : String(err)}`);
       return 2;
     }
     return report(r, out);
   }
-  if (typeof values.baseline !== 'string') console.error(`bench:check: ${ref} is not a commit here (a first commit, or a shallow clone): checking against the committed baseline instead`);
+  if (typeof values.baseline !== 'string')
+    console.error(
+      `bench:check: ${ref} is not a commit here (a first commit, or a shallow clone): checking against the committed baseline instead`,
+    );
   const baselinePath = typeof values.baseline === 'string' ? values.baseline : join(out, 'baseline.json');
   const repeats = Number(values.repeats ?? 6);
   const duration = Number(values.duration ?? 300);

@@ -130,28 +130,62 @@ export function checkManifests(files: readonly { name: string; text: string }[])
   for (const { where, o } of workloads) {
     const pod = o.spec?.template?.spec ?? {};
     const labels = o.spec?.template?.metadata?.labels;
-    for (const c of pod.containers ?? []) problems.push(...checkContainer(`${where}, container ${c.name ?? '?'}`, c, pod, services, o.metadata?.namespace ?? 'default'));
-    problems.push(...checkHardening(where, o, pod, labels, budgets, policies, workloads.map((w) => w.o)));
+    for (const c of pod.containers ?? [])
+      problems.push(...checkContainer(`${where}, container ${c.name ?? '?'}`, c, pod, services, o.metadata?.namespace ?? 'default'));
+    problems.push(
+      ...checkHardening(
+        where,
+        o,
+        pod,
+        labels,
+        budgets,
+        policies,
+        workloads.map((w) => w.o),
+      ),
+    );
   }
   return problems;
 }
 
 /** What a hardened cluster asks of a workload. */
-function checkHardening(where: string, o: K8sObject, pod: PodSpec, labels: Labels | undefined, budgets: readonly K8sObject[], policies: readonly K8sObject[], workloads: readonly K8sObject[]): string[] {
+function checkHardening(
+  where: string,
+  o: K8sObject,
+  pod: PodSpec,
+  labels: Labels | undefined,
+  budgets: readonly K8sObject[],
+  policies: readonly K8sObject[],
+  workloads: readonly K8sObject[],
+): string[] {
   const problems: string[] = [];
   const containers = pod.containers ?? [];
-  const seccomp = pod.securityContext?.seccompProfile?.type === 'RuntimeDefault' || (containers.length > 0 && containers.every((c) => c.securityContext?.seccompProfile?.type === 'RuntimeDefault'));
-  if (!seccomp) problems.push(`${where}: set securityContext.seccompProfile.type RuntimeDefault (the "restricted" Pod Security Standard refuses the pod without it)`);
-  if ((o.spec?.replicas ?? 1) > 1 && !(pod.topologySpreadConstraints ?? []).some((t) => t.topologyKey === 'kubernetes.io/hostname') && pod.affinity?.podAntiAffinity === undefined) {
-    problems.push(`${where}: spread its ${o.spec?.replicas ?? 1} replicas over nodes (topologySpreadConstraints on kubernetes.io/hostname, or podAntiAffinity): else one node's loss may take them all`);
+  const seccomp =
+    pod.securityContext?.seccompProfile?.type === 'RuntimeDefault' ||
+    (containers.length > 0 && containers.every((c) => c.securityContext?.seccompProfile?.type === 'RuntimeDefault'));
+  if (!seccomp)
+    problems.push(
+      `${where}: set securityContext.seccompProfile.type RuntimeDefault (the "restricted" Pod Security Standard refuses the pod without it)`,
+    );
+  if (
+    (o.spec?.replicas ?? 1) > 1 &&
+    !(pod.topologySpreadConstraints ?? []).some((t) => t.topologyKey === 'kubernetes.io/hostname') &&
+    pod.affinity?.podAntiAffinity === undefined
+  ) {
+    problems.push(
+      `${where}: spread its ${o.spec?.replicas ?? 1} replicas over nodes (topologySpreadConstraints on kubernetes.io/hostname, or podAntiAffinity): else one node's loss may take them all`,
+    );
   }
-  if (!budgets.some((b) => selects(b.spec?.selector?.matchLabels, labels))) problems.push(`${where}: no PodDisruptionBudget selects its pods`);
+  if (!budgets.some((b) => selects(b.spec?.selector?.matchLabels, labels)))
+    problems.push(`${where}: no PodDisruptionBudget selects its pods`);
   for (const c of containers) {
     const image = c.image ?? '';
     const first = image.split('/')[0] ?? '';
     const registry = image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
     const version = /@sha256:[0-9a-f]{64}$/.test(image) || (/:[^/:@]+$/.test(image) && !image.endsWith(':latest'));
-    if (!registry || !version) problems.push(`${where}, container ${c.name ?? '?'}: name the image with its registry and a version or digest (REGISTRY/NAME:VERSION), got ${JSON.stringify(image)}`);
+    if (!registry || !version)
+      problems.push(
+        `${where}, container ${c.name ?? '?'}: name the image with its registry and a version or digest (REGISTRY/NAME:VERSION), got ${JSON.stringify(image)}`,
+      );
   }
   // A plaintext backend: only the servers may reach it.
   for (const c of containers) {
@@ -161,13 +195,28 @@ function checkHardening(where: string, o: K8sObject, pod: PodSpec, labels: Label
     if (!backend.startsWith('tcp://') || flag(rest, 'backend-curve-secret-key') !== undefined) continue;
     const port = Number(backend.split(':').pop());
     const named = new Map((c.ports ?? []).map((p) => [p.name, p.containerPort]));
-    const servers = workloads.filter((w) => (w.spec?.template?.spec?.containers ?? []).some((x) => x.args?.[0] === 'server')).map((w) => w.spec?.template?.metadata?.labels);
-    const mine = policies.filter((np) => selects(np.spec?.podSelector?.matchLabels, labels) && (np.spec?.policyTypes ?? ['Ingress']).includes('Ingress'));
-    const covers = (r: IngressRule): boolean => r.ports === undefined || r.ports.some((p) => (typeof p.port === 'string' ? named.get(p.port) : p.port) === port);
-    const onlyServers = (r: IngressRule): boolean => (r.from ?? []).length > 0 && (r.from ?? []).every((f) => f.ipBlock === undefined && f.namespaceSelector === undefined && f.podSelector !== undefined && servers.some((l) => selects(f.podSelector?.matchLabels, l)));
+    const servers = workloads
+      .filter((w) => (w.spec?.template?.spec?.containers ?? []).some((x) => x.args?.[0] === 'server'))
+      .map((w) => w.spec?.template?.metadata?.labels);
+    const mine = policies.filter(
+      (np) => selects(np.spec?.podSelector?.matchLabels, labels) && (np.spec?.policyTypes ?? ['Ingress']).includes('Ingress'),
+    );
+    const covers = (r: IngressRule): boolean =>
+      r.ports === undefined || r.ports.some((p) => (typeof p.port === 'string' ? named.get(p.port) : p.port) === port);
+    const onlyServers = (r: IngressRule): boolean =>
+      (r.from ?? []).length > 0 &&
+      (r.from ?? []).every(
+        (f) =>
+          f.ipBlock === undefined &&
+          f.namespaceSelector === undefined &&
+          f.podSelector !== undefined &&
+          servers.some((l) => selects(f.podSelector?.matchLabels, l)),
+      );
     const rules = mine.flatMap((np) => np.spec?.ingress ?? []).filter(covers);
     if (mine.length === 0 || !rules.every(onlyServers)) {
-      problems.push(`${where}, container ${c.name ?? '?'}: its plaintext backend (port ${port}) must be reachable from the server pods only: a NetworkPolicy allowing it from them alone, or CURVE on the backend (--backend-curve-secret-key); whoever reaches it can join as a worker and read requests`);
+      problems.push(
+        `${where}, container ${c.name ?? '?'}: its plaintext backend (port ${port}) must be reachable from the server pods only: a NetworkPolicy allowing it from them alone, or CURVE on the backend (--backend-curve-secret-key); whoever reaches it can join as a worker and read requests`,
+      );
     }
   }
   return problems;
@@ -211,7 +260,10 @@ function checkContainer(where: string, c: Container, pod: PodSpec, services: rea
     else {
       const port = Number(metrics.split(':').pop());
       const named = new Map((c.ports ?? []).map((p) => [p.name, p.containerPort]));
-      for (const [probe, path] of [['readinessProbe', '/readyz'], ['livenessProbe', '/healthz']] as const) {
+      for (const [probe, path] of [
+        ['readinessProbe', '/readyz'],
+        ['livenessProbe', '/healthz'],
+      ] as const) {
         const get = c[probe]?.httpGet;
         const probePort = typeof get?.port === 'string' ? named.get(get.port) : get?.port;
         if (get?.path !== path || probePort !== port) problems.push(`${where}: ${probe} should GET ${path} on the --metrics port ${port}`);
@@ -220,7 +272,9 @@ function checkContainer(where: string, c: Container, pod: PodSpec, services: rea
     const closeMs = Number(flag(rest, 'close-timeout') ?? 2000);
     const waitMs = preStopWaitMs(c);
     if ((pod.terminationGracePeriodSeconds ?? 30) * 1000 <= closeMs + waitMs) {
-      problems.push(`${where}: terminationGracePeriodSeconds must outlast ${waitMs > 0 ? `the preStop wait (${waitMs} ms) and ` : ''}--close-timeout (${closeMs} ms)`);
+      problems.push(
+        `${where}: terminationGracePeriodSeconds must outlast ${waitMs > 0 ? `the preStop wait (${waitMs} ms) and ` : ''}--close-timeout (${closeMs} ms)`,
+      );
     }
   }
   if (name === 'server') {
@@ -229,7 +283,10 @@ function checkContainer(where: string, c: Container, pod: PodSpec, services: rea
     else {
       const port = Number(health.split(':').pop());
       const named = new Map((c.ports ?? []).map((p) => [p.name, p.containerPort]));
-      for (const [probe, path] of [['readinessProbe', '/readyz'], ['livenessProbe', '/healthz']] as const) {
+      for (const [probe, path] of [
+        ['readinessProbe', '/readyz'],
+        ['livenessProbe', '/healthz'],
+      ] as const) {
         const get = c[probe]?.httpGet;
         const probePort = typeof get?.port === 'string' ? named.get(get.port) : get?.port;
         if (get?.path !== path || probePort !== port) problems.push(`${where}: ${probe} should GET ${path} on the --health port ${port}`);
@@ -238,7 +295,12 @@ function checkContainer(where: string, c: Container, pod: PodSpec, services: rea
   }
   for (const e of (flag(rest, 'connect') ?? flag(rest, 'join') ?? '').split(',').filter((x) => x.startsWith('dns:'))) {
     const t = parseDnsEndpoint(e);
-    const svc = services.find((s) => [`${s.metadata?.name ?? ''}.${s.metadata?.namespace ?? namespace}.svc.cluster.local`, `${s.metadata?.name ?? ''}.${s.metadata?.namespace ?? namespace}.svc`].includes(t.name));
+    const svc = services.find((s) =>
+      [
+        `${s.metadata?.name ?? ''}.${s.metadata?.namespace ?? namespace}.svc.cluster.local`,
+        `${s.metadata?.name ?? ''}.${s.metadata?.namespace ?? namespace}.svc`,
+      ].includes(t.name),
+    );
     if (svc === undefined) problems.push(`${where}: ${e} names no Service in these files (NAME.NAMESPACE.svc.cluster.local)`);
     else {
       if (svc.spec?.clusterIP !== 'None') problems.push(`${where}: ${e} needs a headless Service (clusterIP: None) to list every device`);
@@ -250,7 +312,10 @@ function checkContainer(where: string, c: Container, pod: PodSpec, services: rea
 
 /** Problems with the Dockerfile. */
 export function checkDockerfile(text: string): string[] {
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
   const problems: string[] = [];
   const froms = lines.filter((l) => /^FROM\s/i.test(l));
   if (froms.length < 2) problems.push('Dockerfile: build in one stage and run in another (multi-stage)');
@@ -267,7 +332,9 @@ export function checkDockerfile(text: string): string[] {
 function main(): number {
   const root = fileURLToPath(new URL('../..', import.meta.url));
   const dir = join(root, 'deploy', 'kubernetes');
-  const files = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).map((f) => ({ name: join('deploy', 'kubernetes', f), text: readFileSync(join(dir, f), 'utf8') }));
+  const files = readdirSync(dir)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .map((f) => ({ name: join('deploy', 'kubernetes', f), text: readFileSync(join(dir, f), 'utf8') }));
   const problems = [...checkManifests(files), ...checkDockerfile(readFileSync(join(root, 'deploy', 'Dockerfile'), 'utf8'))];
   for (const p of problems) console.error(`deploy:check: ${p}`);
   if (problems.length === 0) console.log(`deploy:check: ${files.map((f) => f.name).join(', ')} and deploy/Dockerfile are valid`);

@@ -76,11 +76,20 @@ async function main(): Promise<number> {
   const limit = Number(values.limit);
   const seconds = Number(values.seconds);
   const port = Number(values.port);
-  for (const [name, v] of [['connections', connections], ['limit', limit], ['seconds', seconds], ['port', port]] as const) {
+  for (const [name, v] of [
+    ['connections', connections],
+    ['limit', limit],
+    ['seconds', seconds],
+    ['port', port],
+  ] as const) {
     if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name}: a positive integer, not ${String(v)}`);
   }
   const endpoint = `tcp://127.0.0.1:${port}`;
-  const serve = spawn('/bin/sh', ['-c', `ulimit -n ${limit} && exec "${process.execPath}" "${CLI}" serve --handler "${ECHO}" --frontend ${endpoint}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const serve = spawn(
+    '/bin/sh',
+    ['-c', `ulimit -n ${limit} && exec "${process.execPath}" "${CLI}" serve --handler "${ECHO}" --frontend ${endpoint}`],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let log = '';
   serve.stderr.setEncoding('utf8').on('data', (d: string) => (log += d));
   const gens: ChildProcess[] = [];
@@ -95,7 +104,11 @@ async function main(): Promise<number> {
     // Two generators, each within its own descriptors (`ulimit -n` of the limit).
     const half = Math.ceil(connections / 2);
     for (let i = 0; i < 2; i++) {
-      const g = spawn('/bin/sh', ['-c', `ulimit -n ${Math.max(limit, half + 100)} && exec "${process.execPath}" "${HERE}" --generate ${port} ${half}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const g = spawn(
+        '/bin/sh',
+        ['-c', `ulimit -n ${Math.max(limit, half + 100)} && exec "${process.execPath}" "${HERE}" --generate ${port} ${half}`],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
       g.stdout?.setEncoding('utf8').on('data', (d: string) => (lastLine[i] = d.trim().split('\n').at(-1) ?? ''));
       gens.push(g);
     }
@@ -142,7 +155,15 @@ async function main(): Promise<number> {
         '',
       ].join('\n'),
     );
-    const ok = timeouts === 0 && slowest <= 1000 && newcomer.ok && newcomer.ms <= 5000 && lateNewcomer.ok && lateNewcomer.ms <= 5000 && after.ok && after.ms <= 1000;
+    const ok =
+      timeouts === 0 &&
+      slowest <= 1000 &&
+      newcomer.ok &&
+      newcomer.ms <= 5000 &&
+      lateNewcomer.ok &&
+      lateNewcomer.ms <= 5000 &&
+      after.ok &&
+      after.ms <= 1000;
     process.stdout.write(ok ? 'within the bounds: no timeout, slowest ≤ 1 s, newcomers ≤ 5 s, after ≤ 1 s\n' : 'OUTSIDE the bounds\n');
     return ok ? 0 : 1;
   } finally {

@@ -16,7 +16,12 @@ import { checkout, removeCheckout } from './against.js';
 const n = Number(process.argv[2] ?? 20);
 const rows: { label: string; inject: Injection | undefined }[] = [
   { label: '0 %', inject: undefined },
-  ...(['busy', 'alloc'] as const).flatMap((kind) => [0.1, 0.25, 0.5].map((fraction) => ({ label: `${fraction * 100} %, ${kind === 'busy' ? 'busy wait' : 'allocations'}`, inject: { kind, fraction } }))),
+  ...(['busy', 'alloc'] as const).flatMap((kind) =>
+    [0.1, 0.25, 0.5].map((fraction) => ({
+      label: `${fraction * 100} %, ${kind === 'busy' ? 'busy wait' : 'allocations'}`,
+      inject: { kind, fraction },
+    })),
+  ),
 ];
 const dir = checkout('HEAD');
 const lines: string[] = [];
@@ -35,7 +40,9 @@ try {
       changes.push(r.rows[0]?.change ?? 0);
       if (r.injected !== undefined) injectedUs.push(r.injected.us);
       const left = timeLeft(++done, rows.length * n, Date.now() - started);
-      console.error(`${row.label}: check ${i + 1}/${n}: ${r.regressed ? 'ALARM' : 'quiet'} (${((r.rows[0]?.change ?? 0) * 100).toFixed(1)} %, ${r.ref.length} pairs)${left === undefined ? '' : `, about ${left} left`}`);
+      console.error(
+        `${row.label}: check ${i + 1}/${n}: ${r.regressed ? 'ALARM' : 'quiet'} (${((r.rows[0]?.change ?? 0) * 100).toFixed(1)} %, ${r.ref.length} pairs)${left === undefined ? '' : `, about ${left} left`}`,
+      );
     }
     const what = row.inject === undefined ? 'false alarms' : 'detections';
     const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;

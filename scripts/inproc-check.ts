@@ -30,7 +30,12 @@ async function echoWorker(endpoint: string, codec: boolean): Promise<void> {
       const frames = decode(codec, await d.receive());
       if (frames.length === 1 && frames[0]?.toString() === 'stop') break;
       // Fresh Buffers each time, as a handler's replies are: memory the sending isolate will collect.
-      await d.send(encode(codec, frames.map((f) => Buffer.from(f))));
+      await d.send(
+        encode(
+          codec,
+          frames.map((f) => Buffer.from(f)),
+        ),
+      );
     }
   } finally {
     d.close();

@@ -24,7 +24,10 @@ function top(file: string, n: number): string[] {
   let total = 0;
   p.samples.forEach((id, i) => {
     const f = byId.get(id)?.callFrame;
-    const key = f === undefined ? '?' : `${f.functionName === '' ? '(anonymous)' : f.functionName} ${f.url.split('/').slice(-2).join('/')}:${f.lineNumber + 1}`;
+    const key =
+      f === undefined
+        ? '?'
+        : `${f.functionName === '' ? '(anonymous)' : f.functionName} ${f.url.split('/').slice(-2).join('/')}:${f.lineNumber + 1}`;
     const dt = p.timeDeltas[i] ?? 0;
     self.set(key, (self.get(key) ?? 0) + dt);
     total += dt;

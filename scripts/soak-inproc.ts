@@ -35,9 +35,26 @@ async function main(): Promise<number> {
   const seconds = Number(values.seconds ?? 600);
   const clients = Number(values.clients ?? 20);
   const port = 20_000 + randomInt(20_000);
-  const serve = spawn(process.execPath, [CLI, 'serve', '--handler', ECHO, '--threads', '2', '--backend', 'inproc', '--frontend', `tcp://127.0.0.1:${port}`, '--control', `tcp://127.0.0.1:${port + 1}`], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const serve = spawn(
+    process.execPath,
+    [
+      CLI,
+      'serve',
+      '--handler',
+      ECHO,
+      '--threads',
+      '2',
+      '--backend',
+      'inproc',
+      '--frontend',
+      `tcp://127.0.0.1:${port}`,
+      '--control',
+      `tcp://127.0.0.1:${port + 1}`,
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let stderr = '';
   serve.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const exited = new Promise<number | string>((r) => serve.once('exit', (code, signal) => r(code ?? signal ?? -1)));

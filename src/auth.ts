@@ -50,7 +50,14 @@ export function parseCidrs(option: string, ranges: readonly string[]): BlockList
     const family = isIP(addr);
     const max = family === 6 ? 128 : 32;
     const prefix = bits === undefined ? max : Number(bits);
-    if (family === 0 || extra !== undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > max || (bits !== undefined && !/^\d+$/.test(bits))) {
+    if (
+      family === 0 ||
+      extra !== undefined ||
+      !Number.isInteger(prefix) ||
+      prefix < 0 ||
+      prefix > max ||
+      (bits !== undefined && !/^\d+$/.test(bits))
+    ) {
       throw invalidOption(option, 'a list of CIDR ranges such as 127.0.0.1/32, 10.0.0.0/8 or ::1/128', range);
     }
     list.addSubnet(addr, prefix, family === 6 ? 'ipv6' : 'ipv4');
@@ -147,7 +154,10 @@ class ZapHandler {
             status = '400';
             text = 'address not allowed';
             policy.onRefused('address');
-          } else if (policy.keys !== undefined && (mechanism?.toString() !== 'CURVE' || credential === undefined || !policy.keys.has(credential.toString('hex')))) {
+          } else if (
+            policy.keys !== undefined &&
+            (mechanism?.toString() !== 'CURVE' || credential === undefined || !policy.keys.has(credential.toString('hex')))
+          ) {
             status = '400';
             text = 'key not allowed';
             policy.onRefused('key');

@@ -53,7 +53,18 @@ import { connectTo } from './endpoints.js';
 import { Endpoints } from './discovery.js';
 import { clientOptions, resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
 import { EMPTY, DEADLINE_TAG, delimiterIndex, parseErrorReply, toFrames, type RequestBody } from './protocol.js';
-import { BATCH, CLIENT_BATCH, FLAG_CANCEL, FLAG_RETRY, OFFER, isBatch, isHello, readBatch, readHello, type BatchLimits } from './protocols/client-wire.js';
+import {
+  BATCH,
+  CLIENT_BATCH,
+  FLAG_CANCEL,
+  FLAG_RETRY,
+  OFFER,
+  isBatch,
+  isHello,
+  readBatch,
+  readHello,
+  type BatchLimits,
+} from './protocols/client-wire.js';
 import { INLINE_MAX, pack, packedSize, type PackItem } from './protocols/pack.js';
 import { watchEvents } from './writer.js';
 
@@ -251,7 +262,9 @@ class Connection {
       // Several devices: a send to one not connected fails soon and moves on; one device: it waits (timers end requests).
       sendTimeout: several ? FAILOVER_SEND_MS : -1,
       ...(several ? { immediate: true } : {}),
-      ...(curve ? { curveServerKey: options.curveServerKey, curvePublicKey: options.curvePublicKey, curveSecretKey: options.curveSecretKey } : {}),
+      ...(curve
+        ? { curveServerKey: options.curveServerKey, curvePublicKey: options.curvePublicKey, curveSecretKey: options.curveSecretKey }
+        : {}),
     });
     this.mode = batching ? 'unknown' : 'plain';
     if (curve) {
@@ -420,7 +433,18 @@ export class Client {
   private inFlight = 0;
   private readonly maxInFlight: number;
   private drained: (() => void) | undefined;
-  private counts = { requests: 0, replies: 0, retries: 0, failures: 0, failovers: 0, cancelled: 0, discarded: 0, connections: 0, batchesSent: 0, plainSent: 0 };
+  private counts = {
+    requests: 0,
+    replies: 0,
+    retries: 0,
+    failures: 0,
+    failovers: 0,
+    cancelled: 0,
+    discarded: 0,
+    connections: 0,
+    batchesSent: 0,
+    plainSent: 0,
+  };
   /** Request ids: this client's 4 random bytes, then a count (the same id on every attempt of a request). */
   private readonly idPrefix = randomBytes(4);
   private nextId = 0;
@@ -466,7 +490,8 @@ export class Client {
       // Checked as the option table checks the client's own (one bound, written once).
       clientOptions.timeoutMs.check('timeoutMs', timeoutMs);
       clientOptions.retries.check('retries', retries);
-      if (signal !== undefined && !(signal instanceof AbortSignal)) throw new ZqueueError(ErrorCode.InvalidOption, 'option "signal" must be an AbortSignal');
+      if (signal !== undefined && !(signal instanceof AbortSignal))
+        throw new ZqueueError(ErrorCode.InvalidOption, 'option "signal" must be an AbortSignal');
       frames = toFrames(body, 'a request body', false);
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
@@ -521,7 +546,10 @@ export class Client {
     await Promise.all(all.map((c) => c.done()));
   }
 
-  /** Spread over several devices (a list, or a dns: name that may resolve to several): fail over, queue nothing toward a device not connected. */
+  /**
+   * Spread over several devices (a list, or a dns: name that may resolve to several): fail over, queue nothing toward a device not
+   * connected.
+   */
   private get several(): boolean {
     return this.members.dynamic || this.endpoints.length > 1;
   }
@@ -573,7 +601,11 @@ export class Client {
         this.replace(conn);
         this.fail(
           call,
-          new ZqueueError(ErrorCode.Handshake, `the CURVE handshake with ${conn.endpoint} failed (${handshake}): check the server key, and that this client's key is on the device's allow-list`),
+          new ZqueueError(
+            ErrorCode.Handshake,
+            `the CURVE handshake with ${conn.endpoint} failed (${handshake}): check the server key, and ` +
+              `that this client's key is on the device's allow-list`,
+          ),
         );
         return;
       }
@@ -636,7 +668,13 @@ export class Client {
     let reply = body;
     if (this.service !== undefined) {
       if (reply[0]?.equals(MDP_CLIENT) !== true || reply[1]?.equals(this.service) !== true) {
-        this.fail(call, new ZqueueError(ErrorCode.BadRequest, `a reply that is not Majordomo's for service "${this.options.service}" (MDPC01, the service, the body)`));
+        this.fail(
+          call,
+          new ZqueueError(
+            ErrorCode.BadRequest,
+            `a reply that is not Majordomo's for service "${this.options.service}" (MDPC01, the service, the body)`,
+          ),
+        );
         return;
       }
       reply = reply.slice(2);
@@ -820,7 +858,12 @@ export class Client {
     // The offering request's reply came with no HELLO before it: this device speaks the plain wire only.
     if (conn.mode === 'unknown' && d >= 2 && frames[d - 2]?.equals(OFFER) === true) conn.mode = 'plain';
     const dl = d >= 1 ? frames[d - 1] : undefined;
-    if (dl === undefined || dl.length !== 16 || dl.compare(DEADLINE_TAG, 0, 4, 0, 4) !== 0 || dl.compare(this.idPrefix, 0, 4, 8, 12) !== 0) {
+    if (
+      dl === undefined ||
+      dl.length !== 16 ||
+      dl.compare(DEADLINE_TAG, 0, 4, 0, 4) !== 0 ||
+      dl.compare(this.idPrefix, 0, 4, 8, 12) !== 0
+    ) {
       this.counts.discarded++;
       return;
     }
@@ -835,7 +878,14 @@ export class Client {
       if (c.state !== 'flight' || c.conn !== conn) continue;
       if (!again) this.fail(c, err instanceof Error ? err : new Error(String(err)));
       else if (c.attempt < c.retries) this.retry(c);
-      else this.fail(c, new ZqueueError(c.retries === 0 ? ErrorCode.Timeout : ErrorCode.RetriesExhausted, `no device of ${this.describeDevices()} took the request (not connected) after ${c.retries + 1} attempts`));
+      else
+        this.fail(
+          c,
+          new ZqueueError(
+            c.retries === 0 ? ErrorCode.Timeout : ErrorCode.RetriesExhausted,
+            `no device of ${this.describeDevices()} took the request (not connected) after ${c.retries + 1} attempts`,
+          ),
+        );
     }
   }
 

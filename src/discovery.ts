@@ -86,7 +86,8 @@ export async function resolveTarget(t: DnsTarget, timeoutMs = 2_000): Promise<Re
   const [v4, v6] = await Promise.allSettled([resolver.resolve4(t.name, { ttl: true }), resolver.resolve6(t.name, { ttl: true })]);
   const records = [...(v4.status === 'fulfilled' ? v4.value : []), ...(v6.status === 'fulfilled' ? v6.value : [])];
   if (records.length > 0) return { addresses: records.map((r) => r.address), ttlS: Math.min(...records.map((r) => r.ttl)) };
-  const why = v4.status === 'rejected' ? (v4.reason as Error) : v6.status === 'rejected' ? (v6.reason as Error) : new Error('no A or AAAA records');
+  const why =
+    v4.status === 'rejected' ? (v4.reason as Error) : v6.status === 'rejected' ? (v6.reason as Error) : new Error('no A or AAAA records');
   if (t.server === undefined) {
     // The system's resolver: a name in /etc/hosts has no DNS records and no TTL.
     try {
@@ -96,7 +97,9 @@ export async function resolveTarget(t: DnsTarget, timeoutMs = 2_000): Promise<Re
       // the DNS error says more
     }
   }
-  throw new ZqueueError(ErrorCode.Resolve, `cannot resolve ${t.name}${t.server !== undefined ? ` at ${t.server}` : ''}: ${why.message}`, { cause: why });
+  throw new ZqueueError(ErrorCode.Resolve, `cannot resolve ${t.name}${t.server !== undefined ? ` at ${t.server}` : ''}: ${why.message}`, {
+    cause: why,
+  });
 }
 
 export interface EndpointsEvents {

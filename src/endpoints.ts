@@ -187,7 +187,12 @@ export async function bindOrExplain(socket: zmq.Socket, endpoint: string, what: 
     const host = /^tcp:\/\/(.*):[^:]*$/.exec(endpoint)?.[1];
     // libzmq's words (ENODEV, or EAGAIN from some sockets) for a host that is neither a local address nor an interface's name.
     if (host !== undefined && (code === 'ENODEV' || (code === 'EAGAIN' && host !== '*' && isIP(host.replace(/^\[|\]$/g, '')) === 0))) {
-      throw new ZqueueError(ErrorCode.Bind, `cannot bind ${what} to ${endpoint}: ${host} is not an address or interface of this host (give an IP address, an interface name such as lo, or * for all)`, { cause: err });
+      throw new ZqueueError(
+        ErrorCode.Bind,
+        `cannot bind ${what} to ${endpoint}: ${host} is not an address or interface of this host (give ` +
+          `an IP address, an interface name such as lo, or * for all)`,
+        { cause: err },
+      );
     }
     const reason = err instanceof Error ? err.message : String(err);
     throw new ZqueueError(ErrorCode.Bind, `cannot bind ${what} to ${endpoint}: ${reason}`, { cause: err });
@@ -210,7 +215,8 @@ export function sameEndpoint(frontend: string, backend: string): boolean {
  */
 export function connectTo(socket: { connect(endpoint: string): void; ipv6: boolean }, endpoint: string): void {
   // A dns: endpoint is a set of addresses that its owner (Client, ServerGroup) resolves and connects one by one.
-  if (isDnsEndpoint(endpoint)) throw bad(endpoint, 'a dns: endpoint names several devices: give it to a Client or a ServerGroup (createServer), which resolve it');
+  if (isDnsEndpoint(endpoint))
+    throw bad(endpoint, 'a dns: endpoint names several devices: give it to a Client or a ServerGroup (createServer), which resolve it');
   if (isIpv6Endpoint(endpoint)) socket.ipv6 = true;
   for (let tries = 1; ; tries++) {
     try {
@@ -250,12 +256,16 @@ export function isLoopback(host: string): boolean {
   return LOOPBACK.has(host);
 }
 
-
 /** The control socket's endpoint: ipc, or tcp on loopback (it has no authentication); inproc cannot be reached by zqueue ctl. */
 export function checkControlEndpoint(endpoint: string): void {
   const e = parseEndpoint(endpoint, 'bind');
-  if (e.transport === 'inproc') throw invalidOption('control', 'an ipc:// or tcp://127.0.0.1:PORT endpoint (inproc cannot be reached by zqueue ctl)', endpoint);
+  if (e.transport === 'inproc')
+    throw invalidOption('control', 'an ipc:// or tcp://127.0.0.1:PORT endpoint (inproc cannot be reached by zqueue ctl)', endpoint);
   if (e.transport === 'tcp' && !isLoopback((e.host ?? '').replace(/^\[|\]$/g, ''))) {
-    throw invalidOption('control', 'an ipc:// endpoint or a tcp endpoint on 127.0.0.1, localhost or [::1] (the control socket has no authentication)', endpoint);
+    throw invalidOption(
+      'control',
+      'an ipc:// endpoint or a tcp endpoint on 127.0.0.1, localhost or [::1] (the control socket has no authentication)',
+      endpoint,
+    );
   }
 }

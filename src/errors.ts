@@ -60,10 +60,7 @@ export class ZqueueError extends Error {
 }
 
 export function invalidOption(name: string, expected: string, got: unknown): ZqueueError {
-  return new ZqueueError(
-    ErrorCode.InvalidOption,
-    `option "${name}" must be ${expected}, got ${describe(got)}`,
-  );
+  return new ZqueueError(ErrorCode.InvalidOption, `option "${name}" must be ${expected}, got ${describe(got)}`);
 }
 
 export function isZqueueError(err: unknown, code?: ErrorCode): err is ZqueueError {
@@ -73,7 +70,7 @@ export function isZqueueError(err: unknown, code?: ErrorCode): err is ZqueueErro
 /** The libzmq errno code of an error thrown by zeromq.js, if any. */
 export function zmqCode(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err) {
-    const code = (err).code;
+    const code = err.code;
     return typeof code === 'string' ? code : undefined;
   }
   return undefined;

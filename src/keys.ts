@@ -71,7 +71,8 @@ function read(path: string, what: string): string {
     return readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a folder' : String(code);
+    const why =
+      code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a folder' : String(code);
     throw keyError(`cannot read ${what} ${path}: ${why}`, err);
   }
 }
@@ -87,11 +88,17 @@ function parseKeyFile(path: string, text: string): { publicKey?: string; secretK
   if (publicKey === undefined && secretKey === undefined) {
     const bare = text.trim();
     if (!isZ85Key(bare)) {
-      throw keyError(`${path} is not a CURVE key file: expected a certificate with public-key = "…" (as zqueue keygen writes) or one 40-character Z85 key`);
+      throw keyError(
+        `${path} is not a CURVE key file: expected a certificate with public-key = "…" (as zqueue keygen ` +
+          `writes) or one 40-character Z85 key`,
+      );
     }
     publicKey = bare;
   }
-  for (const [name, key] of [['public-key', publicKey], ['secret-key', secretKey]] as const) {
+  for (const [name, key] of [
+    ['public-key', publicKey],
+    ['secret-key', secretKey],
+  ] as const) {
     if (key !== undefined && !isZ85Key(key)) throw keyError(`${path}: its ${name} is not a 40-character Z85 key`);
   }
   return { ...(publicKey !== undefined ? { publicKey } : {}), ...(secretKey !== undefined ? { secretKey } : {}) };
@@ -111,20 +118,24 @@ export function loadKeyPair(path: string): KeyPair {
     throw keyError(`${path} holds only a public key; a secret key file is needed here (NAME.key_secret, as zqueue keygen writes)`);
   }
   const derived = publicOf(keys.secretKey);
-  if (keys.publicKey !== undefined && keys.publicKey !== derived) throw keyError(`${path}: its public-key does not belong to its secret-key`);
+  if (keys.publicKey !== undefined && keys.publicKey !== derived)
+    throw keyError(`${path}: its public-key does not belong to its secret-key`);
   return { publicKey: derived, secretKey: keys.secretKey };
 }
 
 /** The public key of a secret key: X25519 of the secret and the base point, as libzmq's zmq_curve_public. */
 export function publicOf(secretKey: string): string {
-  // The secret as a PKCS#8 X25519 private key (its fixed 16-byte header, then the 32 bytes); its SPKI public key ends with the 32 public bytes.
+  // The secret as a PKCS#8 X25519 private key (its fixed 16-byte header, then the 32 bytes); its SPKI public key ends with the 32 public
+  // bytes.
   const der = Buffer.concat([X25519_PKCS8_HEADER, z85Decode(secretKey)]);
   const spki = createPublicKey(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })).export({ format: 'der', type: 'spki' });
   if (spki.length < 32) throw keyError('cannot derive the public key');
   return z85Encode(spki.subarray(spki.length - 32));
 }
 
-/** DER of PrivateKeyInfo { version 0, AlgorithmIdentifier X25519 (1.3.101.110), OCTET STRING { OCTET STRING (32 bytes) } }, up to the key. */
+/**
+ * DER of PrivateKeyInfo { version 0, AlgorithmIdentifier X25519 (1.3.101.110), OCTET STRING { OCTET STRING (32 bytes) } }, up to the key.
+ */
 const X25519_PKCS8_HEADER = Buffer.from('302e020100300506032b656e04220420', 'hex');
 
 /**
@@ -136,14 +147,22 @@ export function loadAllowList(path: string): string[] {
   try {
     isDir = statSync(path).isDirectory();
   } catch (err) {
-    throw keyError(`cannot read the allow-list ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or folder' : String(err)}`, err);
+    throw keyError(
+      `cannot read the allow-list ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or folder' : String(err)}`,
+      err,
+    );
   }
   if (isDir) {
-    const files = readdirSync(path).filter((f) => f.endsWith('.key')).sort();
+    const files = readdirSync(path)
+      .filter((f) => f.endsWith('.key'))
+      .sort();
     return [...new Set(files.map((f) => loadPublicKey(join(path, f))))];
   }
   const text = read(path, 'the allow-list');
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
   if (lines.length > 0 && lines.every(isZ85Key)) return [...new Set(lines)];
   return [loadPublicKey(path)];
 }
@@ -152,7 +171,11 @@ function certificate(kind: 'public' | 'secret', keys: KeyPair, now: Date): strin
   const head =
     kind === 'secret'
       ? ['#   ZeroMQ CURVE **Secret** Certificate', '#   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions.']
-      : ['#   ZeroMQ CURVE Public Certificate', '#   Exchange securely, or use a secure mechanism to verify the contents', '#   of this file after exchange.'];
+      : [
+          '#   ZeroMQ CURVE Public Certificate',
+          '#   Exchange securely, or use a secure mechanism to verify the contents',
+          '#   of this file after exchange.',
+        ];
   return [
     `#   ****  Generated on ${now.toISOString()} by zqueue keygen  ****`,
     ...head,
@@ -170,7 +193,8 @@ function certificate(kind: 'public' | 'secret', keys: KeyPair, now: Date): strin
  * (secret, readable by its owner only). Refuses to overwrite either.
  */
 export function writeKeyPair(dir: string, name: string, now = new Date()): { publicFile: string; secretFile: string; keys: KeyPair } {
-  if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new ZqueueError(ErrorCode.InvalidOption, `key name must be letters, digits, "_", "." or "-", got ${JSON.stringify(name)}`);
+  if (!/^[A-Za-z0-9_.-]+$/.test(name))
+    throw new ZqueueError(ErrorCode.InvalidOption, `key name must be letters, digits, "_", "." or "-", got ${JSON.stringify(name)}`);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ZqueueError(ErrorCode.InvalidOption, `folder ${dir} does not exist`);
   const publicFile = join(dir, `${name}.key`);
   const secretFile = join(dir, `${name}.key_secret`);

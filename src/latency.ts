@@ -6,7 +6,11 @@
  */
 import * as hdr from 'hdr-histogram-js';
 
-export const HDR = Object.freeze({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 as const });
+export const HDR = Object.freeze({
+  lowestDiscernibleValue: 1,
+  highestTrackableValue: 60_000_000,
+  numberOfSignificantValueDigits: 3 as const,
+});
 
 export type Histogram = hdr.Histogram;
 

@@ -9,7 +9,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { existsSync } from 'node:fs';
-import { resolve as resolvePath } from 'node:path';
+import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as zmq from 'zeromq';
 import { ErrorCode, ZqueueError, invalidOption } from './errors.js';
@@ -17,7 +17,6 @@ import { checkControlEndpoint, parseEndpoint, parseListenAddress, sameEndpoint, 
 import { isZ85Key, loadAllowList, loadKeyPair, loadPublicKey, publicOf } from './keys.js';
 import { checkKeys, parseCidrs } from './auth.js';
 import type { Reply } from './protocol.js';
-import { OVERLOAD_POLICIES, type OverloadPolicy } from './overload.js';
 
 export type Engine = 'native' | 'js';
 export type Policy = 'round-robin' | 'least-busy';
@@ -32,6 +31,9 @@ export interface RequestContext {
 export type Handler = (request: Buffer[], context: RequestContext) => Reply | Promise<Reply>;
 
 export const ENGINES: readonly Engine[] = ['native', 'js'];
+/** least-busy's overload policies (src/device/scheduling/overload.ts says what each does). */
+export const OVERLOAD_POLICIES = ['adaptive', 'off'] as const;
+export type OverloadPolicy = (typeof OVERLOAD_POLICIES)[number];
 export const POLICIES: readonly Policy[] = ['round-robin', 'least-busy'];
 export const LOG_FORMATS = ['text', 'json'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
@@ -86,11 +88,24 @@ export function flagsOf(spec: OptionSpec<unknown>): readonly CliFlag<unknown>[] 
 
 type Cli<T> = CliFlag<T> | readonly CliFlag<T>[] | undefined;
 
-function spec<T>(def: T, doc: string, check: (name: string, value: unknown) => void, cli: Cli<T>, extra: Partial<OptionSpec<T>> = {}): OptionSpec<T> {
+function spec<T>(
+  def: T,
+  doc: string,
+  check: (name: string, value: unknown) => void,
+  cli: Cli<T>,
+  extra: Partial<OptionSpec<T>> = {},
+): OptionSpec<T> {
   return { default: def, doc, check, ...(cli !== undefined ? { cli } : {}), ...extra };
 }
 
-function int(def: number, min: number, max: number, doc: string, cli?: Cli<number>, extra?: Partial<OptionSpec<number>>): OptionSpec<number> {
+function int(
+  def: number,
+  min: number,
+  max: number,
+  doc: string,
+  cli?: Cli<number>,
+  extra?: Partial<OptionSpec<number>>,
+): OptionSpec<number> {
   return spec(def, doc, (n, v) => integer(n, v, min, max), cli, { range: [min, max], ...extra });
 }
 
@@ -107,9 +122,14 @@ function address(def: string, role: EndpointRole, doc: string, cli?: Cli<string>
 }
 
 function text(def: string, doc: string, cli?: Cli<string>): OptionSpec<string> {
-  return spec(def, doc, (n, v) => {
-    if (typeof v !== 'string') throw invalidOption(n, 'a string', v);
-  }, cli);
+  return spec(
+    def,
+    doc,
+    (n, v) => {
+      if (typeof v !== 'string') throw invalidOption(n, 'a string', v);
+    },
+    cli,
+  );
 }
 
 function key(doc: string, cli?: Cli<string>): OptionSpec<string> {
@@ -117,27 +137,46 @@ function key(doc: string, cli?: Cli<string>): OptionSpec<string> {
 }
 
 function keyList(doc: string, cli?: Cli<readonly string[] | null>): OptionSpec<readonly string[] | null> {
-  return spec<readonly string[] | null>(null, doc, (n, v) => {
-    if (v === null) return;
-    if (!Array.isArray(v)) throw invalidOption(n, 'a list of Z85 public keys, or null', v);
-    checkKeys(n, v as string[]);
-  }, cli);
+  return spec<readonly string[] | null>(
+    null,
+    doc,
+    (n, v) => {
+      if (v === null) return;
+      if (!Array.isArray(v)) throw invalidOption(n, 'a list of Z85 public keys, or null', v);
+      checkKeys(n, v as string[]);
+    },
+    cli,
+  );
 }
 
 /** A list of connect endpoints (several devices). */
 function endpointList(doc: string, cli?: Cli<readonly string[]>): OptionSpec<readonly string[]> {
-  return spec<readonly string[]>([], doc, (n, v) => {
-    if (!Array.isArray(v)) throw invalidOption(n, 'a list of endpoints', v);
-    for (const e of v) endpoint(n, e, 'connect');
-  }, cli);
+  return spec<readonly string[]>(
+    [],
+    doc,
+    (n, v) => {
+      if (!Array.isArray(v)) throw invalidOption(n, 'a list of endpoints', v);
+      for (const e of v) endpoint(n, e, 'connect');
+    },
+    cli,
+  );
 }
 
 /** A comma-separated list, blanks dropped. */
-const list = (text: string): string[] => text.split(',').map((e) => e.trim()).filter((e) => e !== '');
+const list = (text: string): string[] =>
+  text
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
 
 /** `--connect A[,B,...]`: the first is `endpoint`; several also set `endpoints`. */
 function connectFlag(): CliFlag<string> {
-  return { flag: 'connect', arg: 'ENDPOINT[,...]', parse: (text) => list(text)[0] ?? '', also: (_first, text) => (list(text).length > 1 ? { endpoints: list(text) } : {}) };
+  return {
+    flag: 'connect',
+    arg: 'ENDPOINT[,...]',
+    parse: (text) => list(text)[0] ?? '',
+    also: (_first, text) => (list(text).length > 1 ? { endpoints: list(text) } : {}),
+  };
 }
 
 const secretKeyFile = (text: string): string => loadKeyPair(text).secretKey;
@@ -146,7 +185,12 @@ const MAX_MS = 2 ** 31 - 1;
 /** A CURVE client's three keys (servers and clients alike): `peer` is what it talks to, `self` what it is. */
 function curveClientKeys(peer: string, self: string, allowList: string) {
   return {
-    curveServerKey: key(`${peer}'s CURVE public key (FILE: NAME.key): talk CURVE`, { flag: 'curve-server-key', arg: 'FILE', parse: loadPublicKey, shownDefault: 'plain' }),
+    curveServerKey: key(`${peer}'s CURVE public key (FILE: NAME.key): talk CURVE`, {
+      flag: 'curve-server-key',
+      arg: 'FILE',
+      parse: loadPublicKey,
+      shownDefault: 'plain',
+    }),
     curvePublicKey: key(`this ${self}'s own CURVE public key (with curveServerKey only, a fresh pair is made)`),
     curveSecretKey: key(`this ${self}'s own CURVE secret key (FILE: NAME.key_secret), for ${allowList}`, {
       flag: 'curve-key',
@@ -163,37 +207,95 @@ function curveClientKeys(peer: string, self: string, allowList: string) {
 export const deviceOptions = {
   frontend: address('tcp://*:5559', 'bind', "bind the clients' side (a ROUTER) here", { flag: 'frontend', arg: 'ENDPOINT' }),
   backend: address('tcp://*:5560', 'bind', "bind the servers' side here", { flag: 'backend', arg: 'ENDPOINT' }),
-  engine: pick<Engine>('js', ENGINES, "native: libzmq's proxy on a thread of its own; js: the counting loops on the main thread", { flag: 'engine', arg: 'native|js' }),
-  policy: pick<Policy>('round-robin', POLICIES, 'round-robin: the seed\'s DEALER; least-busy: workers announce READY and get requests as they have room', {
-    flag: 'policy',
-    arg: 'round-robin|least-busy',
+  engine: pick<Engine>('js', ENGINES, "native: libzmq's proxy on a thread of its own; js: the counting loops on the main thread", {
+    flag: 'engine',
+    arg: 'native|js',
   }),
-  backlog: int(4096, 1, 1_000_000, "listen backlog of tcp/ipc sockets, in connections (libzmq's own is 100)", { flag: 'backlog', arg: 'N' }),
-  maxMessageSize: int(16 * 1024 * 1024, -1, 2 ** 31 - 1, 'largest message from a client, in bytes; a peer that sends more is cut off (-1: no limit)', {
-    flag: 'max-message-size',
-    arg: 'BYTES',
-  }),
-  maxQueued: int(10_000, 0, 10_000_000, 'least-busy: requests that may wait for a free worker; past it clients get "busy"', { flag: 'max-queued', arg: 'N' }),
-  maxQueuedPerClient: int(2_500, 0, 10_000_000, 'least-busy: requests one client (one routing identity) may have waiting; past it that client gets "busy"', {
-    flag: 'max-queued-per-client',
+  policy: pick<Policy>(
+    'round-robin',
+    POLICIES,
+    "round-robin: the seed's DEALER; least-busy: workers announce READY and get requests as they have room",
+    {
+      flag: 'policy',
+      arg: 'round-robin|least-busy',
+    },
+  ),
+  backlog: int(4096, 1, 1_000_000, "listen backlog of tcp/ipc sockets, in connections (libzmq's own is 100)", {
+    flag: 'backlog',
     arg: 'N',
-    shownDefault: 'a quarter of --max-queued',
-  }, { derive: (o) => Math.max(1, Math.ceil((o.maxQueued as number) / 4)) }),
-  queueOrder: pick<'fair' | 'fifo'>('fair', ['fair', 'fifo'], "least-busy: fair: waiting requests are served a client at a time, in turn; fifo: in arrival order, whoever sent them", {
-    flag: 'queue-order',
-    arg: 'fair|fifo',
   }),
-  plainService: text('', "least-busy: the Majordomo service plain requests go to ('' : zqueue's own and Paranoid Pirate workers)", { flag: 'plain-service', arg: 'NAME', shownDefault: "zqueue's workers" }),
-  serviceWaitMs: int(2_000, 1, MAX_MS, 'least-busy: a request for a service no worker offers waits this long, then gets "no-service" (below a client\'s default 2500 ms timeout, so that it hears why)', { flag: 'service-wait', arg: 'MS' }),
-  handlerTimeoutMs: int(30_000, 0, MAX_MS, 'least-busy: a request held by a worker longer than this gets "timeout" (0: never)', { flag: 'handler-timeout', arg: 'MS' }),
-  onWorkerDeath: pick<OnWorkerDeath>('retry', ['retry', 'fail'], "least-busy: a dead worker's requests are retried once elsewhere, or fail", {
-    flag: 'on-worker-death',
-    arg: 'retry|fail',
+  maxMessageSize: int(
+    16 * 1024 * 1024,
+    -1,
+    2 ** 31 - 1,
+    'largest message from a client, in bytes; a peer that sends more is cut off (-1: no limit)',
+    {
+      flag: 'max-message-size',
+      arg: 'BYTES',
+    },
+  ),
+  maxQueued: int(10_000, 0, 10_000_000, 'least-busy: requests that may wait for a free worker; past it clients get "busy"', {
+    flag: 'max-queued',
+    arg: 'N',
   }),
+  maxQueuedPerClient: int(
+    2_500,
+    0,
+    10_000_000,
+    'least-busy: requests one client (one routing identity) may have waiting; past it that client gets "busy"',
+    {
+      flag: 'max-queued-per-client',
+      arg: 'N',
+      shownDefault: 'a quarter of --max-queued',
+    },
+    { derive: (o) => Math.max(1, Math.ceil((o.maxQueued as number) / 4)) },
+  ),
+  queueOrder: pick<'fair' | 'fifo'>(
+    'fair',
+    ['fair', 'fifo'],
+    'least-busy: fair: waiting requests are served a client at a time, in turn; fifo: in arrival order, whoever sent them',
+    {
+      flag: 'queue-order',
+      arg: 'fair|fifo',
+    },
+  ),
+  plainService: text('', "least-busy: the Majordomo service plain requests go to ('' : zqueue's own and Paranoid Pirate workers)", {
+    flag: 'plain-service',
+    arg: 'NAME',
+    shownDefault: "zqueue's workers",
+  }),
+  serviceWaitMs: int(
+    2_000,
+    1,
+    MAX_MS,
+    'least-busy: a request for a service no worker offers waits this long, then gets "no-service" (below a client\'s ' +
+      'default 2500 ms timeout, so that it hears why)',
+    { flag: 'service-wait', arg: 'MS' },
+  ),
+  handlerTimeoutMs: int(30_000, 0, MAX_MS, 'least-busy: a request held by a worker longer than this gets "timeout" (0: never)', {
+    flag: 'handler-timeout',
+    arg: 'MS',
+  }),
+  onWorkerDeath: pick<OnWorkerDeath>(
+    'retry',
+    ['retry', 'fail'],
+    "least-busy: a dead worker's requests are retried once elsewhere, or fail",
+    {
+      flag: 'on-worker-death',
+      arg: 'retry|fail',
+    },
+  ),
   highWaterMark: int(10_000, 0, 10_000_000, "send/receive high-water mark of the device's sockets, in messages", { flag: 'hwm', arg: 'N' }),
   closeTimeoutMs: int(2_000, 0, MAX_MS, 'close() waits this long for in-flight requests', { flag: 'close-timeout', arg: 'MS' }),
-  tap: text('', 'publish every request ("in") and reply ("out") on a PUB socket bound here (js engine; \'\': off)', { flag: 'tap', arg: 'ENDPOINT', shownDefault: 'off' }),
-  tapHighWaterMark: int(1_000, 0, 10_000_000, 'messages a tap subscriber may lag by before the tap drops (and counts) them', { flag: 'tap-hwm', arg: 'N' }),
+  tap: text('', 'publish every request ("in") and reply ("out") on a PUB socket bound here (js engine; \'\': off)', {
+    flag: 'tap',
+    arg: 'ENDPOINT',
+    shownDefault: 'off',
+  }),
+  tapHighWaterMark: int(1_000, 0, 10_000_000, 'messages a tap subscriber may lag by before the tap drops (and counts) them', {
+    flag: 'tap-hwm',
+    arg: 'N',
+  }),
   recordLatency: bool(true, 'time each request at the device for the latency histogram (js engine)'),
   curveSecretKey: key('encrypt the frontend with CURVE: its Z85 secret key (FILE: NAME.key_secret from zqueue keygen)', {
     flag: 'curve-secret-key',
@@ -201,52 +303,104 @@ export const deviceOptions = {
     parse: secretKeyFile,
     shownDefault: 'plain',
   }),
-  allowKeys: keyList('only clients whose public key is listed (a .key file, a folder of them, or bare Z85 keys one per line; re-read on SIGHUP)', {
-    flag: 'allow-keys',
-    arg: 'FILE|DIR',
-    parse: loadAllowList,
-    shownDefault: 'any',
-  }),
-  allowFrom: spec<readonly string[] | null>(null, 'only clients from these source addresses (CIDR ranges, tcp)', (n, v) => {
-    if (v === null) return;
-    if (!Array.isArray(v)) throw invalidOption(n, 'a list of CIDR ranges, or null', v);
-    parseCidrs(n, v as string[]);
-  }, { flag: 'allow-from', arg: 'CIDR,...', parse: list, shownDefault: 'any' }),
+  allowKeys: keyList(
+    'only clients whose public key is listed (a .key file, a folder of them, or bare Z85 keys one per line; re-read on SIGHUP)',
+    {
+      flag: 'allow-keys',
+      arg: 'FILE|DIR',
+      parse: loadAllowList,
+      shownDefault: 'any',
+    },
+  ),
+  allowFrom: spec<readonly string[] | null>(
+    null,
+    'only clients from these source addresses (CIDR ranges, tcp)',
+    (n, v) => {
+      if (v === null) return;
+      if (!Array.isArray(v)) throw invalidOption(n, 'a list of CIDR ranges, or null', v);
+      parseCidrs(n, v as string[]);
+    },
+    { flag: 'allow-from', arg: 'CIDR,...', parse: list, shownDefault: 'any' },
+  ),
   backendCurveSecretKey: key('encrypt the backend too: its Z85 secret key (servers need its .key)', {
     flag: 'backend-curve-secret-key',
     arg: 'FILE',
     parse: secretKeyFile,
     shownDefault: 'plain',
   }),
-  allowServerKeys: keyList('only servers whose public key is listed (re-read on SIGHUP)', { flag: 'allow-server-keys', arg: 'FILE|DIR', parse: loadAllowList, shownDefault: 'any' }),
+  allowServerKeys: keyList('only servers whose public key is listed (re-read on SIGHUP)', {
+    flag: 'allow-server-keys',
+    arg: 'FILE|DIR',
+    parse: loadAllowList,
+    shownDefault: 'any',
+  }),
   ipcMode: int(0o600, 0, 0o777, 'permissions of the ipc socket files the device binds (octal; 600: its owner only)', {
     flag: 'ipc-mode',
     arg: 'OCTAL',
     parse: octal,
     shownDefault: '600',
   }),
-  heartbeatIntervalMs: int(1_000, 0, 3_600_000, 'least-busy: heartbeat with servers that heartbeat; one silent for 3 periods is declared dead (0: off)', {
-    flag: 'heartbeat',
-    arg: 'MS',
-  }),
-  maxFrames: int(256, 3, 100_000, 'messages with more frames than this (envelope included) are refused as bad requests', { flag: 'max-frames', arg: 'N' }),
-  prefetch: int(128, 0, 100_000, 'least-busy: requests a quick worker may hold beyond its credits, waiting in its socket (within 10 ms of its work; 0: off)', {
-    flag: 'prefetch',
+  heartbeatIntervalMs: int(
+    1_000,
+    0,
+    3_600_000,
+    'least-busy: heartbeat with servers that heartbeat; one silent for 3 periods is declared dead (0: off)',
+    {
+      flag: 'heartbeat',
+      arg: 'MS',
+    },
+  ),
+  maxFrames: int(256, 3, 100_000, 'messages with more frames than this (envelope included) are refused as bad requests', {
+    flag: 'max-frames',
     arg: 'N',
   }),
-  overloadPolicy: pick<OverloadPolicy>('adaptive', OVERLOAD_POLICIES, "least-busy: adaptive: drop requests whose client left or whose deadline passed, serve the newest first while a queue stands, and when full drop the oldest for the newest; off: first come, first served (src/overload.ts)", {
-    flag: 'overload',
-    arg: 'adaptive|off',
-  }),
-  standingQueueMs: int(100, 1, MAX_MS, 'least-busy, adaptive: a queue that has not emptied for this long stands, and its newest requests go first', { flag: 'standing-queue', arg: 'MS' }),
-  maxWaitMs: int(0, 0, MAX_MS, 'least-busy: a request that waited this long for a worker is answered "busy" (0: no bound)', { flag: 'max-wait', arg: 'MS' }),
-  handshakeTimeoutMs: int(1_000, 0, MAX_MS, "cut a connection that has not finished its ZMTP (or CURVE) handshake within this (libzmq's handshake_ivl; 0: never)", {
-    flag: 'handshake-timeout',
+  prefetch: int(
+    128,
+    0,
+    100_000,
+    'least-busy: requests a quick worker may hold beyond its credits, waiting in its socket (within 10 ms of its work; 0: off)',
+    {
+      flag: 'prefetch',
+      arg: 'N',
+    },
+  ),
+  overloadPolicy: pick<OverloadPolicy>(
+    'adaptive',
+    OVERLOAD_POLICIES,
+    'least-busy: adaptive: drop requests whose client left or whose deadline passed, serve the newest first while a queue ' +
+      'stands, and when full drop the oldest for the newest; off: first come, first served ' +
+      '(src/device/scheduling/overload.ts)',
+    {
+      flag: 'overload',
+      arg: 'adaptive|off',
+    },
+  ),
+  standingQueueMs: int(
+    100,
+    1,
+    MAX_MS,
+    'least-busy, adaptive: a queue that has not emptied for this long stands, and its newest requests go first',
+    { flag: 'standing-queue', arg: 'MS' },
+  ),
+  maxWaitMs: int(0, 0, MAX_MS, 'least-busy: a request that waited this long for a worker is answered "busy" (0: no bound)', {
+    flag: 'max-wait',
     arg: 'MS',
   }),
+  handshakeTimeoutMs: int(
+    1_000,
+    0,
+    MAX_MS,
+    "cut a connection that has not finished its ZMTP (or CURVE) handshake within this (libzmq's handshake_ivl; 0: never)",
+    {
+      flag: 'handshake-timeout',
+      arg: 'MS',
+    },
+  ),
   countHandshakes: bool(
     false,
-    "least-busy, adaptive: observe the frontend with libzmq's monitor, to count its failed handshakes (garbage, bad greetings); off, its connections are counted from ROUTER_NOTIFY, because in a connection flood past the process's descriptors the monitor's reports stall the device for seconds",
+    "least-busy, adaptive: observe the frontend with libzmq's monitor, to count its failed handshakes (garbage, bad " +
+      "greetings); off, its connections are counted from ROUTER_NOTIFY, because in a connection flood past the process's " +
+      "descriptors the monitor's reports stall the device for seconds",
     { flag: 'count-handshakes' },
   ),
 } satisfies OptionTable;
@@ -274,40 +428,73 @@ function resolvedDevice(o: ResolvedDeviceOptions): ResolvedDeviceOptions {
 /** The checks that relate one device option to another. */
 function checkDevice(o: ResolvedDeviceOptions): void {
   if (sameEndpoint(o.frontend, o.backend) && o.policy !== 'least-busy') {
-    throw invalidOption('backend', 'another endpoint than frontend, unless policy is "least-busy" (one ROUTER for clients and workers, as Majordomo brokers)', o.backend);
+    throw invalidOption(
+      'backend',
+      'another endpoint than frontend, unless policy is "least-busy" (one ROUTER for clients and workers, as Majordomo brokers)',
+      o.backend,
+    );
   }
   if (o.engine === 'native' && o.policy !== 'round-robin') {
     throw invalidOption('policy', '"round-robin" with engine "native" (libzmq\'s proxy cannot balance by readiness)', o.policy);
   }
   if (o.tap !== '') {
     endpoint('tap', o.tap, 'bind');
-    if (o.engine === 'native') throw invalidOption('tap', "'' with engine \"native\" (libzmq's proxy is not tapped; use engine \"js\")", o.tap);
+    if (o.engine === 'native')
+      throw invalidOption('tap', '\'\' with engine "native" (libzmq\'s proxy is not tapped; use engine "js")', o.tap);
   }
-  if (o.allowKeys !== null && o.curveSecretKey === '') throw invalidOption('allowKeys', 'null unless curveSecretKey is set (keys are checked in the CURVE handshake)', 'a list');
-  if (o.allowServerKeys !== null && o.backendCurveSecretKey === '') throw invalidOption('allowServerKeys', 'null unless backendCurveSecretKey is set', 'a list');
+  if (o.allowKeys !== null && o.curveSecretKey === '')
+    throw invalidOption('allowKeys', 'null unless curveSecretKey is set (keys are checked in the CURVE handshake)', 'a list');
+  if (o.allowServerKeys !== null && o.backendCurveSecretKey === '')
+    throw invalidOption('allowServerKeys', 'null unless backendCurveSecretKey is set', 'a list');
 }
 
 // ---------------------------------------------------------------- server
 
 export const serverOptions = {
-  endpoint: address('tcp://localhost:5560', 'connect', "the device's backend (several, comma-separated: one socket each, with its own READY, credits and heartbeats)", [
-    connectFlag(),
-    { flag: 'bind', arg: 'ENDPOINT', also: () => ({ bind: true }), shownDefault: '', doc: 'bind here instead of connecting (clients then come straight to this server)' },
-  ]),
+  endpoint: address(
+    'tcp://localhost:5560',
+    'connect',
+    "the device's backend (several, comma-separated: one socket each, with its own READY, credits and heartbeats)",
+    [
+      connectFlag(),
+      {
+        flag: 'bind',
+        arg: 'ENDPOINT',
+        also: () => ({ bind: true }),
+        shownDefault: '',
+        doc: 'bind here instead of connecting (clients then come straight to this server)',
+      },
+    ],
+  ),
   bind: bool(false, 'bind instead of connect: clients then come straight to this server, which does not announce READY'),
   endpoints: endpointList('several devices (ServerGroup): one socket each; a Server itself takes one endpoint'),
   concurrency: int(1, 1, 100_000, 'requests handled at once (for async handlers; 1 as a REP server)', { flag: 'concurrency', arg: 'N' }),
-  routingId: spec<string>('', "the socket's routing id, so a device can name this server ('': libzmq's)", (n, v) => {
-    if (typeof v !== 'string' || v.length > 255) throw invalidOption(n, 'a string of up to 255 characters', v);
-  }, { flag: 'routing-id', arg: 'ID', shownDefault: "libzmq's" }),
+  routingId: spec<string>(
+    '',
+    "the socket's routing id, so a device can name this server ('': libzmq's)",
+    (n, v) => {
+      if (typeof v !== 'string' || v.length > 255) throw invalidOption(n, 'a string of up to 255 characters', v);
+    },
+    { flag: 'routing-id', arg: 'ID', shownDefault: "libzmq's" },
+  ),
   handlerTimeoutMs: int(0, 0, MAX_MS, 'a handler still running after this long gets a "timeout" reply and is abandoned (0: never)'),
   closeTimeoutMs: int(2_000, 0, MAX_MS, 'close() waits this long for running handlers'),
-  ...curveClientKeys("the device backend", 'server', 'a device with a server allow-list'),
-  service: text('', "register as a Majordomo worker (RFC 7) of this service, one request at a time ('' : zqueue's worker protocol)", { flag: 'service', arg: 'NAME', shownDefault: "zqueue's protocol" }),
-  heartbeatIntervalMs: int(1_000, 0, 3_600_000, 'heartbeat with a least-busy device; reconnect when it is silent 3 periods, backing off up to 32 (0: off)', {
-    flag: 'heartbeat',
-    arg: 'MS',
+  ...curveClientKeys('the device backend', 'server', 'a device with a server allow-list'),
+  service: text('', "register as a Majordomo worker (RFC 7) of this service, one request at a time ('' : zqueue's worker protocol)", {
+    flag: 'service',
+    arg: 'NAME',
+    shownDefault: "zqueue's protocol",
   }),
+  heartbeatIntervalMs: int(
+    1_000,
+    0,
+    3_600_000,
+    'heartbeat with a least-busy device; reconnect when it is silent 3 periods, backing off up to 32 (0: off)',
+    {
+      flag: 'heartbeat',
+      arg: 'MS',
+    },
+  ),
 } satisfies OptionTable;
 
 export type ServerOptions = OptionsOf<typeof serverOptions>;
@@ -322,15 +509,38 @@ export function resolveServerOptions(input: ServerOptions = {}): ResolvedServerO
 // ---------------------------------------------------------------- client
 
 export const clientOptions = {
-  endpoint: address('tcp://localhost:5559', 'connect', "the device's frontend (several, comma-separated: requests are spread over them and fail over)", connectFlag()),
-  endpoints: endpointList("several devices' frontends: requests spread over the healthy ones, a timed-out one fails over to the next ([] : endpoint alone)"),
+  endpoint: address(
+    'tcp://localhost:5559',
+    'connect',
+    "the device's frontend (several, comma-separated: requests are spread over them and fail over)",
+    connectFlag(),
+  ),
+  endpoints: endpointList(
+    "several devices' frontends: requests spread over the healthy ones, a timed-out one fails over to the next ([] : endpoint alone)",
+  ),
   timeoutMs: int(2_500, 1, MAX_MS, "how long one attempt waits for its reply (the zguide's Lazy Pirate)", { flag: 'timeout', arg: 'MS' }),
-  retries: int(3, 0, 1_000, 'attempts after the first (a connection silent for two timeouts in a row is replaced)', { flag: 'retries', arg: 'N' }),
-  maxInFlight: int(4_096, 1, 1_000_000, 'requests in flight at once on this client; past it request() calls wait their turn, in order (Majordomo: 1)'),
-  batching: bool(true, 'offer the batched wire to each device (a least-busy zqueue device takes the requests of one turn as one message); off: one request a message'),
+  retries: int(3, 0, 1_000, 'attempts after the first (a connection silent for two timeouts in a row is replaced)', {
+    flag: 'retries',
+    arg: 'N',
+  }),
+  maxInFlight: int(
+    4_096,
+    1,
+    1_000_000,
+    'requests in flight at once on this client; past it request() calls wait their turn, in order (Majordomo: 1)',
+  ),
+  batching: bool(
+    true,
+    'offer the batched wire to each device (a least-busy zqueue device takes the requests of one turn as one message); ' +
+      'off: one request a message',
+  ),
   closeTimeoutMs: int(2_000, 0, MAX_MS, 'close() waits this long for requests in flight, then rejects them'),
-  service: text('', "speak Majordomo (RFC 7) and ask for this service ('' : plain requests)", { flag: 'service', arg: 'NAME', shownDefault: 'plain' }),
-  ...curveClientKeys("the device", 'client', 'a device with an allow-list'),
+  service: text('', "speak Majordomo (RFC 7) and ask for this service ('' : plain requests)", {
+    flag: 'service',
+    arg: 'NAME',
+    shownDefault: 'plain',
+  }),
+  ...curveClientKeys('the device', 'client', 'a device with an allow-list'),
 } satisfies OptionTable;
 
 export type ClientOptions = OptionsOf<typeof clientOptions>;
@@ -344,21 +554,45 @@ export function resolveClientOptions(input: ClientOptions = {}): ResolvedClientO
 // ---------------------------------------------------------------- broker: the device's options, the pool's, and the handler
 
 export const poolOptions = {
-  handler: spec<string | URL>('', "module whose default export is (request: Buffer[]) => reply: a path (relative ones from the working directory), a file: URL, or a URL object such as new URL('./handler.js', import.meta.url)", (n, v) => {
-    handlerPath(n, v);
-  }, { flag: 'handler', arg: 'FILE', shownDefault: '' }),
-  threads: int(availableParallelism(), 1, 1024, 'server worker threads', { flag: 'threads', arg: 'N', shownDefault: `available cores, ${availableParallelism()} here` }),
+  handler: spec<string | URL>(
+    '',
+    'module whose default export is (request: Buffer[]) => reply: a path (relative ones from the working directory), a ' +
+      "file: URL, or a URL object such as new URL('./handler.js', import.meta.url)",
+    (n, v) => {
+      handlerPath(n, v);
+    },
+    { flag: 'handler', arg: 'FILE', shownDefault: '' },
+  ),
+  threads: int(availableParallelism(), 1, 1024, 'server worker threads', {
+    flag: 'threads',
+    arg: 'N',
+    shownDefault: `available cores, ${availableParallelism()} here`,
+  }),
   concurrency: { ...serverOptions.concurrency, doc: 'requests one worker handles at once (for async handlers)' },
-  service: { ...serverOptions.service, doc: "the worker threads register as Majordomo workers (RFC 7) of this service ('' : zqueue's worker protocol)" },
+  service: {
+    ...serverOptions.service,
+    doc: "the worker threads register as Majordomo workers (RFC 7) of this service ('' : zqueue's worker protocol)",
+  },
   stopGraceMs: int(1_000, 0, MAX_MS, 'a retired worker gets this long to stop before its thread is terminated'),
-  join: endpointList("other devices' backends the worker threads serve too (one socket each, heartbeating)", { flag: 'join', arg: 'ENDPOINT,...', parse: list, shownDefault: 'none' }),
+  join: endpointList("other devices' backends the worker threads serve too (one socket each, heartbeating)", {
+    flag: 'join',
+    arg: 'ENDPOINT,...',
+    parse: list,
+    shownDefault: 'none',
+  }),
 } satisfies OptionTable;
 
 export const brokerOptions = {
   ...deviceOptions,
-  backend: spec('inproc', 'how workers join the device: inproc (fastest up to about 1 KiB; frames over 128 bytes as strings, src/inproc.ts), ipc (a private socket file; fastest for large messages), or an endpoint to bind (remote servers may join it)', (n, v) => {
-    if (v !== 'ipc' && v !== 'inproc') endpoint(n, v, 'bind');
-  }, { flag: 'backend', arg: 'ipc|inproc|ENDPOINT' }),
+  backend: spec(
+    'inproc',
+    'how workers join the device: inproc (fastest up to about 1 KiB; frames over 128 bytes as strings, src/inproc.ts), ' +
+      'ipc (a private socket file; fastest for large messages), or an endpoint to bind (remote servers may join it)',
+    (n, v) => {
+      if (v !== 'ipc' && v !== 'inproc') endpoint(n, v, 'bind');
+    },
+    { flag: 'backend', arg: 'ipc|inproc|ENDPOINT' },
+  ),
   policy: { ...deviceOptions.policy, default: 'least-busy' },
   ...poolOptions,
 } satisfies OptionTable;
@@ -366,6 +600,14 @@ export const brokerOptions = {
 export type BrokerOptions = Omit<OptionsOf<typeof brokerOptions>, 'handler'> & { handler: string | URL };
 /** Resolved: `handler` is the module's absolute path. */
 export type ResolvedBrokerOptions = Omit<ResolvedOf<typeof brokerOptions>, 'handler'> & { readonly handler: string };
+
+/** Where a relative handler path was looked for, and how to name a module beside the caller's. */
+function relativeHint(): string {
+  return (
+    ` (a relative path is taken from the working directory, ${process.cwd()}; ` +
+    "new URL('./handler.js', import.meta.url) names a file beside your module)"
+  );
+}
 
 /**
  * A handler module's absolute path, from a path (relative to the working
@@ -385,10 +627,8 @@ export function handlerPath(name: string, value: unknown): string {
     throw invalidOption(name, 'the path (or file: URL) of a handler module', value);
   }
   if (!existsSync(path)) {
-    throw new ZqueueError(
-      ErrorCode.InvalidOption,
-      `option "${name}": no handler module at ${path}${typeof value === 'string' && !value.startsWith('/') && !value.startsWith('file:') ? ` (a relative path is taken from the working directory, ${process.cwd()}; new URL('./handler.js', import.meta.url) names a file beside your module)` : ''}`,
-    );
+    const relative = typeof value === 'string' && !isAbsolute(value) && !value.startsWith('file:');
+    throw new ZqueueError(ErrorCode.InvalidOption, `option "${name}": no handler module at ${path}${relative ? relativeHint() : ''}`);
   }
   return path;
 }
@@ -424,15 +664,28 @@ function endpointChecked(name: string, value: string): string {
 
 /** Running a device or broker from the CLI: metrics, the stats line, control, logs. */
 export const operateOptions = {
-  metrics: spec('', 'serve Prometheus /metrics, /healthz and /readyz here ([HOST:]PORT, host 127.0.0.1 unless given)', (n, v) => {
-    if (typeof v !== 'string') throw invalidOption(n, 'a string', v);
-    if (v !== '') parseListenAddress(n, v);
-  }, { flag: 'metrics', arg: '[HOST:]PORT', shownDefault: 'off' }),
-  statsIntervalS: int(0, 0, 86_400, 'print one line of rates and latency percentiles to stderr every S seconds (0: never)', { flag: 'stats-interval', arg: 'S' }),
-  control: spec('', 'answer pause|resume|stats|stop on a REP socket (ipc:// or tcp://127.0.0.1:PORT only)', (n, v) => {
-    if (typeof v !== 'string') throw invalidOption(n, 'a string', v);
-    if (v !== '') checkControlEndpoint(v);
-  }, { flag: 'control', arg: 'ENDPOINT', shownDefault: 'off' }),
+  metrics: spec(
+    '',
+    'serve Prometheus /metrics, /healthz and /readyz here ([HOST:]PORT, host 127.0.0.1 unless given)',
+    (n, v) => {
+      if (typeof v !== 'string') throw invalidOption(n, 'a string', v);
+      if (v !== '') parseListenAddress(n, v);
+    },
+    { flag: 'metrics', arg: '[HOST:]PORT', shownDefault: 'off' },
+  ),
+  statsIntervalS: int(0, 0, 86_400, 'print one line of rates and latency percentiles to stderr every S seconds (0: never)', {
+    flag: 'stats-interval',
+    arg: 'S',
+  }),
+  control: spec(
+    '',
+    'answer pause|resume|stats|stop on a REP socket (ipc:// or tcp://127.0.0.1:PORT only)',
+    (n, v) => {
+      if (typeof v !== 'string') throw invalidOption(n, 'a string', v);
+      if (v !== '') checkControlEndpoint(v);
+    },
+    { flag: 'control', arg: 'ENDPOINT', shownDefault: 'off' },
+  ),
   logFormat: pick<LogFormat>('text', LOG_FORMATS, 'lifecycle log lines on stderr', { flag: 'log-format', arg: 'text|json' }),
   statsOnExit: bool(false, "print the device's statistics when it stops", { flag: 'stats-on-exit' }),
 } satisfies OptionTable;
@@ -441,11 +694,20 @@ export const operateOptions = {
 export const seedServerOptions = {
   delayMs: int(1_000, 0, MAX_MS, 'wait this long before replying (as the seed)', { flag: 'delay', arg: 'MS' }),
   quiet: bool(false, 'do not print each request', { flag: 'quiet' }),
-  handler: text('', 'answer with this module\'s default export instead (as zqueue serve)', { flag: 'handler', arg: 'FILE', shownDefault: "the seed's" }),
-  health: spec('', 'serve /healthz and /readyz here ([HOST:]PORT, host 127.0.0.1 unless given): ready while it serves a device', (n, v) => {
-    if (typeof v !== 'string') throw invalidOption(n, 'a string', v);
-    if (v !== '') parseListenAddress(n, v);
-  }, { flag: 'health', arg: '[HOST:]PORT', shownDefault: 'off' }),
+  handler: text('', "answer with this module's default export instead (as zqueue serve)", {
+    flag: 'handler',
+    arg: 'FILE',
+    shownDefault: "the seed's",
+  }),
+  health: spec(
+    '',
+    'serve /healthz and /readyz here ([HOST:]PORT, host 127.0.0.1 unless given): ready while it serves a device',
+    (n, v) => {
+      if (typeof v !== 'string') throw invalidOption(n, 'a string', v);
+      if (v !== '') parseListenAddress(n, v);
+    },
+    { flag: 'health', arg: '[HOST:]PORT', shownDefault: 'off' },
+  ),
 } satisfies OptionTable;
 
 /** `zqueue client`'s seed behaviour. */
@@ -456,42 +718,112 @@ export const seedClientOptions = {
 
 /** `zqueue bench`: load against any REQ/REP service, or a handler through zqueue serve. */
 export const loadOptions = {
-  connect: text('', 'the service to load: any endpoint a REQ client can reach (a device\'s frontend, a bound server; several comma-separated: clients are spread over them)', {
-    flag: 'connect',
-    arg: 'ENDPOINT[,...]',
-    shownDefault: '',
+  connect: text(
+    '',
+    "the service to load: any endpoint a REQ client can reach (a device's frontend, a bound server; several " +
+      'comma-separated: clients are spread over them)',
+    {
+      flag: 'connect',
+      arg: 'ENDPOINT[,...]',
+      shownDefault: '',
+    },
+  ),
+  handler: text(
+    '',
+    'instead: run this handler module through zqueue serve on each backend (tcp, ipc, inproc) and 1 to all cores of worker threads',
+    {
+      flag: 'handler',
+      arg: 'FILE',
+      shownDefault: '',
+    },
+  ),
+  clients: int(100, 1, 100_000, 'REQ clients, each with one request in flight (spread over load-generator processes)', {
+    flag: 'clients',
+    arg: 'N',
   }),
-  handler: text('', 'instead: run this handler module through zqueue serve on each backend (tcp, ipc, inproc) and 1 to all cores of worker threads', {
-    flag: 'handler',
+  inFlight: int(
+    1,
+    1,
+    100_000,
+    "requests each client keeps outstanding on its one connection: above 1, each client is zqueue's multiplexing client, " +
+      'batched where the device takes batches (as nats bench, redis-benchmark -P)',
+    {
+      flag: 'in-flight',
+      arg: 'N',
+    },
+  ),
+  durationS: int(10, 1, 86_400, 'measured time, after every client has had a first reply (with --requests: the most it may take)', {
+    flag: 'duration',
+    arg: 'S',
+  }),
+  requests: int(0, 0, 1_000_000_000, 'stop after this many measured requests (0: run for --duration)', { flag: 'requests', arg: 'N' }),
+  rateRps: int(
+    0,
+    0,
+    10_000_000,
+    'open loop: offer this many requests a second in all, latency counted from when each was due (0: closed loop)',
+    { flag: 'rate', arg: 'R' },
+  ),
+  sizeBytes: int(16, 0, 16 * 1024 * 1024, 'request body size (bytes of "a")', { flag: 'size', arg: 'BYTES' }),
+  message: text('', 'the request body instead of --size bytes', { flag: 'message', arg: 'TEXT', shownDefault: '' }),
+  timeoutMs: int(
+    5_000,
+    1,
+    MAX_MS,
+    "one attempt's limit: past it the request counts as a timeout and the client resends on a fresh socket",
+    { flag: 'timeout', arg: 'MS' },
+  ),
+  ...curveClientKeys('the service', 'client', 'a service with an allow-list'),
+  json: bool(false, 'print a versioned JSON document on stdout (the table and the live line go to stderr)', { flag: 'json' }),
+  clientsPerProcess: int(2_500, 1, 10_000, 'clients per load-generator process (each holds a descriptor per client)', {
+    flag: 'clients-per-process',
+    arg: 'N',
+  }),
+  cpuPid: int(
+    0,
+    0,
+    4_194_304,
+    "--connect: also report this process's CPU per request, by thread: main, libzmq's, the rest (Linux /proc; with " +
+      "--handler it is always zqueue serve's own)",
+    { flag: 'cpu-pid', arg: 'PID', shownDefault: 'none' },
+  ),
+  repeats: int(1, 1, 100, 'measure each target this many times, interleaved (samples for zqueue bench compare)', {
+    flag: 'repeat',
+    arg: 'N',
+  }),
+  exportJson: text('', 'write the versioned JSON document (what --json prints) to FILE', {
+    flag: 'export-json',
     arg: 'FILE',
     shownDefault: '',
   }),
-  clients: int(100, 1, 100_000, 'REQ clients, each with one request in flight (spread over load-generator processes)', { flag: 'clients', arg: 'N' }),
-  inFlight: int(1, 1, 100_000, "requests each client keeps outstanding on its one connection: above 1, each client is zqueue's multiplexing client, batched where the device takes batches (as nats bench, redis-benchmark -P)", {
-    flag: 'in-flight',
-    arg: 'N',
+  exportCsv: text('', 'write one CSV row per client and run: requests, errors, timeouts, req/s, p50, p99', {
+    flag: 'export-csv',
+    arg: 'FILE',
+    shownDefault: '',
   }),
-  durationS: int(10, 1, 86_400, 'measured time, after every client has had a first reply (with --requests: the most it may take)', { flag: 'duration', arg: 'S' }),
-  requests: int(0, 0, 1_000_000_000, 'stop after this many measured requests (0: run for --duration)', { flag: 'requests', arg: 'N' }),
-  rateRps: int(0, 0, 10_000_000, 'open loop: offer this many requests a second in all, latency counted from when each was due (0: closed loop)', { flag: 'rate', arg: 'R' }),
-  sizeBytes: int(16, 0, 16 * 1024 * 1024, 'request body size (bytes of "a")', { flag: 'size', arg: 'BYTES' }),
-  message: text('', 'the request body instead of --size bytes', { flag: 'message', arg: 'TEXT', shownDefault: '' }),
-  timeoutMs: int(5_000, 1, MAX_MS, 'one attempt\'s limit: past it the request counts as a timeout and the client resends on a fresh socket', { flag: 'timeout', arg: 'MS' }),
-  ...curveClientKeys('the service', 'client', 'a service with an allow-list'),
-  json: bool(false, 'print a versioned JSON document on stdout (the table and the live line go to stderr)', { flag: 'json' }),
-  clientsPerProcess: int(2_500, 1, 10_000, 'clients per load-generator process (each holds a descriptor per client)', { flag: 'clients-per-process', arg: 'N' }),
-  cpuPid: int(0, 0, 4_194_304, "--connect: also report this process's CPU per request, by thread: main, libzmq's, the rest (Linux /proc; with --handler it is always zqueue serve's own)", { flag: 'cpu-pid', arg: 'PID', shownDefault: 'none' }),
-  repeats: int(1, 1, 100, 'measure each target this many times, interleaved (samples for zqueue bench compare)', { flag: 'repeat', arg: 'N' }),
-  exportJson: text('', 'write the versioned JSON document (what --json prints) to FILE', { flag: 'export-json', arg: 'FILE', shownDefault: '' }),
-  exportCsv: text('', 'write one CSV row per client and run: requests, errors, timeouts, req/s, p50, p99', { flag: 'export-csv', arg: 'FILE', shownDefault: '' }),
   exportMarkdown: text('', 'write the result table as Markdown', { flag: 'export-markdown', arg: 'FILE', shownDefault: '' }),
-  exportGithubBenchmark: text('', "write github-action-benchmark's customBiggerIsBetter entries (throughput) to FILE, and customSmallerIsBetter ones (latency percentiles) to FILE with .latency.json", { flag: 'export-github-benchmark', arg: 'FILE', shownDefault: '' }),
+  exportGithubBenchmark: text(
+    '',
+    "write github-action-benchmark's customBiggerIsBetter entries (throughput) to FILE, and customSmallerIsBetter ones " +
+      '(latency percentiles) to FILE with .latency.json',
+    { flag: 'export-github-benchmark', arg: 'FILE', shownDefault: '' },
+  ),
   exportBmf: text('', 'write Bencher Metric Format (throughput, latency in ns)', { flag: 'export-bmf', arg: 'FILE', shownDefault: '' }),
-  exportHdr: text('', 'write an HdrHistogram interval log (.hlog): one histogram per second of measuring, tagged with the run, in µs', { flag: 'export-hdr', arg: 'FILE', shownDefault: '' }),
+  exportHdr: text('', 'write an HdrHistogram interval log (.hlog): one histogram per second of measuring, tagged with the run, in µs', {
+    flag: 'export-hdr',
+    arg: 'FILE',
+    shownDefault: '',
+  }),
 } satisfies OptionTable;
 
 export const compareOptions = {
-  thresholdPct: int(15, 1, 99, 'a figure worse by more than this many percent, with its whole 95 % bootstrap interval worse than zero, regresses', { flag: 'threshold', arg: 'PCT' }),
+  thresholdPct: int(
+    15,
+    1,
+    99,
+    'a figure worse by more than this many percent, with its whole 95 % bootstrap interval worse than zero, regresses',
+    { flag: 'threshold', arg: 'PCT' },
+  ),
   exportMarkdown: text('', 'write the comparison table as Markdown', { flag: 'export-markdown', arg: 'FILE', shownDefault: '' }),
 } satisfies OptionTable;
 
@@ -542,8 +874,10 @@ export function resolveTable<T extends OptionTable>(
 
 /** Checks a CURVE client's keys, and makes it a fresh key pair when it has a server key but none of its own. */
 function curveClient<T extends { curveServerKey: string; curvePublicKey: string; curveSecretKey: string }>(o: T): T {
-  if ((o.curvePublicKey === '') !== (o.curveSecretKey === '')) throw invalidOption('curveSecretKey', 'given together with curvePublicKey (a key pair)', o.curveSecretKey === '' ? '' : 'a key');
-  if (o.curveServerKey === '' && o.curveSecretKey !== '') throw invalidOption('curveServerKey', "the server's public key when a key pair is given", '');
+  if ((o.curvePublicKey === '') !== (o.curveSecretKey === ''))
+    throw invalidOption('curveSecretKey', 'given together with curvePublicKey (a key pair)', o.curveSecretKey === '' ? '' : 'a key');
+  if (o.curveServerKey === '' && o.curveSecretKey !== '')
+    throw invalidOption('curveServerKey', "the server's public key when a key pair is given", '');
   if (o.curveServerKey !== '' && o.curveSecretKey === '') {
     const pair = zmq.curveKeyPair();
     return { ...o, curvePublicKey: pair.publicKey, curveSecretKey: pair.secretKey };
@@ -561,7 +895,12 @@ export function integer(name: string, value: unknown, min: number, max: number):
 
 /** '' (off) or a 40-character Z85 key. */
 export function curveKey(name: string, value: unknown): asserts value is string {
-  if (typeof value !== 'string' || (value !== '' && !isZ85Key(value))) throw invalidOption(name, 'a 40-character Z85 key (see zqueue keygen)', typeof value === 'string' ? `${value.length} characters` : value);
+  if (typeof value !== 'string' || (value !== '' && !isZ85Key(value)))
+    throw invalidOption(
+      name,
+      'a 40-character Z85 key (see zqueue keygen)',
+      typeof value === 'string' ? `${value.length} characters` : value,
+    );
 }
 
 export function boolean(name: string, value: unknown): asserts value is boolean {

@@ -104,14 +104,19 @@ export function displayId(id: string | Buffer): string {
 export type Reply = string | Buffer | readonly (string | Buffer)[];
 export type RequestBody = Reply;
 
-/** A message body as frames: a string or Buffer is one frame, an array one frame each. Throws ERR_ZQ_INVALID_OPTION naming `what` otherwise. */
+/**
+ * A message body as frames: a string or Buffer is one frame, an array one frame each. Throws ERR_ZQ_INVALID_OPTION naming `what` otherwise.
+ */
 export function toFrames(body: Reply, what = 'a reply', allowEmpty = true): Buffer[] {
   if (typeof body === 'string') return [Buffer.from(body)];
   if (Buffer.isBuffer(body)) return [body];
   if (Array.isArray(body) && (allowEmpty || body.length > 0)) {
     return body.map((part: string | Buffer) => (typeof part === 'string' ? Buffer.from(part) : part));
   }
-  throw new ZqueueError(ErrorCode.InvalidOption, `${what} must be a string, a Buffer or ${allowEmpty ? 'an' : 'a non-empty'} array of them`);
+  throw new ZqueueError(
+    ErrorCode.InvalidOption,
+    `${what} must be a string, a Buffer or ${allowEmpty ? 'an' : 'a non-empty'} array of them`,
+  );
 }
 
 export function replyFrames(reply: Reply): Buffer[] {

@@ -52,7 +52,13 @@ export class Tap {
    * the number of open subscriptions.
    */
   static async open(endpoint: string, highWaterMark: number, onSubscriptions: (count: number) => void = () => {}): Promise<Tap> {
-    const socket = new zmq.XPublisher({ noDrop: true, sendTimeout: 0, sendHighWaterMark: highWaterMark, linger: 0, verbosity: 'allSubsUnsubs' });
+    const socket = new zmq.XPublisher({
+      noDrop: true,
+      sendTimeout: 0,
+      sendHighWaterMark: highWaterMark,
+      linger: 0,
+      verbosity: 'allSubsUnsubs',
+    });
     let unlink: () => void;
     try {
       unlink = await bindOrExplain(socket, endpoint, 'tap');

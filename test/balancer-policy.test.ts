@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Balancer, type Pending, PREFETCH_BUDGET_MS, PREFETCH_BUSY_THREAD } from '../src/balancer.js';
-import { FIRST_COME } from '../src/overload.js';
+import { Balancer, type Pending, PREFETCH_BUDGET_MS, PREFETCH_BUSY_THREAD } from '../src/device/scheduling/balancer.js';
+import { FIRST_COME } from '../src/device/scheduling/overload.js';
 
 const id = (s: string): Buffer => Buffer.from(s);
 const req = (n: number) => ({ frames: [id(`c${n}`), Buffer.alloc(0), id(`r${n}`)], bodyAt: 2, retried: false, receivedAt: 0 });
@@ -32,7 +32,10 @@ describe('balancer (least-busy bookkeeping)', () => {
     assert.equal(w.inFlight, 0);
     const h2 = b.dispatch(w, req(2), 10);
     assert.deepEqual(b.expire(5), [], 'not yet due');
-    assert.deepEqual(b.expire(10).map((h) => h.id), [h2.id]);
+    assert.deepEqual(
+      b.expire(10).map((h) => h.id),
+      [h2.id],
+    );
     assert.equal(w.inFlight, 1, 'the worker still runs it');
     assert.equal(b.complete('w', h2.id), undefined, 'the late reply is not delivered');
     assert.equal(w.inFlight, 0, 'but its credit returns');
@@ -46,7 +49,10 @@ describe('balancer (least-busy bookkeeping)', () => {
     b.dispatch(w, req(1), 0);
     b.dispatch(w, req(2), 0);
     const orphans = b.leave('w');
-    assert.deepEqual(orphans.map((h) => h.frames[2]?.toString()), ['r1', 'r2']);
+    assert.deepEqual(
+      orphans.map((h) => h.frames[2]?.toString()),
+      ['r1', 'r2'],
+    );
     assert.equal(b.inFlight, 0);
     assert.equal(b.pick(), undefined);
     assert.deepEqual(b.leave('w'), []);
@@ -58,7 +64,10 @@ describe('balancer (least-busy bookkeeping)', () => {
     assert.equal(b.enqueue('c', req(2)), 'queued');
     assert.equal(b.enqueue('c', req(3)), 'full');
     b.requeue({ ...req(0), retried: true }, 0);
-    assert.deepEqual([b.dequeue(0), b.dequeue(0), b.dequeue(0), b.dequeue(0)].map((p) => p?.frames[2]?.toString()), ['r0', 'r1', 'r2', undefined]);
+    assert.deepEqual(
+      [b.dequeue(0), b.dequeue(0), b.dequeue(0), b.dequeue(0)].map((p) => p?.frames[2]?.toString()),
+      ['r0', 'r1', 'r2', undefined],
+    );
     assert.equal(b.queued, 0);
   });
 
@@ -104,7 +113,9 @@ describe('balancer (least-busy bookkeeping)', () => {
     let t = 0;
     for (let round = 0; round < 8; round++) {
       // One worker answers 10 requests in one message after 10 ms; the other one request a millisecond.
-      const held = Array.from({ length: 10 }, (_, i) => b.dispatch(batching, { frames: [Buffer.from(`c${i}`)], bodyAt: 1, retried: false, receivedAt: t }, t));
+      const held = Array.from({ length: 10 }, (_, i) =>
+        b.dispatch(batching, { frames: [Buffer.from(`c${i}`)], bodyAt: 1, retried: false, receivedAt: t }, t),
+      );
       for (let i = 0; i < 10; i++) {
         const h = b.dispatch(single, { frames: [Buffer.from('s')], bodyAt: 1, retried: false, receivedAt: t + i }, t + i);
         b.complete(single.key, h.id, t + i + 1);
@@ -132,7 +143,12 @@ describe('balancer (least-busy bookkeeping)', () => {
     }
     b.tune();
     assert.deepEqual([w1.limit, w2.limit], [11, 11]);
-    const req = (client: string): Pending => ({ frames: [Buffer.from(client), Buffer.alloc(0), Buffer.from('body')], bodyAt: 2, retried: false, receivedAt: 0 });
+    const req = (client: string): Pending => ({
+      frames: [Buffer.from(client), Buffer.alloc(0), Buffer.from('body')],
+      bodyAt: 2,
+      retried: false,
+      receivedAt: 0,
+    });
     // A lone client may fill every slot.
     for (let i = 0; i < 20; i++) {
       assert.ok(b.mayPrefetch('flood'), `alone, request ${i}`);
@@ -151,7 +167,7 @@ describe('balancer (least-busy bookkeeping)', () => {
     assert.equal(new Balancer(100, 2, 100, undefined, undefined, false).mayPrefetch('anyone'), true);
   });
 
-  it('prefetch holds at most PREFETCH_BUDGET_MS of a worker\'s work, and at most the prefetch option', () => {
+  it("prefetch holds at most PREFETCH_BUDGET_MS of a worker's work, and at most the prefetch option", () => {
     const limitAt = (serviceMs: number): number => {
       const b = new Balancer(100, 128);
       const w = b.join(Buffer.from('w'), 1, 0);

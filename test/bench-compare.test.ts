@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Broker } from '../src/broker.js';
+import { Broker } from '../src/serve/broker.js';
 import { connectUrlFor } from '../src/endpoints.js';
 import { EXAMPLES, cli, within } from './helpers.js';
 
@@ -26,7 +26,21 @@ async function saved(name: string, ms: number): Promise<string> {
   try {
     await broker.device.waitForWorkers(1);
     const out = join(dir, `${name}.json`);
-    const p = cli(['bench', '--connect', connectUrlFor(broker.frontendEndpoint), '--clients', '4', '--duration', '2', '--repeat', '2', '--cpu-pid', String(process.pid), '--export-json', out]);
+    const p = cli([
+      'bench',
+      '--connect',
+      connectUrlFor(broker.frontendEndpoint),
+      '--clients',
+      '4',
+      '--duration',
+      '2',
+      '--repeat',
+      '2',
+      '--cpu-pid',
+      String(process.pid),
+      '--export-json',
+      out,
+    ]);
     assert.equal(await within(60_000, 'zqueue bench', p.exited), 0, p.stderr());
     return out;
   } finally {
@@ -57,7 +71,8 @@ describe('zqueue bench compare', () => {
     assert.match(worse.stdout, /throughput_rps \| .* \| \*\*REGRESSED\*\* \|/);
     assert.match(worse.stderr, /zqueue bench compare: \d figures? (is|are) worse: .*throughput_rps \(regressed\)/);
     // The throughput really fell by about the handler's 30 %: read from the saved runs, not assumed.
-    const rps = (f: string): number => (JSON.parse(readFileSync(f, 'utf8')) as { runs: { throughput_rps: number }[] }).runs.reduce((n, r) => n + r.throughput_rps, 0);
+    const rps = (f: string): number =>
+      (JSON.parse(readFileSync(f, 'utf8')) as { runs: { throughput_rps: number }[] }).runs.reduce((n, r) => n + r.throughput_rps, 0);
     assert.ok(rps(slow) < rps(base) * 0.85, `${rps(slow)} against ${rps(base)} req/s`);
   });
 
@@ -69,7 +84,10 @@ describe('zqueue bench compare', () => {
     writeFileSync(other, JSON.stringify(doc));
     const r = await compare(base, other);
     assert.equal(r.code, 2, r.stdout + r.stderr);
-    assert.match(r.stderr, /^zqueue bench compare: the two runs did not carry the same load \(BASE 4 clients, 1 in flight each, 16 B, closed loop; HEAD 10 clients, 1 in flight each, 16 B, closed loop\)/);
+    assert.match(
+      r.stderr,
+      /^zqueue bench compare: the two runs did not carry the same load \(BASE 4 clients, 1 in flight each, 16 B, closed loop; HEAD 10 clients, 1 in flight each, 16 B, closed loop\)/,
+    );
     assert.doesNotMatch(r.stdout, /REGRESSED/);
   });
 

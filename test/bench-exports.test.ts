@@ -16,7 +16,7 @@ import { cli, freePort, pyzmqMissing, python, within, type Spawned } from './hel
 
 const CLIENTS = 12;
 
-describe('zqueue bench exports, against the seed\'s Python device', () => {
+describe("zqueue bench exports, against the seed's Python device", () => {
   const skip = pyzmqMissing();
   const procs: Spawned[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'zq-exports-'));
@@ -42,15 +42,22 @@ describe('zqueue bench exports, against the seed\'s Python device', () => {
     assert.equal(await within(120_000, 'zqueue bench', p.exited), 0, p.stderr());
   }
 
-  it('writes all six, each in its tool\'s format', { skip }, async () => {
+  it("writes all six, each in its tool's format", { skip }, async () => {
     await bench([
-      '--duration', '3',
-      '--export-json', file('run.json'),
-      '--export-csv', file('run.csv'),
-      '--export-markdown', file('run.md'),
-      '--export-github-benchmark', file('gab.json'),
-      '--export-bmf', file('bmf.json'),
-      '--export-hdr', file('run.hlog'),
+      '--duration',
+      '3',
+      '--export-json',
+      file('run.json'),
+      '--export-csv',
+      file('run.csv'),
+      '--export-markdown',
+      file('run.md'),
+      '--export-github-benchmark',
+      file('gab.json'),
+      '--export-bmf',
+      file('bmf.json'),
+      '--export-hdr',
+      file('run.hlog'),
     ]);
     // JSON: the versioned document, read back by the reader compare uses.
     const doc: BenchDocument = readBenchDocument(JSON.parse(readFileSync(file('run.json'), 'utf8')));
@@ -63,8 +70,14 @@ describe('zqueue bench exports, against the seed\'s Python device', () => {
     assert.equal(header, 'run,repeat,client,requests,errors,timeouts,rps,p50_us,p99_us');
     assert.equal(rows.length, CLIENTS);
     const cols = rows.map((r) => r.split(','));
-    assert.deepEqual(cols.map((c) => Number(c[2])), Array.from({ length: CLIENTS }, (_, i) => i));
-    assert.equal(cols.reduce((n, c) => n + Number(c[3]), 0), run.requests);
+    assert.deepEqual(
+      cols.map((c) => Number(c[2])),
+      Array.from({ length: CLIENTS }, (_, i) => i),
+    );
+    assert.equal(
+      cols.reduce((n, c) => n + Number(c[3]), 0),
+      run.requests,
+    );
     for (const c of cols) assert.ok(Number(c[7]) > 0 && Number(c[8]) >= Number(c[7]), `p50 ${c[7]}, p99 ${c[8]}`);
 
     // Markdown: a table with the run's row.
@@ -81,16 +94,29 @@ describe('zqueue bench exports, against the seed\'s Python device', () => {
       assert.equal(typeof e.unit, 'string');
       assert.ok(Number.isFinite(e.value), JSON.stringify(e));
     }
-    assert.deepEqual(bigger.map((e) => [e.unit, e.value]), [['req/s', run.throughput_rps]]);
-    assert.deepEqual(smaller.map((e) => e.name.split(' ').pop()), ['p50', 'p99', 'p99.9']);
+    assert.deepEqual(
+      bigger.map((e) => [e.unit, e.value]),
+      [['req/s', run.throughput_rps]],
+    );
+    assert.deepEqual(
+      smaller.map((e) => e.name.split(' ').pop()),
+      ['p50', 'p99', 'p99.9'],
+    );
 
     // Bencher Metric Format: benchmark → measure → { value, lower_value?, upper_value? }.
-    const bmf = JSON.parse(readFileSync(file('bmf.json'), 'utf8')) as Record<string, Record<string, { value: number; lower_value?: number; upper_value?: number }>>;
+    const bmf = JSON.parse(readFileSync(file('bmf.json'), 'utf8')) as Record<
+      string,
+      Record<string, { value: number; lower_value?: number; upper_value?: number }>
+    >;
     const measures = bmf[`tcp://127.0.0.1:${front}`];
     assert.ok(measures !== undefined, Object.keys(bmf).join(', '));
     assert.equal(measures.throughput?.value, run.throughput_rps);
     assert.equal(measures.latency?.value, run.latency.p50_us * 1000, 'latency in ns');
-    for (const m of Object.values(measures)) assert.ok(Number.isFinite(m.value) && (m.lower_value ?? m.value) <= m.value && m.value <= (m.upper_value ?? m.value), JSON.stringify(m));
+    for (const m of Object.values(measures))
+      assert.ok(
+        Number.isFinite(m.value) && (m.lower_value ?? m.value) <= m.value && m.value <= (m.upper_value ?? m.value),
+        JSON.stringify(m),
+      );
 
     // HdrHistogram interval log: HdrHistogram's own reader finds the intervals, and they hold every measured reply.
     const reader = new hdr.HistogramLogReader(readFileSync(file('run.hlog'), 'utf8'));
@@ -114,7 +140,10 @@ describe('zqueue bench exports, against the seed\'s Python device', () => {
     assert.ok(u !== null, 'uncorrected latency in open loop');
     assert.equal(u.count, run.latency.count);
     // Each reply's corrected time starts when it was due, at or before its send: no percentile can be lower.
-    assert.ok(run.latency.p50_us >= u.p50_us && run.latency.p99_us >= u.p99_us && run.latency.max_us >= u.max_us, `${JSON.stringify(run.latency)} against ${JSON.stringify(u)}`);
+    assert.ok(
+      run.latency.p50_us >= u.p50_us && run.latency.p99_us >= u.p99_us && run.latency.max_us >= u.max_us,
+      `${JSON.stringify(run.latency)} against ${JSON.stringify(u)}`,
+    );
     assert.match(readFileSync(file('open.md'), 'utf8'), /uncorrected p50 ms \| uncorrected p99 ms/);
   });
 });

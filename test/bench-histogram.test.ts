@@ -8,7 +8,8 @@ describe('bench histograms', () => {
     for (let v = 1; v <= 10_000; v++) h.recordValue(v);
     const s = summarize(h);
     assert.equal(s.count, 10_000);
-    const close = (got: number, want: number): void => assert.ok(Math.abs(got - want) / want <= 10 ** -HDR.numberOfSignificantValueDigits * 2, `${got} ≈ ${want}`);
+    const close = (got: number, want: number): void =>
+      assert.ok(Math.abs(got - want) / want <= 10 ** -HDR.numberOfSignificantValueDigits * 2, `${got} ≈ ${want}`);
     close(s.p50_us, 5000);
     close(s.p90_us, 9000);
     close(s.p99_us, 9900);

@@ -34,7 +34,10 @@ describe('bench options', () => {
   ];
   for (const [args, message] of bad) {
     it(`refuses ${args.join(' ')}`, () => {
-      assert.throws(() => parseBenchArgs(args), (err: unknown) => err instanceof BenchUsageError && message.test(err.message));
+      assert.throws(
+        () => parseBenchArgs(args),
+        (err: unknown) => err instanceof BenchUsageError && message.test(err.message),
+      );
     });
   }
 

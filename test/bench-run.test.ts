@@ -25,7 +25,10 @@ describe('bench harness', () => {
       assert.equal(r.schemaVersion, SCHEMA_VERSION);
       // direct (not for tcp-inproc), native, js, least-busy, and one client with 100 requests in flight on least-busy.
       assert.equal(r.cells.length, transport === 'tcp-inproc' ? 4 : 5);
-      assert.deepEqual(r.cells.filter((c) => (c.in_flight ?? 1) > 1).map((c) => [c.mode, c.clients, c.in_flight]), [['least-busy', 1, 100]]);
+      assert.deepEqual(
+        r.cells.filter((c) => (c.in_flight ?? 1) > 1).map((c) => [c.mode, c.clients, c.in_flight]),
+        [['least-busy', 1, 100]],
+      );
       for (const c of r.cells) {
         assert.equal(c.status, 'ok', c.status === 'failed' ? c.error : '');
         if (c.status !== 'ok') continue;
@@ -33,7 +36,11 @@ describe('bench harness', () => {
         assert.equal(c.summary.errors, 0);
         assert.equal(c.summary.timeouts, 0);
         const h = decode(c.summary.histogram);
-        assert.equal(h.totalCount, c.runs.reduce((n, run) => n + run.requests, 0), 'the histogram holds every measured request');
+        assert.equal(
+          h.totalCount,
+          c.runs.reduce((n, run) => n + run.requests, 0),
+          'the histogram holds every measured request',
+        );
         h.destroy();
         if (c.mode !== 'direct') assert.ok(c.summary.device_us_per_req > 0, `${c.id} has a device CPU figure`);
       }
@@ -41,7 +48,9 @@ describe('bench harness', () => {
   }
 
   it('a run with injected failures reports its errors, never hides them', async () => {
-    const r = await bench(options(['--transport', 'inproc', '--engine', 'least-busy', '--in-flight', '0', '--handler', join(HANDLERS, 'fail-some.js')]));
+    const r = await bench(
+      options(['--transport', 'inproc', '--engine', 'least-busy', '--in-flight', '0', '--handler', join(HANDLERS, 'fail-some.js')]),
+    );
     const c = r.cells[0];
     assert.ok(c !== undefined && c.status === 'ok');
     if (c?.status !== 'ok') return;
@@ -52,7 +61,10 @@ describe('bench harness', () => {
   });
 
   it('a cell whose clients cannot all warm up is reported with where they stood, and does not fail the run', async () => {
-    const o = { ...options(['--transport', 'inproc', '--engine', 'least-busy', '--in-flight', '0', '--handler', join(HANDLERS, 'slow.js')]), warmupTimeoutMs: 200 };
+    const o = {
+      ...options(['--transport', 'inproc', '--engine', 'least-busy', '--in-flight', '0', '--handler', join(HANDLERS, 'slow.js')]),
+      warmupTimeoutMs: 200,
+    };
     const r = await bench(o);
     const c = r.cells[0];
     assert.ok(c !== undefined && c.status === 'not-warmed', JSON.stringify(c?.status));
@@ -69,7 +81,10 @@ describe('bench harness', () => {
     try {
       writeResults(r, dir);
       const files = readdirSync(dir).sort();
-      assert.deepEqual(files.filter((f) => !f.startsWith('20')), ['latency.svg', 'latest.json', 'latest.md', 'throughput.svg']);
+      assert.deepEqual(
+        files.filter((f) => !f.startsWith('20')),
+        ['latency.svg', 'latest.json', 'latest.md', 'throughput.svg'],
+      );
       const back = checkRunResult(JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8')));
       assert.equal(back.cells.length, 2);
       assert.equal(back.environment.node, process.version);
@@ -79,15 +94,24 @@ describe('bench harness', () => {
 
       // The matrix for CI tools: a throughput entry per cell (bigger is better); p99 per cell and CPU per device cell (smaller).
       const written = writeMatrixExports(r, { exportGithubBenchmark: join(dir, 'gab.json'), exportBmf: join(dir, 'bmf.json') });
-      assert.deepEqual(written.map((f) => f.slice(dir.length + 1)), ['gab.json', 'gab.latency.json', 'bmf.json']);
+      assert.deepEqual(
+        written.map((f) => f.slice(dir.length + 1)),
+        ['gab.json', 'gab.latency.json', 'bmf.json'],
+      );
       type Entry = { name: string; unit: string; value: number };
       const bigger = JSON.parse(readFileSync(join(dir, 'gab.json'), 'utf8')) as Entry[];
       const smaller = JSON.parse(readFileSync(join(dir, 'gab.latency.json'), 'utf8')) as Entry[];
-      assert.deepEqual(bigger.map((e) => e.name), r.cells.map((c) => `${c.id} throughput`));
+      assert.deepEqual(
+        bigger.map((e) => e.name),
+        r.cells.map((c) => `${c.id} throughput`),
+      );
       assert.deepEqual(smaller.map((e) => e.unit).sort(), ['ms', 'ms', 'µs/req']);
       for (const e of [...bigger, ...smaller]) assert.ok(Number.isFinite(e.value) && e.value > 0, JSON.stringify(e));
       const bmf = JSON.parse(readFileSync(join(dir, 'bmf.json'), 'utf8')) as Record<string, Record<string, { value: number }>>;
-      assert.deepEqual(Object.keys(bmf), r.cells.map((c) => c.id));
+      assert.deepEqual(
+        Object.keys(bmf),
+        r.cells.map((c) => c.id),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

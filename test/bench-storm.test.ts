@@ -24,7 +24,12 @@ describe('retry-storm scenario', () => {
       },
       (label) => labels.push(label),
     );
-    assert.deepEqual(labels, ['off, req clients, 2x', 'adaptive, req clients, 2x', 'off, zqueue clients, 2x', 'adaptive, zqueue clients, 2x']);
+    assert.deepEqual(labels, [
+      'off, req clients, 2x',
+      'adaptive, req clients, 2x',
+      'off, zqueue clients, 2x',
+      'adaptive, zqueue clients, 2x',
+    ]);
     assert.equal(r.cells.length, 4);
     for (const c of r.cells) {
       // 2× a capacity of 200 req/s, by clients that ask once per 200 ms timeout.

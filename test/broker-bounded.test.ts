@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { createBroker } from '../src/broker.js';
+import { createBroker } from '../src/serve/broker.js';
 import { Client } from '../src/client.js';
 import { connectUrlFor } from '../src/endpoints.js';
 import { ErrorCode, isZqueueError } from '../src/errors.js';
@@ -23,8 +23,18 @@ async function outcome(p: Promise<Buffer[]>): Promise<Outcome> {
 for (const backend of ['inproc', 'ipc'] as const) {
   describe(`broker limits (${backend} backend)`, () => {
     it('past maxQueued, requests get an immediate busy error; the accepted ones are all answered', async () => {
-      const broker = await createBroker({ handler: join(HANDLERS, 'behave.js'), threads: 1, frontend: 'tcp://127.0.0.1:*', backend, maxQueued: 5, prefetch: 0 });
-      const clients = Array.from({ length: 30 }, () => new Client({ endpoint: connectUrlFor(broker.frontendEndpoint), timeoutMs: 20_000, retries: 0 }));
+      const broker = await createBroker({
+        handler: join(HANDLERS, 'behave.js'),
+        threads: 1,
+        frontend: 'tcp://127.0.0.1:*',
+        backend,
+        maxQueued: 5,
+        prefetch: 0,
+      });
+      const clients = Array.from(
+        { length: 30 },
+        () => new Client({ endpoint: connectUrlFor(broker.frontendEndpoint), timeoutMs: 20_000, retries: 0 }),
+      );
       try {
         const order: string[] = [];
         const results = await Promise.all(
@@ -49,15 +59,24 @@ for (const backend of ['inproc', 'ipc'] as const) {
           assert.equal(s.answered, replies);
         }
       } finally {
-        await Promise.all((clients).map((c) => c.close()));
+        await Promise.all(clients.map((c) => c.close()));
         await broker.close();
       }
     });
 
     it('close() lets the in-flight request finish and answers the queued ones with closing', async () => {
       // No prefetch: one request runs, the others wait at the device, where close() can answer them.
-      const broker = await createBroker({ handler: join(HANDLERS, 'behave.js'), threads: 1, frontend: 'tcp://127.0.0.1:*', backend, prefetch: 0 });
-      const clients = Array.from({ length: 5 }, () => new Client({ endpoint: connectUrlFor(broker.frontendEndpoint), timeoutMs: 20_000, retries: 0 }));
+      const broker = await createBroker({
+        handler: join(HANDLERS, 'behave.js'),
+        threads: 1,
+        frontend: 'tcp://127.0.0.1:*',
+        backend,
+        prefetch: 0,
+      });
+      const clients = Array.from(
+        { length: 5 },
+        () => new Client({ endpoint: connectUrlFor(broker.frontendEndpoint), timeoutMs: 20_000, retries: 0 }),
+      );
       try {
         // Five requests, one worker: one runs, four queue (which one runs depends on arrival).
         const all = clients.map((c) => outcome(c.request(['sleep', '300'])));
@@ -71,7 +90,7 @@ for (const backend of ['inproc', 'ipc'] as const) {
         assert.equal(results.filter((r) => r.kind === 'error' && r.code === ErrorCode.Closing).length, 4, JSON.stringify(results));
         await broker.close(); // idempotent
       } finally {
-        await Promise.all((clients).map((c) => c.close()));
+        await Promise.all(clients.map((c) => c.close()));
       }
     });
   });
@@ -103,11 +122,11 @@ describe('zqueue serve', () => {
       assert.equal(await within(5000, 'serve exits', serve.exited), 0, serve.stderr());
       assert.match(serve.stderr(), /stopping reason=SIGTERM[^]*closed/);
       stop = true;
-      await Promise.all((clients).map((c) => c.close()));
+      await Promise.all(clients.map((c) => c.close()));
       await Promise.all(loops);
     } finally {
       stop = true;
-      await Promise.all((clients).map((c) => c.close()));
+      await Promise.all(clients.map((c) => c.close()));
       serve.kill('SIGKILL');
       await serve.exited;
     }

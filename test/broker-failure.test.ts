@@ -6,7 +6,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { createBroker, type Broker, type BrokerOptions } from '../src/broker.js';
+import { createBroker, type Broker, type BrokerOptions } from '../src/serve/broker.js';
 import { Client } from '../src/client.js';
 import { connectUrlFor } from '../src/endpoints.js';
 import { ErrorCode, ZqueueError } from '../src/errors.js';
@@ -123,16 +123,20 @@ for (const backend of ['inproc', 'ipc'] as const) {
   });
 }
 
-describe('error replies reach the seed\'s plain REQ client as readable text', { skip: pyzmqMissing() }, () => {
+describe("error replies reach the seed's plain REQ client as readable text", { skip: pyzmqMissing() }, () => {
   it('the Python client prints a handler error as its reply', async () => {
     await withBroker({}, async (broker) => {
-      const py = run(PYTHON, ['-c', `
+      const py = run(PYTHON, [
+        '-c',
+        `
 import zmq, sys
 s = zmq.Context().socket(zmq.REQ)
 s.connect(sys.argv[1])
 s.send(b"throw")
 print(s.recv().decode())
-`, connectUrlFor(broker.frontendEndpoint)]);
+`,
+        connectUrlFor(broker.frontendEndpoint),
+      ]);
       assert.equal(await within(10_000, 'python client', py.exited), 0, py.stderr());
       assert.equal(py.stdout().trim(), 'ZQ-ERROR handler: handler failed on purpose');
     });

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { createBroker, type BrokerOptions } from '../src/broker.js';
+import { createBroker, type BrokerOptions } from '../src/serve/broker.js';
 import { Client } from '../src/client.js';
 import { connectUrlFor } from '../src/endpoints.js';
 import { POLICIES } from '../src/options.js';
@@ -21,7 +21,10 @@ for (const policy of POLICIES) {
     it(`${CLIENTS} clients × ${EACH} echoes each of ${SIZES.join(', ')} bytes come back whole`, async () => {
       const options: BrokerOptions = { handler: join(EXAMPLES, 'echo.js'), threads: 2, frontend: 'tcp://127.0.0.1:*', policy };
       const broker = await createBroker(options);
-      const clients = Array.from({ length: CLIENTS }, () => new Client({ endpoint: connectUrlFor(broker.frontendEndpoint), timeoutMs: 10_000, retries: 0 }));
+      const clients = Array.from(
+        { length: CLIENTS },
+        () => new Client({ endpoint: connectUrlFor(broker.frontendEndpoint), timeoutMs: 10_000, retries: 0 }),
+      );
       try {
         await Promise.all(
           clients.map(async (c, i) => {
@@ -39,7 +42,7 @@ for (const policy of POLICIES) {
         assert.ok(s.device.engine === 'js');
         assert.equal(s.device.answered, CLIENTS * EACH, JSON.stringify(s.device));
       } finally {
-        await Promise.all((clients).map((c) => c.close()));
+        await Promise.all(clients.map((c) => c.close()));
         await broker.close();
       }
     });
@@ -55,8 +58,18 @@ const ENGINES_POLICIES = [
 for (const { engine, policy } of ENGINES_POLICIES) {
   describe(`broker: an inproc backend carries frames of any size, both ways (${engine}, ${policy})`, () => {
     it(`${CLIENTS} clients mixing 16 B with ${SIZES.join(', ')} B echoes, and replies larger than their requests, come back whole`, async () => {
-      const broker = await createBroker({ handler: join(HANDLERS, 'behave.js'), threads: 2, frontend: 'tcp://127.0.0.1:*', backend: 'inproc', engine, policy });
-      const clients = Array.from({ length: CLIENTS }, () => new Client({ endpoint: connectUrlFor(broker.frontendEndpoint), timeoutMs: 10_000, retries: 0 }));
+      const broker = await createBroker({
+        handler: join(HANDLERS, 'behave.js'),
+        threads: 2,
+        frontend: 'tcp://127.0.0.1:*',
+        backend: 'inproc',
+        engine,
+        policy,
+      });
+      const clients = Array.from(
+        { length: CLIENTS },
+        () => new Client({ endpoint: connectUrlFor(broker.frontendEndpoint), timeoutMs: 10_000, retries: 0 }),
+      );
       const sized = new Client({ endpoint: connectUrlFor(broker.frontendEndpoint), timeoutMs: 10_000, retries: 0 });
       try {
         await Promise.all(
@@ -78,10 +91,13 @@ for (const { engine, policy } of ENGINES_POLICIES) {
           assert.ok(big?.every((b) => b === 0x62));
         }
         const s = broker.stats();
-        assert.ok(s.workers.every((w) => w.restarts === 0), 'no worker died');
+        assert.ok(
+          s.workers.every((w) => w.restarts === 0),
+          'no worker died',
+        );
         if (s.device.counted) assert.equal(s.device.answered, CLIENTS * EACH + 5);
       } finally {
-        await Promise.all((clients).map((c) => c.close()));
+        await Promise.all(clients.map((c) => c.close()));
         await sized.close();
         await broker.close();
       }

@@ -8,7 +8,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createBroker } from '../src/broker.js';
+import { createBroker } from '../src/serve/broker.js';
 import { Client } from '../src/client.js';
 import { connectUrlFor } from '../src/endpoints.js';
 import type { Policy } from '../src/options.js';
@@ -23,8 +23,17 @@ async function measure(policy: Policy, backend: 'inproc' | 'ipc'): Promise<{ p99
   process.env.ZQ_ROLE_DIR = tempDir();
   process.env.ZQ_SLOW_MS = '20';
   process.env.ZQ_FAST_MS = '1';
-  const broker = await createBroker({ handler: join(HANDLERS, 'slow-or-fast.js'), threads: 2, frontend: 'tcp://127.0.0.1:*', backend, policy });
-  const clients = Array.from({ length: CLIENTS }, () => new Client({ endpoint: connectUrlFor(broker.frontendEndpoint), timeoutMs: 10_000, retries: 0 }));
+  const broker = await createBroker({
+    handler: join(HANDLERS, 'slow-or-fast.js'),
+    threads: 2,
+    frontend: 'tcp://127.0.0.1:*',
+    backend,
+    policy,
+  });
+  const clients = Array.from(
+    { length: CLIENTS },
+    () => new Client({ endpoint: connectUrlFor(broker.frontendEndpoint), timeoutMs: 10_000, retries: 0 }),
+  );
   const latencies: number[] = [];
   let fast = 0;
   try {
@@ -39,7 +48,7 @@ async function measure(policy: Policy, backend: 'inproc' | 'ipc'): Promise<{ p99
       }),
     );
   } finally {
-    await Promise.all((clients).map((c) => c.close()));
+    await Promise.all(clients.map((c) => c.close()));
     await broker.close();
   }
   return { p99: percentile(latencies, 99), fastShare: fast / latencies.length };

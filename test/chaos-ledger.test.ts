@@ -23,7 +23,15 @@ describe('chaos (short form of npm run chaos)', () => {
   });
 
   it('across two devices (one killed -9, down, restarted): none lost or wrong, and requests failed over', async () => {
-    const l = await runChaos({ durationMs: 11_000, minEvents: CHAOS_EVENTS.length, devices: 2, servers: 2, clients: 10, eventEveryMs: 1500, heartbeatMs: 250 });
+    const l = await runChaos({
+      durationMs: 11_000,
+      minEvents: CHAOS_EVENTS.length,
+      devices: 2,
+      servers: 2,
+      clients: 10,
+      eventEveryMs: 1500,
+      heartbeatMs: 250,
+    });
     for (const e of CHAOS_EVENTS) assert.ok(l.events[e] >= 1, `${e} happened`);
     assert.equal(l.devices, 2);
     assert.equal(l.lost, 0, 'lost');

@@ -19,7 +19,13 @@ interface Run {
   errors: number;
   timeouts: number;
   per_client: { min_rps: number; mean_rps: number; max_rps: number; stddev_rps: number };
-  cpu: { total_us_per_req: number; main_us_per_req: number; zmq_us_per_req: number; workers_us_per_req: number; other_us_per_req: number } | null;
+  cpu: {
+    total_us_per_req: number;
+    main_us_per_req: number;
+    zmq_us_per_req: number;
+    workers_us_per_req: number;
+    other_us_per_req: number;
+  } | null;
   cpu_pid: number | null;
   client_figures: { client: number; requests: number }[];
 }
@@ -93,7 +99,7 @@ describe('zqueue bench --connect', () => {
     await Promise.all(procs.map((p) => p.exited));
   });
 
-  it('measures the seed\'s Python device and two seed servers: 200 clients, req/s, percentiles, no errors, as JSON', { skip }, async () => {
+  it("measures the seed's Python device and two seed servers: 200 clients, req/s, percentiles, no errors, as JSON", { skip }, async () => {
     const r = await bench(['--connect', `tcp://127.0.0.1:${front}`, '--clients', '200', '--duration', '2', '--cpu-pid', String(devicePid)]);
     assert.equal(r.code, 0, r.stderr);
     const d = only(r.doc);
@@ -107,9 +113,20 @@ describe('zqueue bench --connect', () => {
     // --cpu-pid: the Python device's CPU per request, by thread: its main thread and libzmq's I/O thread both worked.
     assert.equal(d.cpu_pid, devicePid);
     assert.ok(d.cpu !== null && d.cpu.main_us_per_req > 0 && d.cpu.zmq_us_per_req > 0, JSON.stringify(d.cpu));
-    assert.ok(Math.abs(d.cpu.total_us_per_req - (d.cpu.main_us_per_req + d.cpu.zmq_us_per_req + d.cpu.workers_us_per_req + d.cpu.other_us_per_req)) < 0.05);
-    assert.equal(d.client_figures.reduce((n, c) => n + c.requests, 0), d.requests, "the clients' requests add up to the run's");
-    assert.ok(d.per_client.min_rps > 0 && d.per_client.min_rps <= d.per_client.mean_rps && d.per_client.mean_rps <= d.per_client.max_rps, JSON.stringify(d.per_client));
+    assert.ok(
+      Math.abs(
+        d.cpu.total_us_per_req - (d.cpu.main_us_per_req + d.cpu.zmq_us_per_req + d.cpu.workers_us_per_req + d.cpu.other_us_per_req),
+      ) < 0.05,
+    );
+    assert.equal(
+      d.client_figures.reduce((n, c) => n + c.requests, 0),
+      d.requests,
+      "the clients' requests add up to the run's",
+    );
+    assert.ok(
+      d.per_client.min_rps > 0 && d.per_client.min_rps <= d.per_client.mean_rps && d.per_client.mean_rps <= d.per_client.max_rps,
+      JSON.stringify(d.per_client),
+    );
     assert.match(r.stderr, /\| tcp:\/\/127\.0\.0\.1:\d+ \| 200 \|/, 'the table');
   });
 
@@ -162,7 +179,10 @@ describe('zqueue bench --handler', () => {
       assert.equal(x.errors + x.timeouts, 0);
       // zqueue serve's CPU per request, by thread: the device's main thread, libzmq's, and the worker threads each did work.
       assert.equal(x.cpu_pid, r.pid);
-      assert.ok(x.cpu !== null && x.cpu.main_us_per_req > 0 && x.cpu.workers_us_per_req > 0, `${x.backend}/${x.threads}: ${JSON.stringify(x.cpu)}`);
+      assert.ok(
+        x.cpu !== null && x.cpu.main_us_per_req > 0 && x.cpu.workers_us_per_req > 0,
+        `${x.backend}/${x.threads}: ${JSON.stringify(x.cpu)}`,
+      );
       if (x.backend !== 'inproc') assert.ok(x.cpu.zmq_us_per_req > 0, `${x.backend}: libzmq's I/O thread carried its traffic`);
     }
     assert.ok(d.runs.some((x) => x.threads === 1));

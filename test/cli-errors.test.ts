@@ -38,24 +38,64 @@ describe('CLI user errors: one clear line, exit 2 for usage and 1 at run time', 
   });
 
   const usage: [string, string[], RegExp][] = [
-    ['a tcp endpoint without a port', ['device', '--frontend', 'tcp://host'], /invalid endpoint "tcp:\/\/host": tcp endpoints are tcp:\/\/HOST:PORT/],
+    [
+      'a tcp endpoint without a port',
+      ['device', '--frontend', 'tcp://host'],
+      /invalid endpoint "tcp:\/\/host": tcp endpoints are tcp:\/\/HOST:PORT/,
+    ],
     ['an unknown transport', ['device', '--backend', 'foo://x'], /invalid endpoint "foo:\/\/x": unknown transport "foo"/],
     ['an unknown option', ['device', '--bogus'], /Unknown option '--bogus'/],
     ['a non-numeric number', ['client', '--requests', 'abc'], /--requests must be an integer ≥ 0, got "abc"/],
     ['a negative delay', ['server', '--delay=-5'], /--delay must be an integer ≥ 0, got "-5"/],
     ['a negative delay given apart', ['server', '--delay', '-5'], /--delay must be an integer ≥ 0, got "-5"/],
-    ['a negative thread count', ['serve', '--handler', join(EXAMPLES, 'echo.js'), '--threads', '-1'], /--threads must be an integer ≥ 1, got "-1"/],
-    ['a negative prefetch', ['serve', '--handler', join(EXAMPLES, 'echo.js'), '--prefetch', '-5'], /--prefetch must be an integer ≥ 0, got "-5"/],
+    [
+      'a negative thread count',
+      ['serve', '--handler', join(EXAMPLES, 'echo.js'), '--threads', '-1'],
+      /--threads must be an integer ≥ 1, got "-1"/,
+    ],
+    [
+      'a negative prefetch',
+      ['serve', '--handler', join(EXAMPLES, 'echo.js'), '--prefetch', '-5'],
+      /--prefetch must be an integer ≥ 0, got "-5"/,
+    ],
     ['a negative request count', ['client', '--requests', '-3'], /--requests must be an integer ≥ 0, got "-3"/],
     ['an option missing its value', ['server', '--delay'], /Option '--delay <value>' argument missing/],
-    ['a metrics port out of range, before anything starts', ['serve', '--handler', join(EXAMPLES, 'echo.js'), '--metrics', '99999'], /option "metrics" must be PORT or HOST:PORT \(port 1 to 65535\), got "99999"/],
-    ['metrics on port 0, as a frontend on port 0 is', ['device', '--metrics', '0'], /option "metrics" must be PORT or HOST:PORT \(port 1 to 65535\), got "0"/],
-    ['a control endpoint on another host', ['device', '--control', 'tcp://10.0.0.1:5600'], /option "control" must be an ipc:\/\/ endpoint or a tcp endpoint on 127.0.0.1/],
-    ['a handler module that is not there', ['serve', '--handler', 'no-such-handler.js'], /option "handler": no handler module at .*no-such-handler\.js \(a relative path is taken from the working directory/],
-    ['a bench export into a missing folder, before the run', ['bench', '--handler', join(EXAMPLES, 'echo.js'), '--export-json', '/no/such/folder/run.json'], /--export-json \/no\/such\/folder\/run\.json: cannot write there \(no folder \/no\/such\/folder\)/],
+    [
+      'a metrics port out of range, before anything starts',
+      ['serve', '--handler', join(EXAMPLES, 'echo.js'), '--metrics', '99999'],
+      /option "metrics" must be PORT or HOST:PORT \(port 1 to 65535\), got "99999"/,
+    ],
+    [
+      'metrics on port 0, as a frontend on port 0 is',
+      ['device', '--metrics', '0'],
+      /option "metrics" must be PORT or HOST:PORT \(port 1 to 65535\), got "0"/,
+    ],
+    [
+      'a control endpoint on another host',
+      ['device', '--control', 'tcp://10.0.0.1:5600'],
+      /option "control" must be an ipc:\/\/ endpoint or a tcp endpoint on 127.0.0.1/,
+    ],
+    [
+      'a handler module that is not there',
+      ['serve', '--handler', 'no-such-handler.js'],
+      /option "handler": no handler module at .*no-such-handler\.js \(a relative path is taken from the working directory/,
+    ],
+    [
+      'a bench export into a missing folder, before the run',
+      ['bench', '--handler', join(EXAMPLES, 'echo.js'), '--export-json', '/no/such/folder/run.json'],
+      /--export-json \/no\/such\/folder\/run\.json: cannot write there \(no folder \/no\/such\/folder\)/,
+    ],
     ['an unknown engine', ['device', '--engine', 'turbo'], /--engine must be one of native, js, got "turbo"/],
-    ['least-busy on the native engine', ['device', '--engine', 'native', '--policy', 'least-busy'], /option "policy" must be "round-robin" with engine "native"/],
-    ['an ipc path in a missing folder', ['device', '--frontend', 'ipc:///no/such/folder/zq.sock'], /the folder \/no\/such\/folder does not exist/],
+    [
+      'least-busy on the native engine',
+      ['device', '--engine', 'native', '--policy', 'least-busy'],
+      /option "policy" must be "round-robin" with engine "native"/,
+    ],
+    [
+      'an ipc path in a missing folder',
+      ['device', '--frontend', 'ipc:///no/such/folder/zq.sock'],
+      /the folder \/no\/such\/folder does not exist/,
+    ],
     ['an unknown command', ['frobnicate'], /unknown command "frobnicate"/],
     ['a connect endpoint with a wildcard', ['client', '--connect', 'tcp://*:5559'], /needs a real host and port/],
   ];
@@ -73,7 +113,10 @@ describe('CLI user errors: one clear line, exit 2 for usage and 1 at run time', 
   it('a bind to a host that is no address of this one says so (not "No such device"): exit 1', async () => {
     const r = await runCli(['device', '--frontend', 'tcp://nonsense:5559', '--backend', `ipc://${join(dir, 'n.sock')}`]);
     assert.equal(r.code, 1, r.stderr);
-    assertOneLine(r.stderr, /^zqueue device: cannot bind frontend to tcp:\/\/nonsense:5559: nonsense is not an address or interface of this host/);
+    assertOneLine(
+      r.stderr,
+      /^zqueue device: cannot bind frontend to tcp:\/\/nonsense:5559: nonsense is not an address or interface of this host/,
+    );
   });
 
   it('a Majordomo service nobody offers, on every default: the client hears "no-service", not its own timeout (exit 1)', async () => {

@@ -48,7 +48,11 @@ const COMPANIONS: Record<string, (samples: Record<string, string>) => string[]> 
   'allow-keys': (s) => ['--curve-secret-key', s['curve-secret-key'] ?? ''],
   'allow-server-keys': (s) => ['--backend-curve-secret-key', s['backend-curve-secret-key'] ?? ''],
 };
-const BY_COMMAND: Record<string, string> = { 'serve:policy': 'round-robin', 'bench:requests': '1000', 'bench:connect': 'tcp://127.0.0.1:7005' };
+const BY_COMMAND: Record<string, string> = {
+  'serve:policy': 'round-robin',
+  'bench:requests': '1000',
+  'bench:connect': 'tcp://127.0.0.1:7005',
+};
 
 describe('the option tables drive the CLI', () => {
   let samples: Record<string, string> = {};
@@ -137,16 +141,25 @@ describe('the option tables drive the CLI', () => {
       for (const e of entriesOf(command.spec)) {
         const sample = BY_COMMAND[`${name}:${e.flag.flag}`] ?? samples[e.flag.flag];
         assert.ok(sample !== undefined, `--${e.flag.flag} (${name}) has a sample in this test`);
-        const argv = [...(e.flag.arg === undefined ? [`--${e.flag.flag}`] : [`--${e.flag.flag}`, sample]), ...(COMPANIONS[e.flag.flag]?.(samples) ?? [])];
+        const argv = [
+          ...(e.flag.arg === undefined ? [`--${e.flag.flag}`] : [`--${e.flag.flag}`, sample]),
+          ...(COMPANIONS[e.flag.flag]?.(samples) ?? []),
+        ];
         const parsed = parseCommand(command.spec, [...(e.flag.flag === 'handler' ? [] : (REQUIRED[name] ?? [])), ...argv]);
-        const expected = e.flag.arg === undefined ? true : (e.flag.parse?.(sample) ?? (e.spec.range !== undefined ? Number(sample) : sample));
+        const expected =
+          e.flag.arg === undefined ? true : (e.flag.parse?.(sample) ?? (e.spec.range !== undefined ? Number(sample) : sample));
         const library = LIBRARY[name];
         // Options of the library's tables are checked after the library resolved them; the command's own, in its table.
-        const resolved = library !== undefined && LIBRARY_TABLES.has(e.table) ? library(parsed) : resolveTable(name, e.table, parsed.of(e.table));
+        const resolved =
+          library !== undefined && LIBRARY_TABLES.has(e.table) ? library(parsed) : resolveTable(name, e.table, parsed.of(e.table));
         const got = resolved[e.key];
         if (e.key === 'handler' && name === 'serve') assert.equal(got, ECHO);
         else assert.deepEqual(got, expected, `--${e.flag.flag} sets ${e.key}`);
-        assert.notDeepEqual(expected, e.spec.default, `the sample for --${e.flag.flag} differs from its default, so the trip proves something`);
+        assert.notDeepEqual(
+          expected,
+          e.spec.default,
+          `the sample for --${e.flag.flag} differs from its default, so the trip proves something`,
+        );
       }
     });
 
@@ -166,7 +179,12 @@ describe('the option tables drive the CLI', () => {
       it(`zqueue ${name} with no flags runs on the library's defaults`, () => {
         const fromCli = library(parseCommand(command.spec, REQUIRED[name] ?? []));
         const given = name === 'serve' ? { handler: ECHO } : {};
-        const fromLibrary = library({ help: false, args: [], of: <T extends OptionTable>() => given as OptionsOf<T>, text: () => undefined });
+        const fromLibrary = library({
+          help: false,
+          args: [],
+          of: <T extends OptionTable>() => given as OptionsOf<T>,
+          text: () => undefined,
+        });
         const strip = (o: Record<string, unknown>): Record<string, unknown> => ({ ...o, curvePublicKey: '', curveSecretKey: '' });
         assert.deepEqual(strip(fromCli), strip(fromLibrary));
       });

@@ -9,7 +9,15 @@ describe('CLI: the seed demo with zqueue commands', () => {
       const [front, back] = [await freePort(), await freePort()];
       const procs: Spawned[] = [];
       try {
-        const device = cli(['device', '--engine', engine, '--frontend', `tcp://127.0.0.1:${front}`, '--backend', `tcp://127.0.0.1:${back}`]);
+        const device = cli([
+          'device',
+          '--engine',
+          engine,
+          '--frontend',
+          `tcp://127.0.0.1:${front}`,
+          '--backend',
+          `tcp://127.0.0.1:${back}`,
+        ]);
         procs.push(device);
         await within(10_000, 'device starts', device.waitFor(' bound '));
         for (let i = 0; i < 2; i++) procs.push(cli(['server', '--connect', `tcp://127.0.0.1:${back}`, '--delay', '20']));

@@ -7,7 +7,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { createBroker } from '../src/broker.js';
+import { createBroker } from '../src/serve/broker.js';
 import { Client } from '../src/client.js';
 import { Device } from '../src/device/device.js';
 import { Server } from '../src/server/server.js';
@@ -20,7 +20,13 @@ after(removeTempDirs);
 for (const transport of TRANSPORTS) {
   describe(`one client, many requests in flight, over ${transport}`, () => {
     it('1000 concurrent requests on a 2-thread serve: each its own reply; slow ones time out and are retried; cancelled ones reject at once', async () => {
-      const broker = await createBroker({ handler: join(HANDLERS, 'first-slow.js'), threads: 2, concurrency: 64, frontend: endpointFor(transport, 'mux-front'), policy: 'least-busy' });
+      const broker = await createBroker({
+        handler: join(HANDLERS, 'first-slow.js'),
+        threads: 2,
+        concurrency: 64,
+        frontend: endpointFor(transport, 'mux-front'),
+        policy: 'least-busy',
+      });
       const client = new Client({ endpoint: connectUrlFor(broker.frontendEndpoint), timeoutMs: 300, retries: 4 });
       try {
         const cancel = new AbortController();
@@ -37,7 +43,8 @@ for (const transport of TRANSPORTS) {
           assert.ok(call !== undefined);
           if (call.signal !== undefined) {
             assert.equal(o.status, 'rejected', `request ${i} was cancelled`);
-            if (o.status === 'rejected') assert.ok(o.reason instanceof ZqueueError && o.reason.code === ErrorCode.Aborted, String(o.reason));
+            if (o.status === 'rejected')
+              assert.ok(o.reason instanceof ZqueueError && o.reason.code === ErrorCode.Aborted, String(o.reason));
             cancelled++;
             return;
           }
@@ -53,7 +60,10 @@ for (const transport of TRANSPORTS) {
         assert.equal(s.inFlight, 0);
         assert.equal(s.connections, 1, 'one connection carried them all');
         assert.ok(s.batchesSent > 0, 'a least-busy device takes batches');
-        assert.ok(s.batchesSent + s.plainSent < 1000 + s.retries, `requests shared messages (${s.batchesSent} batches, ${s.plainSent} plain)`);
+        assert.ok(
+          s.batchesSent + s.plainSent < 1000 + s.retries,
+          `requests shared messages (${s.batchesSent} batches, ${s.plainSent} plain)`,
+        );
       } finally {
         await client.close();
         await broker.close();
@@ -64,7 +74,12 @@ for (const transport of TRANSPORTS) {
 
 describe('one client: maxInFlight and order', () => {
   it('past maxInFlight callers wait their turn in order, with no error', async () => {
-    const broker = await createBroker({ handler: join(EXAMPLES, 'echo.js'), threads: 1, frontend: 'tcp://127.0.0.1:*', policy: 'least-busy' });
+    const broker = await createBroker({
+      handler: join(EXAMPLES, 'echo.js'),
+      threads: 1,
+      frontend: 'tcp://127.0.0.1:*',
+      policy: 'least-busy',
+    });
     const client = new Client({ endpoint: connectUrlFor(broker.frontendEndpoint), maxInFlight: 8, timeoutMs: 5000 });
     try {
       const order: number[] = [];
@@ -76,7 +91,10 @@ describe('one client: maxInFlight and order', () => {
       );
       assert.equal(client.stats().inFlight, 8);
       assert.equal(client.stats().waiting, 192);
-      assert.deepEqual(await within(10_000, 'all', Promise.all(replies)), Array.from({ length: 200 }, (_, i) => `w${i}`));
+      assert.deepEqual(
+        await within(10_000, 'all', Promise.all(replies)),
+        Array.from({ length: 200 }, (_, i) => `w${i}`),
+      );
       // A request waiting for a slot started only after every request before it had one: the first 8 end before any after 8 + 8.
       for (let k = 0; k < order.length; k++) assert.ok((order[k] ?? 0) < k + 16, `request ${order[k]} ended ${k}th`);
       assert.equal(client.stats().failures, 0);
@@ -87,7 +105,13 @@ describe('one client: maxInFlight and order', () => {
   });
 
   it('close() lets requests in flight end, then refuses new ones with ERR_ZQ_CLOSED', async () => {
-    const broker = await createBroker({ handler: join(HANDLERS, 'first-slow.js'), threads: 1, concurrency: 8, frontend: 'tcp://127.0.0.1:*', policy: 'least-busy' });
+    const broker = await createBroker({
+      handler: join(HANDLERS, 'first-slow.js'),
+      threads: 1,
+      concurrency: 8,
+      frontend: 'tcp://127.0.0.1:*',
+      policy: 'least-busy',
+    });
     const client = new Client({ endpoint: connectUrlFor(broker.frontendEndpoint), timeoutMs: 5000 });
     try {
       const slow = client.request('slow:close');
@@ -118,7 +142,12 @@ describe('one client on the plain wire, where a device does not take batches', (
         endpoint = connectUrlFor(server.endpoint);
         close = () => server.close();
       } else {
-        const device = await new Device({ frontend: 'tcp://127.0.0.1:*', backend: 'tcp://127.0.0.1:*', engine: setup === 'native device' ? 'native' : 'js', policy: 'round-robin' }).start();
+        const device = await new Device({
+          frontend: 'tcp://127.0.0.1:*',
+          backend: 'tcp://127.0.0.1:*',
+          engine: setup === 'native device' ? 'native' : 'js',
+          policy: 'round-robin',
+        }).start();
         const server = await new Server(echo, { endpoint: connectUrlFor(device.backendEndpoint), concurrency: 16 }).start();
         await server.connected();
         endpoint = connectUrlFor(device.frontendEndpoint);

@@ -11,7 +11,9 @@ function split(frames: Buffer[]): { envelope: Buffer[]; body: Buffer | undefined
 }
 
 /** A bound ROUTER that plays a server: `answer(n)` says whether the n-th request gets a reply. */
-async function fakeServer(answer: (n: number, body: string) => boolean): Promise<{ endpoint: string; seen: string[]; close: () => Promise<void> }> {
+async function fakeServer(
+  answer: (n: number, body: string) => boolean,
+): Promise<{ endpoint: string; seen: string[]; close: () => Promise<void> }> {
   const sock = new zmq.Router({ linger: 0 });
   await sock.bind('tcp://127.0.0.1:*');
   const seen: string[] = [];
@@ -50,7 +52,10 @@ describe('client timeout and retries (Lazy Pirate)', () => {
       });
       assert.deepEqual(srv.seen, ['hello', 'hello', 'hello']);
       const { requests, replies, retries, failures, failovers, inFlight } = client.stats();
-      assert.deepEqual({ requests, replies, retries, failures, failovers, inFlight }, { requests: 1, replies: 0, retries: 2, failures: 1, failovers: 0, inFlight: 0 });
+      assert.deepEqual(
+        { requests, replies, retries, failures, failovers, inFlight },
+        { requests: 1, replies: 0, retries: 2, failures: 1, failovers: 0, inFlight: 0 },
+      );
     } finally {
       await client.close();
       await srv.close();

@@ -8,7 +8,7 @@ import { Server } from '../src/server/server.js';
 import { Client } from '../src/client.js';
 import { ErrorCode } from '../src/errors.js';
 import { connectUrlFor } from '../src/endpoints.js';
-import { ControlServer, checkControlEndpoint, handlePauseSignals, sendControl } from '../src/control.js';
+import { ControlServer, checkControlEndpoint, handlePauseSignals, sendControl } from '../src/operate/control.js';
 import { parseErrorReply } from '../src/protocol.js';
 import { cli, endpointFor, freePort, removeTempDirs, until, within } from './helpers.js';
 
@@ -17,22 +17,36 @@ after(removeTempDirs);
 /** Resolves true if `p` settles within `ms`: for asserting that something does NOT happen while paused. */
 async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  const r = await Promise.race([p.then(() => true, () => true), new Promise<boolean>((res) => (timer = setTimeout(() => res(false), ms)))]);
+  const r = await Promise.race([
+    p.then(
+      () => true,
+      () => true,
+    ),
+    new Promise<boolean>((res) => (timer = setTimeout(() => res(false), ms))),
+  ]);
   clearTimeout(timer);
   return r;
 }
 
 async function setUp(): Promise<{ device: Device; server: Server; clients: Client[]; close: () => Promise<void> }> {
-  const device = await new Device({ frontend: 'tcp://127.0.0.1:*', backend: endpointFor('inproc', 'ctl-back'), engine: 'js', policy: 'least-busy' }).start();
+  const device = await new Device({
+    frontend: 'tcp://127.0.0.1:*',
+    backend: endpointFor('inproc', 'ctl-back'),
+    engine: 'js',
+    policy: 'least-busy',
+  }).start();
   const server = await new Server((req) => req, { endpoint: connectUrlFor(device.backendEndpoint) }).start();
   await device.waitForWorkers(1);
-  const clients = Array.from({ length: 10 }, () => new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 10_000, retries: 0 }));
+  const clients = Array.from(
+    { length: 10 },
+    () => new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 10_000, retries: 0 }),
+  );
   return {
     device,
     server,
     clients,
     close: async () => {
-      await Promise.all((clients).map((c) => c.close()));
+      await Promise.all(clients.map((c) => c.close()));
       await server.close();
       await device.close();
     },
@@ -53,7 +67,10 @@ describe('control', () => {
       assert.equal(paused.frontendTraffic.messagesIn, 0, 'requests wait, untaken');
       assert.equal(await sendControl(ctl.endpoint, 'resume'), 'ok running');
       const replies = await Promise.all(pending);
-      assert.deepEqual(replies.map((r) => r[0]?.toString()), clients.map((_, i) => `while paused ${i}`));
+      assert.deepEqual(
+        replies.map((r) => r[0]?.toString()),
+        clients.map((_, i) => `while paused ${i}`),
+      );
       const stats = JSON.parse(await sendControl(ctl.endpoint, 'stats')) as { answered: number; state: string };
       assert.deepEqual({ answered: stats.answered, state: stats.state }, { answered: clients.length, state: 'running' });
     } finally {
@@ -69,7 +86,10 @@ describe('control', () => {
     const ctl = await ControlServer.start(device, 'tcp://127.0.0.1:*', () => stops++);
     const raw = new zmq.Request({ linger: 0 });
     try {
-      await assert.rejects(sendControl(ctl.endpoint, 'reboot'), { code: ErrorCode.BadRequest, message: /unknown command "reboot"; use pause, resume, stats, stop/ });
+      await assert.rejects(sendControl(ctl.endpoint, 'reboot'), {
+        code: ErrorCode.BadRequest,
+        message: /unknown command "reboot"; use pause, resume, stats, stop/,
+      });
       raw.connect(ctl.endpoint);
       await raw.send(['pause', 'now']);
       assert.equal(parseErrorReply(await raw.receive())?.kind, 'bad-request');
@@ -93,7 +113,10 @@ describe('control', () => {
 
   it('times out with a clear error when nothing answers', async () => {
     const port = await freePort();
-    await assert.rejects(sendControl(`tcp://127.0.0.1:${port}`, 'stats', 200), { code: ErrorCode.Timeout, message: /no answer from the control socket/ });
+    await assert.rejects(sendControl(`tcp://127.0.0.1:${port}`, 'stats', 200), {
+      code: ErrorCode.Timeout,
+      message: /no answer from the control socket/,
+    });
   });
 
   it('SIGUSR1 pauses and SIGUSR2 resumes', async () => {
@@ -119,7 +142,21 @@ describe('zqueue device --control, ctl and tap', () => {
     const [front, back] = [await freePort(), await freePort()];
     const ctlEp = endpointFor('ipc', 'cli-ctl');
     const tapEp = endpointFor('ipc', 'cli-tap');
-    const device = cli(['device', '--frontend', `tcp://127.0.0.1:${front}`, '--backend', `tcp://127.0.0.1:${back}`, '--policy', 'least-busy', '--control', ctlEp, '--tap', tapEp, '--log-format', 'json']);
+    const device = cli([
+      'device',
+      '--frontend',
+      `tcp://127.0.0.1:${front}`,
+      '--backend',
+      `tcp://127.0.0.1:${back}`,
+      '--policy',
+      'least-busy',
+      '--control',
+      ctlEp,
+      '--tap',
+      tapEp,
+      '--log-format',
+      'json',
+    ]);
     const server = cli(['server', '--connect', `tcp://127.0.0.1:${back}`, '--delay', '0', '--quiet']);
     let tap: ReturnType<typeof cli> | undefined;
     try {
@@ -135,7 +172,10 @@ describe('zqueue device --control, ctl and tap', () => {
       }
       assert.equal(await within(5000, 'tap exits', tap.exited), 0);
       // The envelope: the client's routing id, then its deadline frame ("ZQDL" and the ms left).
-      assert.match(tap.stdout(), /^in {2}\[5\] [0-9a-f]{10} \| \[16\] 5a51444c[0-9a-f]{24} \| "" \| "hello tap"\nout \[5\] [0-9a-f]{10} \| \[16\] 5a51444c[0-9a-f]{24} \| "" \| "World from server \d+"\n$/);
+      assert.match(
+        tap.stdout(),
+        /^in {2}\[5\] [0-9a-f]{10} \| \[16\] 5a51444c[0-9a-f]{24} \| "" \| "hello tap"\nout \[5\] [0-9a-f]{10} \| \[16\] 5a51444c[0-9a-f]{24} \| "" \| "World from server \d+"\n$/,
+      );
       const ctl = (args: string[]) => cli(['ctl', connectUrlFor(ctlEp), ...args]);
       const paused = ctl(['pause']);
       assert.equal(await within(5000, 'ctl pause', paused.exited), 0);
@@ -146,8 +186,15 @@ describe('zqueue device --control, ctl and tap', () => {
       const stop = ctl(['stop']);
       assert.equal(await within(5000, 'ctl stop', stop.exited), 0);
       assert.equal(await within(5000, 'device exits', device.exited), 0, device.stderr());
-      const events = device.stderr().trim().split('\n').map((l) => (JSON.parse(l) as { event: string }).event);
-      assert.deepEqual(events.filter((e) => !e.startsWith('worker') && !e.startsWith('tap')), ['bound', 'control', 'paused', 'stopping', 'draining', 'closed']);
+      const events = device
+        .stderr()
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { event: string }).event);
+      assert.deepEqual(
+        events.filter((e) => !e.startsWith('worker') && !e.startsWith('tap')),
+        ['bound', 'control', 'paused', 'stopping', 'draining', 'closed'],
+      );
     } finally {
       tap?.kill();
       server.kill();

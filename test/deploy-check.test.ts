@@ -37,24 +37,40 @@ describe('deploy:check', () => {
   });
 
   it('names a flag zqueue does not have, or a value it refuses', () => {
-    assert.match(withChange('--heartbeat=1000\n            - --close-timeout', '--heartbeat-ms=1000\n            - --close-timeout').join('\n'), /container device: zqueue device .*Unknown option '--heartbeat-ms'/);
+    assert.match(
+      withChange('--heartbeat=1000\n            - --close-timeout', '--heartbeat-ms=1000\n            - --close-timeout').join('\n'),
+      /container device: zqueue device .*Unknown option '--heartbeat-ms'/,
+    );
     assert.match(withChange('--policy=least-busy', '--policy=busiest').join('\n'), /--policy must be one of round-robin, least-busy/);
   });
 
   it('names a probe on the wrong path, and a grace period shorter than the drain', () => {
     assert.match(withChange('path: /readyz', 'path: /ready').join('\n'), /readinessProbe should GET \/readyz on the --metrics port 9464/);
-    assert.match(withChange('--close-timeout=20000', '--close-timeout=40000').join('\n'), /terminationGracePeriodSeconds must outlast the preStop wait \(5000 ms\) and --close-timeout \(40000 ms\)/);
+    assert.match(
+      withChange('--close-timeout=20000', '--close-timeout=40000').join('\n'),
+      /terminationGracePeriodSeconds must outlast the preStop wait \(5000 ms\) and --close-timeout \(40000 ms\)/,
+    );
   });
 
   it("names a server whose dns: endpoint is not a headless Service's", () => {
     assert.match(withChange('  clusterIP: None\n', '  clusterIP: 10.0.0.9\n').join('\n'), /needs a headless Service/);
-    assert.match(withChange('zqueue-devices.zqueue.svc.cluster.local:5560', 'zqueue-device.zqueue.svc.cluster.local:5560').join('\n'), /names no Service in these files/);
+    assert.match(
+      withChange('zqueue-devices.zqueue.svc.cluster.local:5560', 'zqueue-device.zqueue.svc.cluster.local:5560').join('\n'),
+      /names no Service in these files/,
+    );
   });
 
   it('names an image that runs as root, in one stage, or on a Node line past its end of life', () => {
     assert.deepEqual(checkDockerfile(DOCKERFILE.replace('USER node', 'USER root')), ['Dockerfile: run as a non-root USER']);
-    assert.ok(checkDockerfile(DOCKERFILE.replace(/FROM node:26-slim AS build[\s\S]*?FROM node:26-slim/, 'FROM node:26-slim')).includes('Dockerfile: build in one stage and run in another (multi-stage)'));
-    assert.match(checkDockerfile(DOCKERFILE.replace(/node:26-slim/g, 'node:20-slim')).join('\n'), /supported LTS line's slim image \(node:22-slim, node:24-slim, node:26-slim\)/);
+    assert.ok(
+      checkDockerfile(DOCKERFILE.replace(/FROM node:26-slim AS build[\s\S]*?FROM node:26-slim/, 'FROM node:26-slim')).includes(
+        'Dockerfile: build in one stage and run in another (multi-stage)',
+      ),
+    );
+    assert.match(
+      checkDockerfile(DOCKERFILE.replace(/node:26-slim/g, 'node:20-slim')).join('\n'),
+      /supported LTS line's slim image \(node:22-slim, node:24-slim, node:26-slim\)/,
+    );
   });
 
   it('names a pod without the RuntimeDefault seccomp profile (the restricted Pod Security Standard)', () => {
@@ -64,34 +80,67 @@ describe('deploy:check', () => {
   });
 
   it('names replicas that may all land on one node', () => {
-    const p = withChange('      topologySpreadConstraints:\n        - maxSkew: 1\n          topologyKey: kubernetes.io/hostname\n          whenUnsatisfiable: DoNotSchedule', '      topologySpreadConstraints:\n        - maxSkew: 1\n          topologyKey: topology.kubernetes.io/zone\n          whenUnsatisfiable: DoNotSchedule');
+    const p = withChange(
+      '      topologySpreadConstraints:\n        - maxSkew: 1\n          topologyKey: kubernetes.io/hostname\n          whenUnsatisfiable: DoNotSchedule',
+      '      topologySpreadConstraints:\n        - maxSkew: 1\n          topologyKey: topology.kubernetes.io/zone\n          whenUnsatisfiable: DoNotSchedule',
+    );
     assert.match(p.join('\n'), /\(StatefulSet zqueue-device\): spread its 3 replicas over nodes/);
   });
 
   it('names a server without probes, and one without a disruption budget', () => {
-    assert.match(withChange('            - --health=0.0.0.0:8080\n', '').join('\n'), /container server: zqueue server needs --health for its probes/);
-    assert.match(withChange('httpGet: { path: /readyz, port: health }', 'httpGet: { path: /readyz, port: 9999 }').join('\n'), /readinessProbe should GET \/readyz on the --health port 8080/);
+    assert.match(
+      withChange('            - --health=0.0.0.0:8080\n', '').join('\n'),
+      /container server: zqueue server needs --health for its probes/,
+    );
+    assert.match(
+      withChange('httpGet: { path: /readyz, port: health }', 'httpGet: { path: /readyz, port: 9999 }').join('\n'),
+      /readinessProbe should GET \/readyz on the --health port 8080/,
+    );
     const budget = MANIFEST.indexOf('---\napiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: zqueue-server');
     const noBudget = MANIFEST.slice(0, budget) + MANIFEST.slice(MANIFEST.indexOf('---', budget + 3));
     assert.notEqual(noBudget, MANIFEST);
-    assert.match(checkManifests([{ name: 'zqueue.yaml', text: noBudget }]).join('\n'), /\(Deployment zqueue-server\): no PodDisruptionBudget selects its pods/);
+    assert.match(
+      checkManifests([{ name: 'zqueue.yaml', text: noBudget }]).join('\n'),
+      /\(Deployment zqueue-server\): no PodDisruptionBudget selects its pods/,
+    );
   });
 
   it('names a plaintext backend that any pod may reach, and takes CURVE on it instead', () => {
-    const open = withChange('        - podSelector:\n            matchLabels: { app.kubernetes.io/name: zqueue, app.kubernetes.io/component: server }\n      ports:\n        - { port: backend, protocol: TCP }', '        - namespaceSelector: {}\n      ports:\n        - { port: backend, protocol: TCP }');
+    const open = withChange(
+      '        - podSelector:\n            matchLabels: { app.kubernetes.io/name: zqueue, app.kubernetes.io/component: server }\n      ports:\n        - { port: backend, protocol: TCP }',
+      '        - namespaceSelector: {}\n      ports:\n        - { port: backend, protocol: TCP }',
+    );
     assert.match(open.join('\n'), /its plaintext backend \(port 5560\) must be reachable from the server pods only/);
     const none = MANIFEST.replace(/---\n# The backend is plaintext[\s\S]*$/, '');
     assert.match(checkManifests([{ name: 'zqueue.yaml', text: none }]).join('\n'), /plaintext backend \(port 5560\)/);
-    const curve = none.replace('            - --backend=tcp://*:5560\n', '            - --backend=tcp://*:5560\n            - --backend-curve-secret-key=/keys/backend.key_secret\n');
+    const curve = none.replace(
+      '            - --backend=tcp://*:5560\n',
+      '            - --backend=tcp://*:5560\n            - --backend-curve-secret-key=/keys/backend.key_secret\n',
+    );
     assert.doesNotMatch(checkManifests([{ name: 'zqueue.yaml', text: curve }]).join('\n'), /plaintext backend/);
   });
 
   it('names an image without its registry or version', () => {
-    assert.match(withChange('image: ghcr.io/zqueue/zqueue:0.2.0\n          imagePullPolicy: IfNotPresent\n          args:\n            - device', 'image: zqueue:0.2.0\n          imagePullPolicy: IfNotPresent\n          args:\n            - device').join('\n'), /container device: name the image with its registry and a version or digest .*got "zqueue:0\.2\.0"/);
-    assert.match(withChange('image: ghcr.io/zqueue/zqueue:0.2.0\n          imagePullPolicy: IfNotPresent\n          args:\n            - device', 'image: ghcr.io/zqueue/zqueue:latest\n          imagePullPolicy: IfNotPresent\n          args:\n            - device').join('\n'), /got "ghcr\.io\/zqueue\/zqueue:latest"/);
+    assert.match(
+      withChange(
+        'image: ghcr.io/zqueue/zqueue:0.2.0\n          imagePullPolicy: IfNotPresent\n          args:\n            - device',
+        'image: zqueue:0.2.0\n          imagePullPolicy: IfNotPresent\n          args:\n            - device',
+      ).join('\n'),
+      /container device: name the image with its registry and a version or digest .*got "zqueue:0\.2\.0"/,
+    );
+    assert.match(
+      withChange(
+        'image: ghcr.io/zqueue/zqueue:0.2.0\n          imagePullPolicy: IfNotPresent\n          args:\n            - device',
+        'image: ghcr.io/zqueue/zqueue:latest\n          imagePullPolicy: IfNotPresent\n          args:\n            - device',
+      ).join('\n'),
+      /got "ghcr\.io\/zqueue\/zqueue:latest"/,
+    );
   });
 
   it('counts the preStop wait in the grace period', () => {
-    assert.match(withChange('setTimeout(() => {}, 5000)', 'setTimeout(() => {}, 15000)').join('\n'), /terminationGracePeriodSeconds must outlast the preStop wait \(15000 ms\) and --close-timeout \(20000 ms\)/);
+    assert.match(
+      withChange('setTimeout(() => {}, 5000)', 'setTimeout(() => {}, 15000)').join('\n'),
+      /terminationGracePeriodSeconds must outlast the preStop wait \(15000 ms\) and --close-timeout \(20000 ms\)/,
+    );
   });
 });

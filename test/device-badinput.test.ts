@@ -12,7 +12,13 @@ import { until } from './helpers.js';
 for (const policy of POLICIES) {
   describe(`js device (${policy}) under bad input`, () => {
     it('drops and counts messages without an envelope, cuts off oversized senders, and keeps serving', async () => {
-      const device = await new Device({ frontend: 'tcp://127.0.0.1:*', backend: 'tcp://127.0.0.1:*', engine: 'js', policy, maxMessageSize: 1024 }).start();
+      const device = await new Device({
+        frontend: 'tcp://127.0.0.1:*',
+        backend: 'tcp://127.0.0.1:*',
+        engine: 'js',
+        policy,
+        maxMessageSize: 1024,
+      }).start();
       const server = await new Server((req) => req, { endpoint: connectUrlFor(device.backendEndpoint) }).start();
       const rogue = new zmq.Dealer({ linger: 0 });
       const big = new zmq.Dealer({ linger: 0 });

@@ -23,7 +23,10 @@ async function rawWorker(device: Device, ready: string[]): Promise<zmq.Dealer> {
 /** A batch message from `[id, body]` pairs, after `head` frames. */
 function batch(head: string[], items: [number, Buffer][]): Buffer[] {
   const message = head.map((h) => Buffer.from(h));
-  appendBatch(message, items.map(([id, body]) => ({ id, frames: [body], bodyAt: 0 })));
+  appendBatch(
+    message,
+    items.map(([id, body]) => ({ id, frames: [body], bodyAt: 0 })),
+  );
   return message;
 }
 
@@ -48,7 +51,11 @@ async function repliesOf(client: zmq.Dealer): Promise<string[]> {
 for (const transport of TRANSPORTS) {
   describe(`least-busy device, worker protocol over ${transport}`, () => {
     it('gives a version-2 worker its requests in batches, and sends each reply of a batch to its own client', async () => {
-      const device = await new Device({ frontend: endpointFor(transport, 'front'), backend: endpointFor(transport, 'back'), policy: 'least-busy' }).start();
+      const device = await new Device({
+        frontend: endpointFor(transport, 'front'),
+        backend: endpointFor(transport, 'back'),
+        policy: 'least-busy',
+      }).start();
       const worker = await rawWorker(device, ['64', '0', '2']);
       const clients = await sendAll(device);
       try {
@@ -74,7 +81,12 @@ for (const transport of TRANSPORTS) {
         // All replies in one batch, in reverse order: each must still find its client.
         ids.reverse();
         bodies.reverse();
-        await worker.send(batch(['', 'REPLIES'], ids.map((id, i) => [id, Buffer.concat([Buffer.from('re:'), bodies[i] as Buffer])])));
+        await worker.send(
+          batch(
+            ['', 'REPLIES'],
+            ids.map((id, i) => [id, Buffer.concat([Buffer.from('re:'), bodies[i] as Buffer])]),
+          ),
+        );
         const got = await Promise.all(clients.map(repliesOf));
         for (const [n, replies] of got.entries()) {
           assert.deepEqual(replies, Array.from({ length: EACH }, (_, i) => `re:c${n}-${i}`).sort());
@@ -92,7 +104,11 @@ for (const transport of TRANSPORTS) {
     });
 
     it('gives a version-1 worker (READY without a version) each request alone, with its envelope', async () => {
-      const device = await new Device({ frontend: endpointFor(transport, 'front'), backend: endpointFor(transport, 'back'), policy: 'least-busy' }).start();
+      const device = await new Device({
+        frontend: endpointFor(transport, 'front'),
+        backend: endpointFor(transport, 'back'),
+        policy: 'least-busy',
+      }).start();
       const worker = await rawWorker(device, ['64']);
       const clients = await sendAll(device);
       try {
@@ -116,7 +132,11 @@ for (const transport of TRANSPORTS) {
     });
 
     it('drops a REPLIES message that does not add up, counts it, and still takes the good one after it', async () => {
-      const device = await new Device({ frontend: endpointFor(transport, 'front'), backend: endpointFor(transport, 'back'), policy: 'least-busy' }).start();
+      const device = await new Device({
+        frontend: endpointFor(transport, 'front'),
+        backend: endpointFor(transport, 'back'),
+        policy: 'least-busy',
+      }).start();
       const worker = await rawWorker(device, ['1', '0', '2']);
       const client = new zmq.Dealer({ linger: 0 });
       client.connect(connectUrlFor(device.frontendEndpoint));

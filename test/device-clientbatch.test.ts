@@ -31,7 +31,11 @@ function item(id: number, body: string | Buffer[], flags = 0, budgetMs = 5000): 
 
 function batch(items: readonly PackItem[]): Buffer[] {
   const out: Buffer[] = [BATCH];
-  pack(out, items, items.reduce((n, i) => n + packedSize(i), 0));
+  pack(
+    out,
+    items,
+    items.reduce((n, i) => n + packedSize(i), 0),
+  );
   return out;
 }
 
@@ -67,13 +71,17 @@ class RawClient {
   /** Resolves once every id has a reply. */
   async answered(ids: readonly number[], ms = 5000): Promise<void> {
     const done = (): boolean => ids.every((i) => this.replies.has(i));
-    await within(ms, `replies to ${ids.join(',')}`, new Promise<void>((resolve) => {
-      const check = (): void => {
-        if (done()) resolve();
-      };
-      this.waiters.push(check);
-      check();
-    }));
+    await within(
+      ms,
+      `replies to ${ids.join(',')}`,
+      new Promise<void>((resolve) => {
+        const check = (): void => {
+          if (done()) resolve();
+        };
+        this.waiters.push(check);
+        check();
+      }),
+    );
   }
 
   async close(): Promise<void> {
@@ -83,7 +91,13 @@ class RawClient {
 }
 
 async function setUp(transport: Transport, options: Partial<DeviceOptions> = {}, server: { concurrency?: number; delayMs?: number } = {}) {
-  const device = await new Device({ frontend: endpointFor(transport, 'cb-front'), backend: 'inproc://' + randomBytes(4).toString('hex'), engine: 'js', policy: 'least-busy', ...options }).start();
+  const device = await new Device({
+    frontend: endpointFor(transport, 'cb-front'),
+    backend: 'inproc://' + randomBytes(4).toString('hex'),
+    engine: 'js',
+    policy: 'least-busy',
+    ...options,
+  }).start();
   const delay = server.delayMs ?? 0;
   const srv = await new Server(
     async (req) => {
@@ -162,14 +176,27 @@ describe('batched client wire: bad batches', () => {
       // What came before each fault stands: 101 was answered (and 103, whose batch only had a stray frame after it).
       wanted.push(101, 103);
       // Per entry: a repeated id, too many frames, too many entries; the rest of those batches is served.
-      await raw.send(batch([item(201, 'first'), item(201, 'again'), item(202, Array.from({ length: 9 }, () => Buffer.from('f'))), item(203, 'after')]));
+      await raw.send(
+        batch([
+          item(201, 'first'),
+          item(201, 'again'),
+          item(
+            202,
+            Array.from({ length: 9 }, () => Buffer.from('f')),
+          ),
+          item(203, 'after'),
+        ]),
+      );
       await raw.answered([201, 202, 203]);
       assert.equal(raw.replies.get(201), 'first');
       assert.equal(raw.replies.get(202), `${ERROR_PREFIX}bad-request: more than 8 frames`);
       assert.equal(raw.replies.get(203), 'after');
       const many = Array.from({ length: 1030 }, (_, i) => item(10_000 + i, `m${i}`));
       await raw.send(batch(many));
-      await raw.answered(many.map((m) => m.id), 10_000);
+      await raw.answered(
+        many.map((m) => m.id),
+        10_000,
+      );
       assert.equal(raw.replies.get(10_000 + 1023), 'm1023');
       assert.match(raw.replies.get(10_000 + 1024) ?? '', /bad-request: more than 1024 requests in one batch/);
       await raw.answered(wanted);
@@ -201,7 +228,9 @@ describe('batched client wire: bad batches', () => {
         for (let i = 0; i < 200; i++) assert.deepEqual((await good.request(`g${i}`)).map(String), [`g${i}`]);
       })();
       for (let i = 0; i < 2000; i++) {
-        const items = Array.from({ length: 1 + Math.floor(next() * 5) }, (_, k) => item(i * 8 + k, `f${i}-${k}`, next() < 0.1 ? FLAG_RETRY : 0));
+        const items = Array.from({ length: 1 + Math.floor(next() * 5) }, (_, k) =>
+          item(i * 8 + k, `f${i}-${k}`, next() < 0.1 ? FLAG_RETRY : 0),
+        );
         const frames = batch(items);
         const p = Buffer.from(frames[1] as Buffer);
         for (let m = 0; m < 1 + next() * 3; m++) p[Math.floor(next() * p.length)] = Math.floor(next() * 256);
@@ -251,7 +280,10 @@ describe('batched client wire: what still waits', () => {
     try {
       const items = Array.from({ length: 20 }, (_, i) => item(i + 1, `slow-${i}`));
       await raw.send(batch(items));
-      await raw.answered(items.map((i) => i.id), 10_000);
+      await raw.answered(
+        items.map((i) => i.id),
+        10_000,
+      );
       const busy = [...raw.replies.values()].filter((r) => r.includes('busy: this client has 5 requests waiting')).length;
       assert.equal(busy, 14, '1 with the worker, 5 waiting, the rest refused');
       // Sent while the flood still waited: served after at most one of the flood's turn.
@@ -260,7 +292,10 @@ describe('batched client wire: what still waits', () => {
       assert.deepEqual((await other.request('fair')).map(String), ['fair']);
       assert.ok(performance.now() - t0 < 5000);
       assert.ok(counted(device).queue.busyPerClient >= 14);
-      await raw.answered(Array.from({ length: 6 }, (_, i) => 100 + i), 10_000);
+      await raw.answered(
+        Array.from({ length: 6 }, (_, i) => 100 + i),
+        10_000,
+      );
     } finally {
       await other.close();
       await raw.close();

@@ -46,7 +46,12 @@ describe('engines on their own', () => {
         sockets,
         tap: undefined,
         hooks: {},
-        events: { worker: (_n, id) => joined.push(id), workerLeft: () => undefined, workerLost: () => undefined, workerTimeout: () => undefined },
+        events: {
+          worker: (_n, id) => joined.push(id),
+          workerLeft: () => undefined,
+          workerLost: () => undefined,
+          workerTimeout: () => undefined,
+        },
         stopping: () => stopping,
         fail: (err) => failures.push(err),
         settled: () => undefined,
@@ -83,7 +88,7 @@ describe('engines on their own', () => {
   }
 });
 
-describe('a failure in a js engine\'s loop', () => {
+describe("a failure in a js engine's loop", () => {
   for (const policy of ['round-robin', 'least-busy'] as const) {
     it(`${policy}: reaches 'error', then the device closes; the process lives on`, async () => {
       let calls = 0;

@@ -71,7 +71,11 @@ for (const transport of TRANSPORTS) {
         // seen[0] was at the worker before the good request came; it is dispatched within `waiting` more.
         assert.ok(at >= 1 && at <= waiting, `the good request was dispatch ${at} after it queued (${waiting} clients waiting)`);
         const floodOrder = seen.filter((s) => s !== 'good');
-        assert.deepEqual(floodOrder, Array.from({ length: floodOrder.length }, (_, i) => `f${i}`), 'the flood kept its order');
+        assert.deepEqual(
+          floodOrder,
+          Array.from({ length: floodOrder.length }, (_, i) => `f${i}`),
+          'the flood kept its order',
+        );
       } finally {
         release(10 * K);
         await good.close();

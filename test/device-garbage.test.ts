@@ -12,7 +12,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import * as zmq from 'zeromq';
-import { Broker } from '../src/broker.js';
+import { Broker } from '../src/serve/broker.js';
 import { Client } from '../src/client.js';
 import { ErrorCode, isZqueueError } from '../src/errors.js';
 import { connectUrlFor } from '../src/endpoints.js';
@@ -36,7 +36,12 @@ function greeting(): Buffer {
 describe('device under garbage', () => {
   it('serves a good client throughout, accounts for every rogue message, and its workers survive what reaches them', async () => {
     // countHandshakes: the frontend's failed handshakes are counted only through libzmq's monitor, which least-busy leaves off by default.
-    const broker = await Broker.create({ handler: join(EXAMPLES, 'echo.js'), threads: 2, frontend: 'tcp://127.0.0.1:*', countHandshakes: true });
+    const broker = await Broker.create({
+      handler: join(EXAMPLES, 'echo.js'),
+      threads: 2,
+      frontend: 'tcp://127.0.0.1:*',
+      countHandshakes: true,
+    });
     const endpoint = connectUrlFor(broker.frontendEndpoint);
     const port = Number(endpoint.split(':').pop());
     // The fair queue serves the good client in turn with the flood, however deep the flood's
@@ -87,7 +92,9 @@ describe('device under garbage', () => {
       })();
       const N = 100_000;
       for (let k = 0; k < N; k++) {
-        const frames = Array.from({ length: randomInt(1, 8) }, () => (randomInt(4) === 0 ? Buffer.alloc(0) : randomBytes(randomInt(1, 32))));
+        const frames = Array.from({ length: randomInt(1, 8) }, () =>
+          randomInt(4) === 0 ? Buffer.alloc(0) : randomBytes(randomInt(1, 32)),
+        );
         // A lone empty frame reaches the device as `[id, ""]`, which is how libzmq says a connection began or
         // ended (ROUTER_NOTIFY): it would end this rogue's own queue, not test it (device-protocol-garbage sends them).
         if (frames.length === 1 && frames[0]?.length === 0) frames.push(Buffer.alloc(0));
@@ -101,17 +108,28 @@ describe('device under garbage', () => {
         const s = broker.device.stats();
         return s.counted ? s.malformed + s.answered + Object.values(s.failed).reduce((a, b) => a + b, 0) : 0;
       };
-      await until(60_000, 'every rogue message accounted for', () => broker.device.inFlight === 0 && accounted() >= sent + goodAnswered + goodBusy);
+      await until(
+        60_000,
+        'every rogue message accounted for',
+        () => broker.device.inFlight === 0 && accounted() >= sent + goodAnswered + goodBusy,
+      );
       stop = true;
       await goodLoop;
       const s = broker.device.stats();
       assert.ok(s.counted);
-      assert.equal(accounted(), s.frontendTraffic.messagesIn, 'each message was dropped as malformed, refused (busy, bad request) or answered');
+      assert.equal(
+        accounted(),
+        s.frontendTraffic.messagesIn,
+        'each message was dropped as malformed, refused (busy, bad request) or answered',
+      );
       assert.equal(s.failed.badRequest, 1);
       assert.ok(s.malformed > 0 && s.answered > goodAnswered);
       assert.ok(s.security.refused.handshake >= 5, `bad greetings counted (${s.security.refused.handshake})`);
       assert.equal(s.orphaned, 0, 'no worker died');
-      assert.deepEqual(broker.stats().workers.map((w) => w.restarts), [0, 0]);
+      assert.deepEqual(
+        broker.stats().workers.map((w) => w.restarts),
+        [0, 0],
+      );
       assert.ok(goodDuringFlood > 0, 'the good client was answered while the flood went in');
       assert.equal(goodBusy, 0, 'the flood hit its own share of the queue, never the good client');
       assert.ok(s.queue.busyPerClient > 0, 'the flood was refused for its share, and that is counted apart');

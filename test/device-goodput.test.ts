@@ -12,7 +12,7 @@ import { Server } from '../src/server/server.js';
 import { Client } from '../src/client.js';
 import { connectUrlFor } from '../src/endpoints.js';
 import { EMPTY, deadlineFrame } from '../src/protocol.js';
-import type { OverloadPolicy } from '../src/overload.js';
+import type { OverloadPolicy } from '../src/device/scheduling/overload.js';
 import { endpointFor, until } from './helpers.js';
 
 interface Rig {
@@ -25,7 +25,13 @@ interface Rig {
 
 /** A least-busy device with one worker that holds the request 'hold' until release(). */
 async function rig(transport: 'tcp' | 'ipc', overloadPolicy: OverloadPolicy, label: string): Promise<Rig> {
-  const device = await new Device({ frontend: endpointFor(transport, `${label}-front`), backend: endpointFor(transport, `${label}-back`), policy: 'least-busy', prefetch: 0, overloadPolicy }).start();
+  const device = await new Device({
+    frontend: endpointFor(transport, `${label}-front`),
+    backend: endpointFor(transport, `${label}-back`),
+    policy: 'least-busy',
+    prefetch: 0,
+    overloadPolicy,
+  }).start();
   const seen: string[] = [];
   const deadlines: (number | undefined)[] = [];
   let release!: () => void;
@@ -88,7 +94,11 @@ for (const transport of ['tcp', 'ipc'] as const) {
           const replies = await Promise.all(stay.map(async (s) => String((await s.receive())[0])));
           assert.deepEqual(replies, ['re:hold', ...Array.from({ length: 10 }, (_, i) => `re:stay${i}`)]);
           if (policy === 'adaptive') {
-            assert.deepEqual(r.seen.filter((b) => b.startsWith('gone')), [], 'no request of a client that left reached the handler');
+            assert.deepEqual(
+              r.seen.filter((b) => b.startsWith('gone')),
+              [],
+              'no request of a client that left reached the handler',
+            );
             assert.equal(queued(r), 0);
           } else {
             await until(5000, 'every request ran', () => r.seen.length === 21);
@@ -126,7 +136,10 @@ describe('overload policy: deadlines', () => {
       }
       assert.deepEqual(r.seen, ['hold', 'fresh'], "'late' never reached the handler");
       const deadline = r.deadlines[1];
-      assert.ok(deadline !== undefined && deadline > before && deadline <= Date.now() + 5000, `the handler saw its client's deadline (${String(deadline)})`);
+      assert.ok(
+        deadline !== undefined && deadline > before && deadline <= Date.now() + 5000,
+        `the handler saw its client's deadline (${String(deadline)})`,
+      );
       assert.equal(r.deadlines[0], undefined, 'a plain REQ client says nothing of time');
     } finally {
       await client.close();

@@ -13,10 +13,25 @@ import { HANDLERS, cli, freePort, until, within, type Spawned } from './helpers.
 const PERIOD = 200;
 
 async function setUp(): Promise<{ device: Device; servers: Spawned[]; spawn: (id: string) => Spawned; close: () => Promise<void> }> {
-  const device = await new Device({ frontend: 'tcp://127.0.0.1:*', backend: 'tcp://127.0.0.1:*', policy: 'least-busy', heartbeatIntervalMs: PERIOD }).start();
+  const device = await new Device({
+    frontend: 'tcp://127.0.0.1:*',
+    backend: 'tcp://127.0.0.1:*',
+    policy: 'least-busy',
+    heartbeatIntervalMs: PERIOD,
+  }).start();
   const servers: Spawned[] = [];
   const spawn = (id: string): Spawned => {
-    const s = cli(['server', '--connect', connectUrlFor(device.backendEndpoint), '--handler', join(HANDLERS, 'behave.js'), '--heartbeat', String(PERIOD), '--routing-id', id]);
+    const s = cli([
+      'server',
+      '--connect',
+      connectUrlFor(device.backendEndpoint),
+      '--handler',
+      join(HANDLERS, 'behave.js'),
+      '--heartbeat',
+      String(PERIOD),
+      '--routing-id',
+      id,
+    ]);
     servers.push(s);
     return s;
   };
@@ -59,10 +74,17 @@ describe('heartbeats with remote servers', () => {
         const took = performance.now() - t0;
         // 3 silent periods (the stall begins within a period), and as many again of margin for a loaded machine's timers.
         assert.ok(took >= 2 * PERIOD && took <= 6 * PERIOD, `found in ${took.toFixed(0)} ms (period ${PERIOD} ms)`);
-        assert.deepEqual(await within(10_000, 'both replies', busy.replies), ['slept 1500', 'slept 1500'], 'the stalled server\'s request was answered by the other');
+        assert.deepEqual(
+          await within(10_000, 'both replies', busy.replies),
+          ['slept 1500', 'slept 1500'],
+          "the stalled server's request was answered by the other",
+        );
         const s = device.stats();
         assert.ok(s.counted);
-        assert.deepEqual({ lost: s.workersLost, orphaned: s.orphaned, retried: s.retried, died: s.failed.workerDied }, { lost: 1, orphaned: 1, retried: 1, died: 0 });
+        assert.deepEqual(
+          { lost: s.workersLost, orphaned: s.orphaned, retried: s.retried, died: s.failed.workerDied },
+          { lost: 1, orphaned: 1, retried: 1, died: 0 },
+        );
         const rejoined = new Promise<string>((r) => device.on('worker', (_n, id) => id === 'srv-a' && r(id)));
         a.kill('SIGCONT');
         await within(10_000, 'srv-a rejoins', rejoined);
@@ -102,7 +124,12 @@ describe('heartbeats with remote servers', () => {
 
   it('a server that loses the device reconnects, and serves the restarted device', async () => {
     const [front, back] = [await freePort(), await freePort()];
-    const options = { frontend: `tcp://127.0.0.1:${front}`, backend: `tcp://127.0.0.1:${back}`, policy: 'least-busy' as const, heartbeatIntervalMs: 100 };
+    const options = {
+      frontend: `tcp://127.0.0.1:${front}`,
+      backend: `tcp://127.0.0.1:${back}`,
+      policy: 'least-busy' as const,
+      heartbeatIntervalMs: 100,
+    };
     let device = await new Device(options).start();
     const server = await new Server((req) => req, { endpoint: `tcp://127.0.0.1:${back}`, heartbeatIntervalMs: 100 }).start();
     const client = new Client({ endpoint: `tcp://127.0.0.1:${front}`, timeoutMs: 1000, retries: 10 });

@@ -23,7 +23,14 @@ const skip = pyzmqMissing();
 async function broker(extra: ConstructorParameters<typeof Device>[0] = {}): Promise<{ device: Device; endpoint: string }> {
   const port = await freePort();
   const ep = `tcp://127.0.0.1:${port}`;
-  const device = await new Device({ frontend: ep, backend: ep, policy: 'least-busy', heartbeatIntervalMs: PERIOD, serviceWaitMs: 500, ...extra }).start();
+  const device = await new Device({
+    frontend: ep,
+    backend: ep,
+    policy: 'least-busy',
+    heartbeatIntervalMs: PERIOD,
+    serviceWaitMs: 500,
+    ...extra,
+  }).start();
   return { device, endpoint: ep };
 }
 
@@ -57,13 +64,22 @@ describe('Majordomo (RFC 7) and MMI (RFC 8), one endpoint for clients and worker
     py('mdp_worker.py', [endpoint, 'upper', 'u1', '--interval', String(PERIOD)]);
     try {
       await within(10_000, 'workers join', device.waitForWorkers(2));
-      const replies = await Promise.all([mdpClient(endpoint, 'echo', 'a'), mdpClient(endpoint, 'upper', 'b'), mdpClient(endpoint, 'echo', 'c')]);
+      const replies = await Promise.all([
+        mdpClient(endpoint, 'echo', 'a'),
+        mdpClient(endpoint, 'upper', 'b'),
+        mdpClient(endpoint, 'echo', 'c'),
+      ]);
       assert.deepEqual(replies, ['echo|e1:a', 'upper|u1:b', 'echo|e1:c']);
       assert.equal(await mdpClient(endpoint, 'mmi.service', 'echo'), 'mmi.service|200');
       assert.equal(await mdpClient(endpoint, 'mmi.service', 'nothing'), 'mmi.service|404');
       assert.equal(await mdpClient(endpoint, 'mmi.other', 'x'), 'mmi.other|501');
       const s = counted(device);
-      assert.deepEqual(Object.keys(s.services ?? {}).filter((k) => k !== '').sort(), ['echo', 'upper']);
+      assert.deepEqual(
+        Object.keys(s.services ?? {})
+          .filter((k) => k !== '')
+          .sort(),
+        ['echo', 'upper'],
+      );
       assert.equal(s.services?.echo?.workers, 1);
     } finally {
       await device.close(0);
@@ -81,7 +97,7 @@ describe('Majordomo (RFC 7) and MMI (RFC 8), one endpoint for clients and worker
     }
   });
 
-  it('a dead worker\'s request is retried on another worker of the same service, and the client gets its own reply', async () => {
+  it("a dead worker's request is retried on another worker of the same service, and the client gets its own reply", async () => {
     const { device, endpoint } = await broker();
     const marker = join(tempDir(), 'crashed');
     py('mdp_worker.py', [endpoint, 'echo', 'a', '--interval', String(PERIOD), '--crash-once', marker]);
@@ -153,13 +169,10 @@ describe('Majordomo (RFC 7) and MMI (RFC 8), one endpoint for clients and worker
       const seen = new Set<string>();
       for (let i = 0; i < 20; i++) seen.add(String((await plain.request(`p${i}`))[0]).split(':')[0] ?? '');
       assert.deepEqual([...seen].sort(), ['ppp', 'zq'], 'plain requests go to the default pool: zqueue and PPP workers');
-      assert.deepEqual((await mdp.request('m')).map(String), ['zq-mdp', 'm'], 'zqueue\'s Majordomo client and worker');
+      assert.deepEqual((await mdp.request('m')).map(String), ['zq-mdp', 'm'], "zqueue's Majordomo client and worker");
       assert.equal(await mdpClient(endpoint, 'echo', 'x'), 'echo|py:x', 'a pyzmq client and worker');
       const s = counted(device);
-      assert.deepEqual(
-        s.workers.map((w) => `${w.protocol}:${w.service}`).sort(),
-        ['mdp:echo', 'mdp:zq', 'ppp:', 'zqueue:'],
-      );
+      assert.deepEqual(s.workers.map((w) => `${w.protocol}:${w.service}`).sort(), ['mdp:echo', 'mdp:zq', 'ppp:', 'zqueue:']);
       const nobody = new Client({ endpoint, timeoutMs: 5000, retries: 0, service: 'none' });
       try {
         await assert.rejects(nobody.request('?'), (err: unknown) => isZqueueError(err, ErrorCode.NoService));

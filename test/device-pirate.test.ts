@@ -17,7 +17,12 @@ const PERIOD = 200;
 const skip = pyzmqMissing();
 
 async function pirateDevice(): Promise<Device> {
-  return new Device({ frontend: 'tcp://127.0.0.1:*', backend: 'tcp://127.0.0.1:*', policy: 'least-busy', heartbeatIntervalMs: PERIOD }).start();
+  return new Device({
+    frontend: 'tcp://127.0.0.1:*',
+    backend: 'tcp://127.0.0.1:*',
+    policy: 'least-busy',
+    heartbeatIntervalMs: PERIOD,
+  }).start();
 }
 
 function counted(device: Device): Extract<ReturnType<Device['stats']>, { counted: true }> {
@@ -42,17 +47,27 @@ describe('Paranoid Pirate workers (RFC 6)', { skip }, () => {
   it('a PPP worker serves plain REQ clients, one request at a time', async () => {
     const device = await pirateDevice();
     const w = worker(device, 'w1');
-    const clients = Array.from({ length: 5 }, () => new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0 }));
+    const clients = Array.from(
+      { length: 5 },
+      () => new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0 }),
+    );
     try {
       await within(10_000, 'worker joins', device.waitForWorkers(1));
       const replies = await Promise.all(clients.map(async (c, i) => (await c.request(`hello ${i}`)).map(String)));
-      assert.deepEqual(replies, clients.map((_, i) => [`w1:hello ${i}`]));
+      assert.deepEqual(
+        replies,
+        clients.map((_, i) => [`w1:hello ${i}`]),
+      );
       const s = counted(device);
       assert.equal(s.answered, 5);
-      assert.deepEqual(s.workers.map((x) => x.credits), [1], 'one credit');
+      assert.deepEqual(
+        s.workers.map((x) => x.credits),
+        [1],
+        'one credit',
+      );
       assert.ok(s.workers.every((x) => x.inFlight <= 1));
     } finally {
-      await Promise.all((clients).map((c) => c.close()));
+      await Promise.all(clients.map((c) => c.close()));
       w.kill('SIGKILL');
       await w.exited;
       await device.close(0);

@@ -36,9 +36,19 @@ for (const shared of [false, true]) {
       const [p1, p2] = [await freePort(), await freePort()];
       const front = `tcp://127.0.0.1:${p1}`;
       const back = shared ? front : `tcp://127.0.0.1:${p2}`;
-      const device = await new Device({ frontend: front, backend: back, policy: 'least-busy', heartbeatIntervalMs: 200, serviceWaitMs: 500 }).start();
+      const device = await new Device({
+        frontend: front,
+        backend: back,
+        policy: 'least-busy',
+        heartbeatIntervalMs: 200,
+        serviceWaitMs: 500,
+      }).start();
       const zq = await new Server((req) => ['zq', ...req], { endpoint: connectUrlFor(back), heartbeatIntervalMs: 200 }).start();
-      const mdp = await new Server((req) => ['mdp', ...req], { endpoint: connectUrlFor(back), heartbeatIntervalMs: 200, service: 'svc' }).start();
+      const mdp = await new Server((req) => ['mdp', ...req], {
+        endpoint: connectUrlFor(back),
+        heartbeatIntervalMs: 200,
+        service: 'svc',
+      }).start();
       const rogue = new zmq.Dealer({ linger: 0, sendHighWaterMark: 0 });
       const drain = (async () => {
         try {

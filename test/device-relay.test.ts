@@ -36,7 +36,10 @@ for (const transport of TRANSPORTS) {
         );
         await Promise.all(servers.map((s) => s.connected()));
         if (transport !== 'inproc') await device.waitForPeers('backend', SERVERS);
-        const clients = Array.from({ length: CLIENTS }, () => new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0 }));
+        const clients = Array.from(
+          { length: CLIENTS },
+          () => new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0 }),
+        );
         try {
           await Promise.all(
             clients.map(async (client, c) => {
@@ -62,7 +65,7 @@ for (const transport of TRANSPORTS) {
             assert.equal(stats.control, SERVERS, 'each server announced READY once');
           }
         } finally {
-          await Promise.all((clients).map((c) => c.close()));
+          await Promise.all(clients.map((c) => c.close()));
           await Promise.all(servers.map((s) => s.close()));
           await device.close();
         }

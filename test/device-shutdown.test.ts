@@ -16,7 +16,17 @@ describe('CLI device shutdown under load', () => {
   for (const engine of ENGINES) {
     it(`engine ${engine}: SIGTERM with 100 busy clients drains and exits 0, not waiting out its close timeout`, async () => {
       const [front, back] = [await freePort(), await freePort()];
-      const device = cli(['device', '--engine', engine, '--frontend', `tcp://127.0.0.1:${front}`, '--backend', `tcp://127.0.0.1:${back}`, '--close-timeout', String(CLOSE_TIMEOUT_MS)]);
+      const device = cli([
+        'device',
+        '--engine',
+        engine,
+        '--frontend',
+        `tcp://127.0.0.1:${front}`,
+        '--backend',
+        `tcp://127.0.0.1:${back}`,
+        '--close-timeout',
+        String(CLOSE_TIMEOUT_MS),
+      ]);
       const servers: Server[] = [];
       const clients = Array.from({ length: 100 }, () => new Client({ endpoint: `tcp://127.0.0.1:${front}`, timeoutMs: 1000, retries: 0 }));
       let replies = 0;
@@ -25,24 +35,31 @@ describe('CLI device shutdown under load', () => {
       try {
         await within(10_000, 'device starts', device.waitFor(' bound '));
         for (let i = 0; i < 2; i++) {
-          servers.push(await new Server(async (req) => {
-            await new Promise((r) => setTimeout(r, 1));
-            return req;
-          }, { endpoint: `tcp://127.0.0.1:${back}` }).start());
+          servers.push(
+            await new Server(
+              async (req) => {
+                await new Promise((r) => setTimeout(r, 1));
+                return req;
+              },
+              { endpoint: `tcp://127.0.0.1:${back}` },
+            ).start(),
+          );
         }
         let firstReplies!: () => void;
         const busy = new Promise<void>((r) => (firstReplies = r));
         for (const c of clients) {
-          loops.push((async () => {
-            while (!stop) {
-              try {
-                await c.request('work');
-                if (++replies === 500) firstReplies();
-              } catch {
-                return; // the device went away: this client is done
+          loops.push(
+            (async () => {
+              while (!stop) {
+                try {
+                  await c.request('work');
+                  if (++replies === 500) firstReplies();
+                } catch {
+                  return; // the device went away: this client is done
+                }
               }
-            }
-          })());
+            })(),
+          );
         }
         await within(20_000, '500 replies under load', busy);
         const t0 = performance.now();
@@ -54,7 +71,7 @@ describe('CLI device shutdown under load', () => {
         assert.ok(took < CLOSE_TIMEOUT_MS / 2, `exited in ${took.toFixed(0)} ms, close timeout ${CLOSE_TIMEOUT_MS} ms`);
       } finally {
         stop = true;
-        await Promise.all((clients).map((c) => c.close()));
+        await Promise.all(clients.map((c) => c.close()));
         await Promise.all(loops);
         await Promise.all(servers.map((s) => s.close(0)));
         device.kill('SIGKILL');
@@ -63,4 +80,3 @@ describe('CLI device shutdown under load', () => {
     });
   }
 });
-

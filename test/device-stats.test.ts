@@ -8,7 +8,7 @@ import { ErrorCode } from '../src/errors.js';
 import { connectUrlFor } from '../src/endpoints.js';
 import { POLICIES } from '../src/options.js';
 import { errorFrame } from '../src/protocol.js';
-import { StatsLine } from '../src/metrics.js';
+import { StatsLine } from '../src/operate/stats-line.js';
 import { TRANSPORTS, endpointFor, removeTempDirs } from './helpers.js';
 
 after(removeTempDirs);
@@ -26,7 +26,12 @@ for (const transport of TRANSPORTS) {
   for (const policy of POLICIES) {
     describe(`device statistics over ${transport}, ${policy}`, () => {
       it('counts messages, bytes, answers, failures by kind, latency, workers and peers exactly', async () => {
-        const device = await new Device({ frontend: endpointFor(transport, 'front'), backend: endpointFor(transport, 'back'), engine: 'js', policy }).start();
+        const device = await new Device({
+          frontend: endpointFor(transport, 'front'),
+          backend: endpointFor(transport, 'back'),
+          engine: 'js',
+          policy,
+        }).start();
         const servers = await Promise.all(
           [0, 1].map(() =>
             new Server(
@@ -42,7 +47,10 @@ for (const transport of TRANSPORTS) {
         await Promise.all(servers.map((s) => s.connected()));
         if (policy === 'least-busy') await device.waitForWorkers(2);
         if (transport !== 'inproc') await device.waitForPeers('backend', 2);
-        const clients = Array.from({ length: CLIENTS }, () => new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0, batching: false }));
+        const clients = Array.from(
+          { length: CLIENTS },
+          () => new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0, batching: false }),
+        );
         const line = new StatsLine(device);
         try {
           if (transport !== 'inproc') await Promise.all(clients.map((c) => c.request(BODY))); // connect them all first
@@ -66,7 +74,16 @@ for (const transport of TRANSPORTS) {
             bytesOut: (ok + fail) * ENVELOPE + ok * BODY.length + fail * errorReply,
           });
           assert.equal(s.answered, ok + fail);
-          assert.deepEqual(s.failed, { busy: 0, closing: 0, timeout: 0, handler: fail, workerDied: 0, badRequest: 0, noService: 0, other: 0 });
+          assert.deepEqual(s.failed, {
+            busy: 0,
+            closing: 0,
+            timeout: 0,
+            handler: fail,
+            workerDied: 0,
+            badRequest: 0,
+            noService: 0,
+            other: 0,
+          });
           assert.equal(s.malformed, 0);
           assert.equal(s.inFlight, 0);
           assert.equal(s.queued, 0);
@@ -80,8 +97,12 @@ for (const transport of TRANSPORTS) {
           assert.equal(s.backendTraffic.messagesIn, ok + fail + 2);
           if (policy === 'least-busy') {
             assert.equal(s.workers.length, 2);
-            assert.equal(s.workers.reduce((n, w) => n + w.served, 0), ok + fail);
-            for (const w of s.workers) assert.deepEqual({ state: w.state, inFlight: w.inFlight, credits: w.credits }, { state: 'ready', inFlight: 0, credits: 1 });
+            assert.equal(
+              s.workers.reduce((n, w) => n + w.served, 0),
+              ok + fail,
+            );
+            for (const w of s.workers)
+              assert.deepEqual({ state: w.state, inFlight: w.inFlight, credits: w.credits }, { state: 'ready', inFlight: 0, credits: 1 });
           } else {
             assert.equal(s.workers.length, 0, 'round-robin knows no workers');
           }
@@ -91,7 +112,7 @@ for (const transport of TRANSPORTS) {
           assert.match(text, /answered \d+\/s/);
           assert.match(text, new RegExp(`p50 \\d+(\\.\\d)?(µs|ms) p99 `));
         } finally {
-          await Promise.all((clients).map((c) => c.close()));
+          await Promise.all(clients.map((c) => c.close()));
           await Promise.all(servers.map((s) => s.close()));
           await device.close();
         }
@@ -125,7 +146,10 @@ describe('device statistics under refusal and timeouts', () => {
       { endpoint: connectUrlFor(device.backendEndpoint), concurrency: 1, closeTimeoutMs: 0 },
     ).start();
     await device.waitForWorkers(1);
-    const clients = Array.from({ length: 6 }, () => new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0, batching: false }));
+    const clients = Array.from(
+      { length: 6 },
+      () => new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0, batching: false }),
+    );
     try {
       const held = clients[0]?.request('held') ?? Promise.reject(new Error('no client'));
       await first;
@@ -154,7 +178,7 @@ describe('device statistics under refusal and timeouts', () => {
       assert.equal(s.workers[0]?.state, 'retired');
       assert.equal(s.inFlight, 0);
     } finally {
-      await Promise.all((clients).map((c) => c.close()));
+      await Promise.all(clients.map((c) => c.close()));
       await server.close();
       await device.close();
     }

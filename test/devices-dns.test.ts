@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client } from '../src/client.js';
 import { createDevice, type Device } from '../src/device/device.js';
-import { ServerGroup } from '../src/server/server.js';
+import { ServerGroup } from '../src/server/group.js';
 import { DnsServer, dnsmasqMissing, freePort, until, within } from './helpers.js';
 
 const NAME = 'devices.test';
@@ -61,7 +61,7 @@ class Load {
   async stop(): Promise<void> {
     this.running = false;
     await Promise.all(this.loops);
-    await Promise.all((this.clients).map((c) => c.close()));
+    await Promise.all(this.clients.map((c) => c.close()));
   }
 }
 
@@ -74,7 +74,13 @@ describe('devices found through DNS (dnsmasq on loopback)', () => {
   let back = 0;
 
   async function startDevice(host: string): Promise<Device> {
-    const d = await createDevice({ policy: 'least-busy', frontend: `tcp://${host}:${front}`, backend: `tcp://${host}:${back}`, heartbeatIntervalMs: 250, closeTimeoutMs: 2000 });
+    const d = await createDevice({
+      policy: 'least-busy',
+      frontend: `tcp://${host}:${front}`,
+      backend: `tcp://${host}:${back}`,
+      heartbeatIntervalMs: 250,
+      closeTimeoutMs: 2000,
+    });
     devices.set(host, d);
     return d;
   }
@@ -82,14 +88,23 @@ describe('devices found through DNS (dnsmasq on loopback)', () => {
   /** Resolves once every server group has `event`ed for `host`'s backend. */
   function allGroups(event: 'joined' | 'left', host: string): Promise<void> {
     const endpoint = `tcp://${host}:${back}`;
-    return within(15_000, `every server group ${event} ${endpoint}`, Promise.all(groups.map((g) => new Promise<void>((resolve) => {
-      const on = (e: string): void => {
-        if (e !== endpoint) return;
-        g.off(event, on);
-        resolve();
-      };
-      g.on(event, on);
-    }))).then(() => undefined));
+    return within(
+      15_000,
+      `every server group ${event} ${endpoint}`,
+      Promise.all(
+        groups.map(
+          (g) =>
+            new Promise<void>((resolve) => {
+              const on = (e: string): void => {
+                if (e !== endpoint) return;
+                g.off(event, on);
+                resolve();
+              };
+              g.on(event, on);
+            }),
+        ),
+      ).then(() => undefined),
+    );
   }
 
   before(async () => {
@@ -99,7 +114,10 @@ describe('devices found through DNS (dnsmasq on loopback)', () => {
     for (const h of HOSTS) await startDevice(h);
     await dns.start(HOSTS.slice(0, 2));
     for (let i = 0; i < 2; i++) {
-      const g = new ServerGroup((req) => ['echo', ...req], { endpoint: `dns://127.0.0.1:${dns.port}/${NAME}:${back}`, heartbeatIntervalMs: 250 });
+      const g = new ServerGroup((req) => ['echo', ...req], {
+        endpoint: `dns://127.0.0.1:${dns.port}/${NAME}:${back}`,
+        heartbeatIntervalMs: 250,
+      });
       groups.push(g);
       await g.start();
     }
@@ -113,42 +131,47 @@ describe('devices found through DNS (dnsmasq on loopback)', () => {
 
   it('resolves the name to every device: each server group serves both, and both get READY from each', { skip }, async () => {
     for (const g of groups) assert.deepEqual([...g.endpoints].sort(), [`tcp://127.0.0.2:${back}`, `tcp://127.0.0.3:${back}`]);
-    for (const h of HOSTS.slice(0, 2)) await within(10_000, `${h} has both servers`, devices.get(h)?.waitForWorkers(2) ?? Promise.reject(new Error('no device')));
+    for (const h of HOSTS.slice(0, 2))
+      await within(10_000, `${h} has both servers`, devices.get(h)?.waitForWorkers(2) ?? Promise.reject(new Error('no device')));
   });
 
-  it('scales 2 → 3 → 2 by changing the records under load: the new device joins and serves, the removed one is left, nothing is lost', { skip }, async () => {
-    const load = new Load(`dns://127.0.0.1:${dns.port}/${NAME}:${front}`, 8);
-    try {
-      await load.more(200, 'load through two devices');
-      const joined = allGroups('joined', '127.0.0.4');
-      dns.set(HOSTS);
-      await joined;
-      const third = devices.get('127.0.0.4');
-      assert.ok(third !== undefined);
-      await within(10_000, 'the third device has both servers', third.waitForWorkers(2));
-      const received = (): number => {
-        const st = third.stats();
-        return st.engine === 'js' ? st.frontendTraffic.messagesIn : 0;
-      };
-      const before3 = received();
-      await until(20_000, 'clients reach the third device', () => received() >= before3 + 50);
-      await load.more(200, 'load through three devices');
+  it(
+    'scales 2 → 3 → 2 by changing the records under load: the new device joins and serves, the removed one is left, nothing is lost',
+    { skip },
+    async () => {
+      const load = new Load(`dns://127.0.0.1:${dns.port}/${NAME}:${front}`, 8);
+      try {
+        await load.more(200, 'load through two devices');
+        const joined = allGroups('joined', '127.0.0.4');
+        dns.set(HOSTS);
+        await joined;
+        const third = devices.get('127.0.0.4');
+        assert.ok(third !== undefined);
+        await within(10_000, 'the third device has both servers', third.waitForWorkers(2));
+        const received = (): number => {
+          const st = third.stats();
+          return st.engine === 'js' ? st.frontendTraffic.messagesIn : 0;
+        };
+        const before3 = received();
+        await until(20_000, 'clients reach the third device', () => received() >= before3 + 50);
+        await load.more(200, 'load through three devices');
 
-      const left = allGroups('left', '127.0.0.4');
-      dns.set(HOSTS.slice(0, 2));
-      await left;
-      await third.close();
-      devices.delete('127.0.0.4');
-      await load.more(200, 'load after the third device left and closed');
-    } finally {
-      await load.stop();
-    }
-    assert.deepEqual(load.errors, []);
-    assert.equal(load.answered, load.sent, 'every request answered');
-    await startDevice('127.0.0.4');
-  });
+        const left = allGroups('left', '127.0.0.4');
+        dns.set(HOSTS.slice(0, 2));
+        await left;
+        await third.close();
+        devices.delete('127.0.0.4');
+        await load.more(200, 'load after the third device left and closed');
+      } finally {
+        await load.stop();
+      }
+      assert.deepEqual(load.errors, []);
+      assert.equal(load.answered, load.sent, 'every request answered');
+      await startDevice('127.0.0.4');
+    },
+  );
 
-  it('a rolling restart of every device under load: 0 lost, 0 errors, each reply its own request\'s', { skip }, async () => {
+  it("a rolling restart of every device under load: 0 lost, 0 errors, each reply its own request's", { skip }, async () => {
     const joined = allGroups('joined', '127.0.0.4');
     dns.set(HOSTS);
     await joined;

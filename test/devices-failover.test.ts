@@ -22,7 +22,19 @@ async function ports(): Promise<Ports> {
 }
 
 function device(p: Ports): Spawned {
-  return cli(['device', '--policy', 'least-busy', '--frontend', `tcp://127.0.0.1:${p.front}`, '--backend', `tcp://127.0.0.1:${p.back}`, '--heartbeat', '200', '--control', `tcp://127.0.0.1:${p.ctl}`]);
+  return cli([
+    'device',
+    '--policy',
+    'least-busy',
+    '--frontend',
+    `tcp://127.0.0.1:${p.front}`,
+    '--backend',
+    `tcp://127.0.0.1:${p.back}`,
+    '--heartbeat',
+    '200',
+    '--control',
+    `tcp://127.0.0.1:${p.ctl}`,
+  ]);
 }
 
 /** The device's worker count, through its control socket. */
@@ -100,7 +112,12 @@ describe('several devices: servers serve each, clients fail over', () => {
     const devA = spawn(device(a));
     spawn(device(b));
     const backends = `tcp://127.0.0.1:${a.back},tcp://127.0.0.1:${b.back}`;
-    for (let i = 0; i < 2; i++) spawn(cli(['server', '--connect', backends, '--handler', join(EXAMPLES, 'sleep.js'), '--concurrency', '64', '--heartbeat', '200'], { ZQ_SLEEP_MS: '20' }));
+    for (let i = 0; i < 2; i++)
+      spawn(
+        cli(['server', '--connect', backends, '--handler', join(EXAMPLES, 'sleep.js'), '--concurrency', '64', '--heartbeat', '200'], {
+          ZQ_SLEEP_MS: '20',
+        }),
+      );
     await untilWorkers(a, 2, 20_000);
     await untilWorkers(b, 2, 20_000);
     const client = new Client({ endpoints: [`tcp://127.0.0.1:${a.front}`, `tcp://127.0.0.1:${b.front}`], timeoutMs: 1000, retries: 5 });
@@ -120,7 +137,10 @@ describe('several devices: servers serve each, clients fail over', () => {
       const s = client.stats();
       assert.equal(s.replies, 1000);
       assert.equal(s.failures, 0);
-      assert.ok(s.retries > 0 && s.failovers > 0, `requests held by the killed device were retried on the other (${s.retries} retries, ${s.failovers} failovers)`);
+      assert.ok(
+        s.retries > 0 && s.failovers > 0,
+        `requests held by the killed device were retried on the other (${s.retries} retries, ${s.failovers} failovers)`,
+      );
     } finally {
       await client.close();
     }

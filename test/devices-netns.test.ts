@@ -62,11 +62,32 @@ describe('several devices on hosts of their own (network namespaces)', { skip: m
     const at = (h: string, port: number): string => `tcp://${l.host(h).address}:${port}`;
     const control = (d: string): string => `ipc://${join(dir, `${d}.ctl`)}`;
     for (const d of ['a', 'b']) {
-      l.zqueue(d, ['device', '--policy', 'least-busy', '--frontend', at(d, 5559), '--backend', at(d, 5560), '--heartbeat', '200', '--control', control(d)]);
+      l.zqueue(d, [
+        'device',
+        '--policy',
+        'least-busy',
+        '--frontend',
+        at(d, 5559),
+        '--backend',
+        at(d, 5560),
+        '--heartbeat',
+        '200',
+        '--control',
+        control(d),
+      ]);
     }
     const a = control('a');
     const b = control('b');
-    for (let i = 0; i < 2; i++) l.zqueue('servers', ['server', '--connect', `${at('a', 5560)},${at('b', 5560)}`, '--handler', join(EXAMPLES, 'echo.js'), '--heartbeat', '200']);
+    for (let i = 0; i < 2; i++)
+      l.zqueue('servers', [
+        'server',
+        '--connect',
+        `${at('a', 5560)},${at('b', 5560)}`,
+        '--handler',
+        join(EXAMPLES, 'echo.js'),
+        '--heartbeat',
+        '200',
+      ]);
     await untilWorkers(a, 2, 20_000);
     await untilWorkers(b, 2, 20_000);
 
@@ -75,7 +96,12 @@ describe('several devices on hosts of their own (network namespaces)', { skip: m
     l.cut('a');
     const atCut = Number(/answered (\d+)\n(?!.*answered)/s.exec(client.stdout())?.[1] ?? 0);
     const code = await within(90_000, 'the client', client.exited);
-    const report = JSON.parse(client.stdout().trim().split('\n').at(-1) ?? '{}') as { answered: number; wrong: number; errors: string[]; failovers: number };
+    const report = JSON.parse(client.stdout().trim().split('\n').at(-1) ?? '{}') as {
+      answered: number;
+      wrong: number;
+      errors: string[];
+      failovers: number;
+    };
     assert.deepEqual(report.errors, [], 'no request ended in an error');
     assert.equal(report.answered, 400, 'every request was answered');
     assert.equal(report.wrong, 0, 'each with its own reply');
@@ -98,59 +124,97 @@ describe('several devices on hosts of their own (network namespaces)', { skip: m
 
 const noDns = missing !== false ? missing : dnsmasqMissing();
 
-describe('devices found through DNS, on hosts of their own (network namespaces, dnsmasq)', { skip: noDns === false ? undefined : noDns }, () => {
-  let lab: Lab | undefined;
-  before(() => {
-    lab = new Lab(['dns', 'd1', 'd2', 'd3', 'servers', 'clients']);
-  });
-  after(async () => {
-    await lab?.destroy();
-    removeTempDirs();
-  });
+describe(
+  'devices found through DNS, on hosts of their own (network namespaces, dnsmasq)',
+  { skip: noDns === false ? undefined : noDns },
+  () => {
+    let lab: Lab | undefined;
+    before(() => {
+      lab = new Lab(['dns', 'd1', 'd2', 'd3', 'servers', 'clients']);
+    });
+    after(async () => {
+      await lab?.destroy();
+      removeTempDirs();
+    });
 
-  it('2 devices, then a third added to the records under load is joined and serves; the first killed and removed: every request answered', async () => {
-    const l = lab as Lab;
-    const dir = tempDir();
-    chmodSync(dir, 0o755);
-    const hosts = join(dir, 'hosts');
-    const records = (names: readonly string[]): void => writeFileSync(hosts, names.map((h) => `${l.host(h).address} devices.test\n`).join(''), { mode: 0o644 });
-    records(['d1', 'd2']);
-    const dnsAt = l.host('dns').address;
-    const dns = l.exec('dns', DNSMASQ, dnsmasqArgs(dnsAt, 53, hosts));
-    await within(10_000, 'dnsmasq read its records', dns.waitFor(`read ${hosts}`));
-    const reload = async (names: readonly string[]): Promise<void> => {
-      const before = (dns.stderr().match(/read .*hosts - \d+ names?/g) ?? []).length;
-      records(names);
-      dns.kill('SIGHUP');
-      await within(10_000, 'dnsmasq re-read its records', (async () => {
-        while ((dns.stderr().match(/read .*hosts - \d+ names?/g) ?? []).length <= before) await new Promise((r) => setTimeout(r, 20));
-      })());
-    };
-    const control = (d: string): string => `ipc://${join(dir, `${d}.ctl`)}`;
-    const devices = new Map(['d1', 'd2', 'd3'].map((d) => [d, l.zqueue(d, ['device', '--policy', 'least-busy', '--frontend', `tcp://${l.host(d).address}:5559`, '--backend', `tcp://${l.host(d).address}:5560`, '--heartbeat', '200', '--control', control(d)])]));
-    for (let i = 0; i < 2; i++) l.zqueue('servers', ['server', '--connect', `dns://${dnsAt}/devices.test:5560`, '--handler', join(EXAMPLES, 'echo.js'), '--heartbeat', '200']);
-    await untilWorkers(control('d1'), 2, 20_000);
-    await untilWorkers(control('d2'), 2, 20_000);
+    it('2 devices, then a third added to the records under load is joined and serves; the first killed and removed: every request answered', async () => {
+      const l = lab as Lab;
+      const dir = tempDir();
+      chmodSync(dir, 0o755);
+      const hosts = join(dir, 'hosts');
+      const records = (names: readonly string[]): void =>
+        writeFileSync(hosts, names.map((h) => `${l.host(h).address} devices.test\n`).join(''), { mode: 0o644 });
+      records(['d1', 'd2']);
+      const dnsAt = l.host('dns').address;
+      const dns = l.exec('dns', DNSMASQ, dnsmasqArgs(dnsAt, 53, hosts));
+      await within(10_000, 'dnsmasq read its records', dns.waitFor(`read ${hosts}`));
+      const reload = async (names: readonly string[]): Promise<void> => {
+        const before = (dns.stderr().match(/read .*hosts - \d+ names?/g) ?? []).length;
+        records(names);
+        dns.kill('SIGHUP');
+        await within(
+          10_000,
+          'dnsmasq re-read its records',
+          (async () => {
+            while ((dns.stderr().match(/read .*hosts - \d+ names?/g) ?? []).length <= before) await new Promise((r) => setTimeout(r, 20));
+          })(),
+        );
+      };
+      const control = (d: string): string => `ipc://${join(dir, `${d}.ctl`)}`;
+      const devices = new Map(
+        ['d1', 'd2', 'd3'].map((d) => [
+          d,
+          l.zqueue(d, [
+            'device',
+            '--policy',
+            'least-busy',
+            '--frontend',
+            `tcp://${l.host(d).address}:5559`,
+            '--backend',
+            `tcp://${l.host(d).address}:5560`,
+            '--heartbeat',
+            '200',
+            '--control',
+            control(d),
+          ]),
+        ]),
+      );
+      for (let i = 0; i < 2; i++)
+        l.zqueue('servers', [
+          'server',
+          '--connect',
+          `dns://${dnsAt}/devices.test:5560`,
+          '--handler',
+          join(EXAMPLES, 'echo.js'),
+          '--heartbeat',
+          '200',
+        ]);
+      await untilWorkers(control('d1'), 2, 20_000);
+      await untilWorkers(control('d2'), 2, 20_000);
 
-    const client = l.node('clients', [join(FIXTURES, 'failover-client.js'), `dns://${dnsAt}/devices.test:5559`, '6000', '10']);
-    await within(60_000, '100 answers', client.waitFor('answered 100\n'));
-    await reload(['d1', 'd2', 'd3']);
-    await untilWorkers(control('d3'), 2, 20_000);
-    // The clients find it when they next ask (the records live 1 s).
-    const deadline = performance.now() + 20_000;
-    while (((await stats(control('d3')))?.answered ?? 0) < 20) {
-      assert.ok(performance.now() < deadline && client.child.exitCode === null, `the clients reach the device added to the records (client: ${client.stdout().trim().split('\n').at(-1) ?? ''} ${client.stderr()})`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    devices.get('d1')?.kill('SIGKILL');
-    await reload(['d2', 'd3']);
-    const code = await within(120_000, 'the client', client.exited);
-    const report = JSON.parse(client.stdout().trim().split('\n').at(-1) ?? '{}') as { answered: number; wrong: number; errors: string[] };
-    assert.deepEqual(report.errors, [], 'no request ended in an error');
-    assert.equal(report.answered, 6000, 'every request was answered');
-    assert.equal(report.wrong, 0, 'each with its own reply');
-    assert.equal(code, 0);
-    const third = (await stats(control('d3')))?.answered ?? 0;
-    assert.ok(third >= 20, `the device added to the records served (${third} answered)`);
-  });
-});
+      const client = l.node('clients', [join(FIXTURES, 'failover-client.js'), `dns://${dnsAt}/devices.test:5559`, '6000', '10']);
+      await within(60_000, '100 answers', client.waitFor('answered 100\n'));
+      await reload(['d1', 'd2', 'd3']);
+      await untilWorkers(control('d3'), 2, 20_000);
+      // The clients find it when they next ask (the records live 1 s).
+      const deadline = performance.now() + 20_000;
+      while (((await stats(control('d3')))?.answered ?? 0) < 20) {
+        assert.ok(
+          performance.now() < deadline && client.child.exitCode === null,
+          `the clients reach the device added to the records (client: ${client.stdout().trim().split('\n').at(-1) ?? ''} ${client.stderr()})`,
+        );
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      devices.get('d1')?.kill('SIGKILL');
+      await reload(['d2', 'd3']);
+      const code = await within(120_000, 'the client', client.exited);
+      const report = JSON.parse(client.stdout().trim().split('\n').at(-1) ?? '{}') as { answered: number; wrong: number; errors: string[] };
+      assert.deepEqual(report.errors, [], 'no request ended in an error');
+      assert.equal(report.answered, 6000, 'every request was answered');
+      assert.equal(report.wrong, 0, 'each with its own reply');
+      assert.equal(code, 0);
+      const third = (await stats(control('d3')))?.answered ?? 0;
+      assert.ok(third >= 20, `the device added to the records served (${third} answered)`);
+    });
+  },
+);

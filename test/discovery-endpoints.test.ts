@@ -20,7 +20,11 @@ const invalid = (fn: () => unknown, why: RegExp): void => {
 
 describe('dns: endpoints', () => {
   it('parse as gRPC names them: dns:///NAME:PORT and dns://SERVER[:PORT]/NAME:PORT', () => {
-    assert.deepEqual(parseDnsEndpoint('dns:///zqueue-devices.default.svc:5559'), { server: undefined, name: 'zqueue-devices.default.svc', port: 5559 });
+    assert.deepEqual(parseDnsEndpoint('dns:///zqueue-devices.default.svc:5559'), {
+      server: undefined,
+      name: 'zqueue-devices.default.svc',
+      port: 5559,
+    });
     assert.deepEqual(parseDnsEndpoint('dns://10.0.0.10/devices:5560'), { server: '10.0.0.10:53', name: 'devices', port: 5560 });
     assert.deepEqual(parseDnsEndpoint('dns://127.0.0.1:5353/devices:1'), { server: '127.0.0.1:5353', name: 'devices', port: 1 });
     assert.deepEqual(parseDnsEndpoint('dns://[::1]:5353/devices:2'), { server: '[::1]:5353', name: 'devices', port: 2 });
@@ -71,7 +75,8 @@ describe('dns: endpoints', () => {
     assert.deepEqual(set.current, ['tcp://127.0.0.1:9', 'tcp://10.0.0.2:7', 'tcp://10.0.0.3:7']);
     assert.deepEqual(events, ['+tcp://10.0.0.1:7', '+tcp://10.0.0.2:7', '+tcp://10.0.0.3:7', '-tcp://10.0.0.1:7']);
     // A TTL of 0 is asked again no sooner than a second later (a failure is retried after a second too).
-    for (let i = 1; i < asked.length; i++) assert.ok((asked[i] ?? 0) - (asked[i - 1] ?? 0) >= 950, `asked again after ${Math.round((asked[i] ?? 0) - (asked[i - 1] ?? 0))} ms`);
+    for (let i = 1; i < asked.length; i++)
+      assert.ok((asked[i] ?? 0) - (asked[i - 1] ?? 0) >= 950, `asked again after ${Math.round((asked[i] ?? 0) - (asked[i - 1] ?? 0))} ms`);
   });
 
   it('a client and zqueue client reach a device through the system resolver (dns:///localhost:PORT)', async () => {
@@ -93,6 +98,9 @@ describe('dns: endpoints', () => {
   });
 
   it('a Server refuses a dns: endpoint and names ServerGroup', async () => {
-    await assert.rejects(createServer(() => [], { endpoint: 'dns:///devices:5560' }), (err: unknown) => err instanceof ZqueueError && err.code === ErrorCode.InvalidEndpoint && /use ServerGroup/.test(err.message));
+    await assert.rejects(
+      createServer(() => [], { endpoint: 'dns:///devices:5560' }),
+      (err: unknown) => err instanceof ZqueueError && err.code === ErrorCode.InvalidEndpoint && /use ServerGroup/.test(err.message),
+    );
   });
 });

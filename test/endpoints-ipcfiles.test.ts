@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Device } from '../src/device/device.js';
-import { createBroker } from '../src/broker.js';
+import { createBroker } from '../src/serve/broker.js';
 import { EXAMPLES, endpointFor, removeTempDirs } from './helpers.js';
 
 after(removeTempDirs);
@@ -29,12 +29,12 @@ describe('ipc socket files', () => {
     const device = await new Device({ frontend: 'tcp://127.0.0.1:*', backend: endpointFor('ipc', 'back') }).start();
     const path = pathOf(device.backendEndpoint);
     unlinkSync(path);
-    writeFileSync(path, 'not the device\'s');
+    writeFileSync(path, "not the device's");
     await device.close();
-    assert.equal(readFileSync(path, 'utf8'), 'not the device\'s');
+    assert.equal(readFileSync(path, 'utf8'), "not the device's");
   });
 
-  it('zqueue serve\'s ipc backend leaves no file behind', async () => {
+  it("zqueue serve's ipc backend leaves no file behind", async () => {
     const broker = await createBroker({ handler: join(EXAMPLES, 'echo.js'), threads: 1, frontend: 'tcp://127.0.0.1:*', backend: 'ipc' });
     const path = pathOf(broker.backendEndpoint);
     try {

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Client } from '../src/client.js';
 import { createDevice } from '../src/device/device.js';
-import { Server, ServerGroup } from '../src/server/server.js';
+import { Server } from '../src/server/server.js';
+import { ServerGroup } from '../src/server/group.js';
 import { connectUrlFor } from '../src/endpoints.js';
 import { DnsServer, EXAMPLES, cli, dnsmasqMissing, freePort, within } from './helpers.js';
 
@@ -43,7 +44,17 @@ describe('IPv6 endpoints', () => {
 
   it("zqueue serve --frontend 'tcp://[::1]:PORT' binds and serves", async () => {
     const port = await freePort();
-    const serve = cli(['serve', '--handler', join(EXAMPLES, 'echo.js'), '--threads', '1', '--frontend', `tcp://[::1]:${port}`, '--log-format', 'json']);
+    const serve = cli([
+      'serve',
+      '--handler',
+      join(EXAMPLES, 'echo.js'),
+      '--threads',
+      '1',
+      '--frontend',
+      `tcp://[::1]:${port}`,
+      '--log-format',
+      'json',
+    ]);
     const client = new Client({ endpoint: `tcp://[::1]:${port}`, timeoutMs: 5000, retries: 2 });
     try {
       await within(15_000, 'serve bound', serve.waitFor('"event":"bound"'));

@@ -6,7 +6,12 @@ import { ErrorCode } from '../src/errors.js';
 describe('endpoints', () => {
   it('parses tcp, ipc and inproc endpoints', () => {
     assert.deepEqual(parseEndpoint('tcp://*:5559', 'bind'), { transport: 'tcp', url: 'tcp://*:5559', host: '*', port: 5559 });
-    assert.deepEqual(parseEndpoint('tcp://localhost:5560', 'connect'), { transport: 'tcp', url: 'tcp://localhost:5560', host: 'localhost', port: 5560 });
+    assert.deepEqual(parseEndpoint('tcp://localhost:5560', 'connect'), {
+      transport: 'tcp',
+      url: 'tcp://localhost:5560',
+      host: 'localhost',
+      port: 5560,
+    });
     assert.equal(parseEndpoint('tcp://127.0.0.1:*', 'bind').port, 0);
     assert.equal(parseEndpoint('tcp://[::1]:80', 'connect').host, '[::1]');
     assert.equal(parseEndpoint('ipc:///tmp/x.sock', 'bind').path, '/tmp/x.sock');

@@ -5,9 +5,9 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Deque, FairQueue } from '../src/fairqueue.js';
-import { Balancer, type Pending } from '../src/balancer.js';
-import { adaptiveOrder, staleReason } from '../src/overload.js';
+import { Deque, FairQueue } from '../src/device/scheduling/fairqueue.js';
+import { Balancer, type Pending } from '../src/device/scheduling/balancer.js';
+import { adaptiveOrder, staleReason } from '../src/device/scheduling/overload.js';
 
 describe('fair queue, newest first', () => {
   it('serves the client that most recently began to wait, its newest request first', () => {
@@ -64,10 +64,17 @@ describe('fair queue, newest first', () => {
       if (item !== '') q.enqueue(client, `${client}${Number(item.slice(1)) + 1}`);
     }
     assert.equal(turns[0], 'd0', 'the fresh client first');
-    assert.deepEqual(turns.slice(1, 4).map((s) => s.charAt(0)), ['c', 'b', 'a'], 'then the recent ones in turn');
+    assert.deepEqual(
+      turns.slice(1, 4).map((s) => s.charAt(0)),
+      ['c', 'b', 'a'],
+      'then the recent ones in turn',
+    );
     const counts = new Map<string, number>();
     for (const s of turns) counts.set(s.charAt(0), (counts.get(s.charAt(0)) ?? 0) + 1);
-    assert.ok([...counts.values()].every((n) => n >= 2 && n <= 3), `every client had its turns: ${JSON.stringify([...counts])}`);
+    assert.ok(
+      [...counts.values()].every((n) => n >= 2 && n <= 3),
+      `every client had its turns: ${JSON.stringify([...counts])}`,
+    );
   });
 
   it("removes a client's requests when it leaves, and the line goes on without it", () => {
@@ -87,7 +94,10 @@ describe('fair queue, newest first', () => {
     q.enqueue('a', 'x1');
     q.enqueue('a', 'x2');
     q.enqueue('a', 'x1');
-    assert.deepEqual(q.remove('a', (s) => s === 'x1'), ['x1', 'x1']);
+    assert.deepEqual(
+      q.remove('a', (s) => s === 'x1'),
+      ['x1', 'x1'],
+    );
     assert.deepEqual(q.drain(), ['x2']);
   });
 
@@ -107,7 +117,13 @@ describe('fair queue, newest first', () => {
 });
 
 describe('overload policy: a standing queue', () => {
-  const req = (client: string, at: number, deadline = 0): Pending => ({ frames: [Buffer.from(client), Buffer.alloc(0), Buffer.from(`${client}@${at}`)], bodyAt: 2, retried: false, receivedAt: at, deadline });
+  const req = (client: string, at: number, deadline = 0): Pending => ({
+    frames: [Buffer.from(client), Buffer.alloc(0), Buffer.from(`${client}@${at}`)],
+    bodyAt: 2,
+    retried: false,
+    receivedAt: at,
+    deadline,
+  });
   const body = (p: Pending | undefined): string => String(p?.frames[2]);
 
   it('is first come, first served until the queue has stood for standingQueueMs, then newest first, and first come again once it empties', () => {

@@ -4,10 +4,10 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { FairQueue } from '../src/fairqueue.js';
+import { FairQueue } from '../src/device/scheduling/fairqueue.js';
 
 describe('fair queue', () => {
-  it('keeps each client\'s order and serves clients in turn', () => {
+  it("keeps each client's order and serves clients in turn", () => {
     const q = new FairQueue<string>(100, 100);
     for (let i = 0; i < 5; i++) q.enqueue('flood', `f${i}`);
     q.enqueue('a', 'a0');
@@ -29,7 +29,7 @@ describe('fair queue', () => {
     assert.ok(dispatches + 1 <= waiting, `served after ${dispatches + 1} dispatches, ${waiting} clients waiting`);
   });
 
-  it('bounds the whole queue and each client\'s share of it', () => {
+  it("bounds the whole queue and each client's share of it", () => {
     const q = new FairQueue<number>(5, 2);
     assert.equal(q.enqueue('x', 1), 'queued');
     assert.equal(q.enqueue('x', 2), 'queued');

@@ -10,9 +10,18 @@ import { join } from 'node:path';
 import { ROOT, run, tempDir, removeTempDirs, within } from './helpers.js';
 
 describe('bench:check side by side', () => {
-  it('calls a slowdown of half the base device\'s CPU a request a regression, in a table and one line', async () => {
+  it("calls a slowdown of half the base device's CPU a request a regression, in a table and one line", async () => {
     const out = tempDir();
-    const p = run(process.execPath, [join(ROOT, 'dist', 'scripts', 'check.js'), '--against', 'HEAD', '--inject', 'busy:50', '--quiet', '--out', out]);
+    const p = run(process.execPath, [
+      join(ROOT, 'dist', 'scripts', 'check.js'),
+      '--against',
+      'HEAD',
+      '--inject',
+      'busy:50',
+      '--quiet',
+      '--out',
+      out,
+    ]);
     const code = await within(300_000, 'bench:check --against', p.exited);
     assert.equal(code, 1, p.stderr());
     assert.match(p.stdout(), /least-busy tcp main_thread_us_per_req .* \*\*REGRESSED\*\*/);

@@ -1,11 +1,26 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { bootstrapInterval, checkBaseline, compare, gateDefaults, metricsOf, prng, relativeChange, type Metric } from '../bench/lib/gate.js';
+import {
+  bootstrapInterval,
+  checkBaseline,
+  compare,
+  gateDefaults,
+  metricsOf,
+  prng,
+  relativeChange,
+  type Metric,
+} from '../bench/lib/gate.js';
 import { summarizeCell } from '../bench/throughput.js';
 import type { CellRun } from '../bench/lib/results.js';
 import { createHistogram, encode } from '../src/load/histogram.js';
 
-const m = (key: string, samples: number[], higherIsBetter = true): Metric => ({ key, cell: key, metric: higherIsBetter ? 'throughput_vs_direct' : 'cpu_vs_native', higherIsBetter, samples });
+const m = (key: string, samples: number[], higherIsBetter = true): Metric => ({
+  key,
+  cell: key,
+  metric: higherIsBetter ? 'throughput_vs_direct' : 'cpu_vs_native',
+  higherIsBetter,
+  samples,
+});
 const noisy = (center: number, spread: number, n: number, seed: number): number[] => {
   const r = prng(seed);
   return Array.from({ length: n }, () => center * (1 + (r() - 0.5) * 2 * spread));
@@ -40,11 +55,21 @@ describe('regression gate verdicts', () => {
 
   it('a figure missing from the run is reported, and a new one is not a failure', () => {
     const rows = compare([m('a', [1, 1, 1]), m('gone', [1, 1, 1])], [m('a', [1, 1, 1]), m('fresh', [2, 2, 2])]);
-    assert.deepEqual(rows.map((r) => [r.key, r.verdict]), [['a', 'ok'], ['gone', 'missing'], ['fresh', 'new']]);
+    assert.deepEqual(
+      rows.map((r) => [r.key, r.verdict]),
+      [
+        ['a', 'ok'],
+        ['gone', 'missing'],
+        ['fresh', 'new'],
+      ],
+    );
   });
 
   it('a baseline from another schema version is refused with a way out', () => {
-    assert.throws(() => checkBaseline({ schemaVersion: 0, metrics: [m('a', [1])] }), /schemaVersion 0.*refresh it with npm run bench:baseline/);
+    assert.throws(
+      () => checkBaseline({ schemaVersion: 0, metrics: [m('a', [1])] }),
+      /schemaVersion 0.*refresh it with npm run bench:baseline/,
+    );
     assert.throws(() => checkBaseline({ schemaVersion: 1, metrics: [] }), /no metrics/);
   });
 

@@ -75,7 +75,21 @@ export function dnsmasqMissing(): string | false {
 
 /** dnsmasq's arguments: NAME's records from `hosts` (re-read on SIGHUP), 1 s TTLs, in the foreground, logging to stderr. */
 export function dnsmasqArgs(listen: string, port: number, hosts: string): string[] {
-  return ['--no-daemon', '--conf-file=/dev/null', `--port=${port}`, `--listen-address=${listen}`, '--bind-interfaces', '--no-resolv', '--no-hosts', `--addn-hosts=${hosts}`, '--local-ttl=1', '--pid-file=', '--log-facility=-', '--log-queries', ...(process.getuid?.() === 0 ? ['--user=root'] : [])];
+  return [
+    '--no-daemon',
+    '--conf-file=/dev/null',
+    `--port=${port}`,
+    `--listen-address=${listen}`,
+    '--bind-interfaces',
+    '--no-resolv',
+    '--no-hosts',
+    `--addn-hosts=${hosts}`,
+    '--local-ttl=1',
+    '--pid-file=',
+    '--log-facility=-',
+    '--log-queries',
+    ...(process.getuid?.() === 0 ? ['--user=root'] : []),
+  ];
 }
 
 /**
@@ -99,7 +113,11 @@ export class DnsServer {
     const p = spawn(DNSMASQ, dnsmasqArgs('127.0.0.1', this.port, this.hosts), { stdio: ['ignore', 'ignore', 'pipe'] });
     this.proc = p;
     p.stderr?.setEncoding('utf8').on('data', (d: string) => (this.log += d));
-    await within(10_000, 'dnsmasq started', until(10_000, 'dnsmasq read its hosts', () => this.log.includes(`read ${this.hosts}`)));
+    await within(
+      10_000,
+      'dnsmasq started',
+      until(10_000, 'dnsmasq read its hosts', () => this.log.includes(`read ${this.hosts}`)),
+    );
   }
 
   /** Queries for the name seen so far (A and AAAA each count). */
@@ -176,7 +194,9 @@ export function run(command: string, args: readonly string[], env: Readonly<Reco
       if (out.includes(text) || err.includes(text)) return Promise.resolve();
       return new Promise((resolve, reject) => {
         waiters.push({ text, resolve });
-        void exited.then((code) => reject(new Error(`${command} exited (${code}) before printing ${JSON.stringify(text)}\nstdout: ${out}\nstderr: ${err}`)));
+        void exited.then((code) =>
+          reject(new Error(`${command} exited (${code}) before printing ${JSON.stringify(text)}\nstdout: ${out}\nstderr: ${err}`)),
+        );
       });
     },
     kill(signal: NodeJS.Signals = 'SIGTERM') {

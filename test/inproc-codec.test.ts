@@ -19,7 +19,10 @@ describe('inproc codec', () => {
 
   for (const size of [0, 1, 128, 129, 1024, 65_536, 1_000_000]) {
     it(`${size} bytes of every value come back whole through the wire form`, () => {
-      const body = size === 0 ? Buffer.alloc(0) : Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), randomBytes(size)]).subarray(0, size);
+      const body =
+        size === 0
+          ? Buffer.alloc(0)
+          : Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), randomBytes(size)]).subarray(0, size);
       const [back] = fromInproc(toInproc([body]).map(wire));
       assert.ok(back?.equals(body));
     });

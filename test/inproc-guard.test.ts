@@ -27,7 +27,11 @@ describe('inproc guard: the zeromq.js behaviour the codec relies on', () => {
 
   it('sends a string frame from a std::string copy, released with delete', () => {
     const src = readFileSync(join(ZMQ_SRC, 'outgoing_msg.cc'), 'utf8');
-    assert.match(src, /case napi_string:\s*string_send\(new std::string\(/, 'strings are no longer copied into a std::string; review src/inproc.ts');
+    assert.match(
+      src,
+      /case napi_string:\s*string_send\(new std::string\(/,
+      'strings are no longer copied into a std::string; review src/inproc.ts',
+    );
     assert.match(src, /delete static_cast<std::string\*>\(str\)/, 'a string frame is no longer released with delete');
   });
 

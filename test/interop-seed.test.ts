@@ -66,7 +66,12 @@ describe('interop with the seed (pyzmq)', { skip }, () => {
       await within(10_000, 'seed device binds', device.waitFor('ready'));
       const seen: string[] = [];
       for (const id of [101, 202]) {
-        servers.push(await new Server(seedHandler(0, id, (line) => seen.push(line)), { endpoint: `tcp://127.0.0.1:${back}` }).start());
+        servers.push(
+          await new Server(
+            seedHandler(0, id, (line) => seen.push(line)),
+            { endpoint: `tcp://127.0.0.1:${back}` },
+          ).start(),
+        );
       }
       await within(10_000, 'servers connect', Promise.all(servers.map((s) => s.connected())));
       const ids: string[] = [];

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { Device } from '../src/device/device.js';
 import { Server } from '../src/server/server.js';
 import { Client } from '../src/client.js';
-import { Broker } from '../src/broker.js';
-import { Logger, logLifecycle } from '../src/log.js';
+import { Broker } from '../src/serve/broker.js';
+import { Logger, logLifecycle } from '../src/operate/log.js';
 import { ErrorCode } from '../src/errors.js';
 import { connectUrlFor } from '../src/endpoints.js';
 import { join } from 'node:path';
@@ -17,13 +17,24 @@ const at = new Date('2026-11-27T12:00:00.000Z');
 describe('Logger', () => {
   it('writes text lines with quoted values where needed, and JSON objects', () => {
     const lines: string[] = [];
-    new Logger('text', (l) => lines.push(l), () => at).log('bound', { frontend: 'tcp://*:5559', note: 'two words', n: 3, skipped: undefined });
-    new Logger('json', (l) => lines.push(l), () => at).log('worker-left', { worker: 'w1', requests: 2 }, 'warn');
+    new Logger(
+      'text',
+      (l) => lines.push(l),
+      () => at,
+    ).log('bound', { frontend: 'tcp://*:5559', note: 'two words', n: 3, skipped: undefined });
+    new Logger(
+      'json',
+      (l) => lines.push(l),
+      () => at,
+    ).log('worker-left', { worker: 'w1', requests: 2 }, 'warn');
     assert.deepEqual(lines, [
       '2026-11-27T12:00:00.000Z zqueue bound frontend=tcp://*:5559 note="two words" n=3',
       '{"time":"2026-11-27T12:00:00.000Z","level":"warn","event":"worker-left","worker":"w1","requests":2}',
     ]);
-    assert.throws(() => new Logger('xml' as 'text'), { code: ErrorCode.InvalidOption, message: /option "logFormat" must be one of "text", "json"/ });
+    assert.throws(() => new Logger('xml' as 'text'), {
+      code: ErrorCode.InvalidOption,
+      message: /option "logFormat" must be one of "text", "json"/,
+    });
   });
 });
 
@@ -31,7 +42,12 @@ describe('logLifecycle', () => {
   it('logs bound, worker joined, paused, resumed, draining, worker left and closed, and nothing per request', async () => {
     const events: { event: string; worker?: string }[] = [];
     const logger = new Logger('json', (l) => events.push(JSON.parse(l) as { event: string }));
-    const device = await new Device({ frontend: 'tcp://127.0.0.1:*', backend: 'inproc://log-back', engine: 'js', policy: 'least-busy' }).start();
+    const device = await new Device({
+      frontend: 'tcp://127.0.0.1:*',
+      backend: 'inproc://log-back',
+      engine: 'js',
+      policy: 'least-busy',
+    }).start();
     const stop = logLifecycle(logger, device);
     const server = await new Server((req) => req, { endpoint: 'inproc://log-back', routingId: 'srv-1' }).start();
     const client = new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0 });
@@ -50,7 +66,10 @@ describe('logLifecycle', () => {
       await device.close();
       stop();
     }
-    assert.deepEqual(events.map((e) => e.event), ['bound', 'worker-joined', 'paused', 'resumed', 'draining', 'worker-left', 'closed']);
+    assert.deepEqual(
+      events.map((e) => e.event),
+      ['bound', 'worker-joined', 'paused', 'resumed', 'draining', 'worker-left', 'closed'],
+    );
     assert.equal(events[1]?.worker, 'srv-1');
   });
 
@@ -70,6 +89,9 @@ describe('logLifecycle', () => {
       await broker.close();
       stop();
     }
-    assert.ok(events.some((l) => / zqueue WARN worker-replaced slot=0 previous=zq-w0-1 worker=zq-w0-2 reason=died$/.test(l)), events.join('\n'));
+    assert.ok(
+      events.some((l) => / zqueue WARN worker-replaced slot=0 previous=zq-w0-1 worker=zq-w0-2 reason=died$/.test(l)),
+      events.join('\n'),
+    );
   });
 });

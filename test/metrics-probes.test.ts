@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { Device } from '../src/device/device.js';
-import { Broker } from '../src/broker.js';
+import { Broker } from '../src/serve/broker.js';
 import { Client } from '../src/client.js';
-import { MetricsServer } from '../src/metrics.js';
+import { MetricsServer } from '../src/operate/http.js';
 import { EXAMPLES, cli, freePort, within } from './helpers.js';
 
 function get(url: string): Promise<{ status: number; body: string }> {
@@ -52,9 +52,13 @@ describe('/healthz and /readyz', () => {
     const metrics = await MetricsServer.start(broker, { host: '127.0.0.1', port: 0 });
     try {
       await broker.device.waitForWorkers(1);
-      await within(10_000, 'the pool says its worker is ready', (async () => {
-        while ((await get(metrics.url.replace('/metrics', '/readyz'))).status !== 200) await new Promise((r) => setTimeout(r, 20));
-      })());
+      await within(
+        10_000,
+        'the pool says its worker is ready',
+        (async () => {
+          while ((await get(metrics.url.replace('/metrics', '/readyz'))).status !== 200) await new Promise((r) => setTimeout(r, 20));
+        })(),
+      );
     } finally {
       await metrics.close();
       await broker.close();
@@ -64,16 +68,36 @@ describe('/healthz and /readyz', () => {
   it('zqueue serve on SIGTERM: /readyz turns 503 and stays so, the request in flight is answered, then it exits 0', async () => {
     const front = await freePort();
     const port = await freePort();
-    const p = cli(['serve', '--handler', join(EXAMPLES, 'sleep.js'), '--threads', '1', '--frontend', `tcp://127.0.0.1:${front}`, '--metrics', `127.0.0.1:${port}`, '--close-timeout', '5000'], { ZQ_SLEEP_MS: '800' });
+    const p = cli(
+      [
+        'serve',
+        '--handler',
+        join(EXAMPLES, 'sleep.js'),
+        '--threads',
+        '1',
+        '--frontend',
+        `tcp://127.0.0.1:${front}`,
+        '--metrics',
+        `127.0.0.1:${port}`,
+        '--close-timeout',
+        '5000',
+      ],
+      { ZQ_SLEEP_MS: '800' },
+    );
     const client = new Client({ endpoint: `tcp://127.0.0.1:${front}`, timeoutMs: 10_000, retries: 0 });
     try {
       await within(20_000, 'the first reply', client.request('warm'));
       assert.equal((await get(`http://127.0.0.1:${port}/readyz`)).status, 200);
       const inFlight = client.request('in flight');
       // The request reaches the worker (its handler waits 800 ms) before the signal: the device counts it in flight.
-      await within(10_000, 'the request in flight', (async () => {
-        while (!/^zqueue_requests_in_flight 1$/m.test((await get(`http://127.0.0.1:${port}/metrics`)).body)) await new Promise((r) => setTimeout(r, 20));
-      })());
+      await within(
+        10_000,
+        'the request in flight',
+        (async () => {
+          while (!/^zqueue_requests_in_flight 1$/m.test((await get(`http://127.0.0.1:${port}/metrics`)).body))
+            await new Promise((r) => setTimeout(r, 20));
+        })(),
+      );
       p.kill('SIGTERM');
       const seen: number[] = [];
       const watching = (async () => {

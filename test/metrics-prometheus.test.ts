@@ -7,7 +7,8 @@ import { Server } from '../src/server/server.js';
 import { Client } from '../src/client.js';
 import { ErrorCode } from '../src/errors.js';
 import { connectUrlFor } from '../src/endpoints.js';
-import { MetricsServer, parseListenAddress } from '../src/metrics.js';
+import { MetricsServer } from '../src/operate/http.js';
+import { parseListenAddress } from '../src/endpoints.js';
 
 interface Sample {
   readonly name: string;
@@ -24,8 +25,7 @@ function parsePrometheus(text: string): { samples: Sample[]; types: Map<string, 
   const types = new Map<string, string>();
   const helps = new Set<string>();
   const samples: Sample[] = [];
-  const family = (name: string): string | undefined =>
-    [name, name.replace(/_(sum|count|bucket|total)$/, '')].find((n) => types.has(n));
+  const family = (name: string): string | undefined => [name, name.replace(/_(sum|count|bucket|total)$/, '')].find((n) => types.has(n));
   for (const line of text.split('\n')) {
     if (line === '') continue;
     const meta = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$/.exec(line);
@@ -72,11 +72,19 @@ function get(url: string, method = 'GET'): Promise<{ status: number; type: strin
 
 describe('Prometheus /metrics', () => {
   it('serves valid exposition text whose counters, gauges and quantiles match a known load', async () => {
-    const device = await new Device({ frontend: 'tcp://127.0.0.1:*', backend: 'inproc://metrics-test', engine: 'js', policy: 'least-busy' }).start();
-    const server = await new Server((req) => {
-      if (req[0]?.toString() === 'fail') throw new Error('nope');
-      return req;
-    }, { endpoint: 'inproc://metrics-test', heartbeatIntervalMs: 0 }).start();
+    const device = await new Device({
+      frontend: 'tcp://127.0.0.1:*',
+      backend: 'inproc://metrics-test',
+      engine: 'js',
+      policy: 'least-busy',
+    }).start();
+    const server = await new Server(
+      (req) => {
+        if (req[0]?.toString() === 'fail') throw new Error('nope');
+        return req;
+      },
+      { endpoint: 'inproc://metrics-test', heartbeatIntervalMs: 0 },
+    ).start();
     await device.waitForWorkers(1);
     const metrics = await MetricsServer.start(device, parseListenAddress('metrics', '0', { anyPort: true }));
     const client = new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0, batching: false });
@@ -99,7 +107,8 @@ describe('Prometheus /metrics', () => {
       assert.equal(value(samples, 'zqueue_requests_answered_total'), 28);
       assert.equal(value(samples, 'zqueue_requests_failed_total', { kind: 'handler' }), 3);
       assert.equal(value(samples, 'zqueue_requests_failed_total', { kind: 'busy' }), 0);
-      for (const reason of ['abandoned', 'expired', 'replaced', 'policy']) assert.equal(value(samples, 'zqueue_requests_shed_total', { reason }), 0, `shed ${reason}`);
+      for (const reason of ['abandoned', 'expired', 'replaced', 'policy'])
+        assert.equal(value(samples, 'zqueue_requests_shed_total', { reason }), 0, `shed ${reason}`);
       assert.equal(value(samples, 'zqueue_replies_dropped_total', { reason: 'unroutable' }), 0);
       assert.equal(value(samples, 'zqueue_accept_failures_total', { side: 'frontend' }), 0);
       assert.equal(value(samples, 'zqueue_requests_in_flight'), 0);
@@ -150,13 +159,19 @@ describe('Prometheus /metrics', () => {
     assert.deepEqual(parseListenAddress('metrics', '0.0.0.0:9100'), { host: '0.0.0.0', port: 9100 });
     assert.deepEqual(parseListenAddress('metrics', '[::1]:9100'), { host: '::1', port: 9100 });
     for (const bad of ['', 'localhost', '9100x', 'host:99999', ':9100', '0', '127.0.0.1:0']) {
-      assert.throws(() => parseListenAddress('metrics', bad), { code: ErrorCode.InvalidOption, message: /option "metrics" must be PORT or HOST:PORT/ });
+      assert.throws(() => parseListenAddress('metrics', bad), {
+        code: ErrorCode.InvalidOption,
+        message: /option "metrics" must be PORT or HOST:PORT/,
+      });
     }
     const device = await new Device({ frontend: 'tcp://127.0.0.1:*', backend: 'tcp://127.0.0.1:*' }).start();
     const first = await MetricsServer.start(device, { host: '127.0.0.1', port: 0 });
     try {
       const port = Number(new URL(first.url).port);
-      await assert.rejects(MetricsServer.start(device, { host: '127.0.0.1', port }), { code: ErrorCode.AddressInUse, message: new RegExp(`127.0.0.1:${port}: address already in use`) });
+      await assert.rejects(MetricsServer.start(device, { host: '127.0.0.1', port }), {
+        code: ErrorCode.AddressInUse,
+        message: new RegExp(`127.0.0.1:${port}: address already in use`),
+      });
     } finally {
       await first.close();
       await device.close();

@@ -1,7 +1,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { clientDefaults, deviceDefaults, deviceShare, resolveClientOptions, resolveDeviceOptions, resolveServerOptions } from '../src/options.js';
-import { resolveBrokerOptions } from '../src/broker.js';
+import {
+  clientDefaults,
+  deviceDefaults,
+  deviceShare,
+  resolveClientOptions,
+  resolveDeviceOptions,
+  resolveServerOptions,
+} from '../src/options.js';
+import { resolveBrokerOptions } from '../src/serve/broker.js';
 import { ErrorCode } from '../src/errors.js';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -24,17 +31,45 @@ describe('options', () => {
 
   const bad: [string, () => unknown, RegExp][] = [
     ['an unknown option', () => resolveDeviceOptions({ frontnd: 'x' } as never), /option "frontnd" must be a known device option/],
-    ['a wrong engine', () => resolveDeviceOptions({ engine: 'turbo' as never }), /option "engine" must be one of "native", "js", got "turbo"/],
-    ['least-busy with native', () => resolveDeviceOptions({ engine: 'native', policy: 'least-busy' }), /option "policy" must be "round-robin" with engine "native"/],
-    ['a fractional backlog', () => resolveDeviceOptions({ backlog: 1.5 }), /option "backlog" must be an integer from 1 to 1000000, got 1.5/],
+    [
+      'a wrong engine',
+      () => resolveDeviceOptions({ engine: 'turbo' as never }),
+      /option "engine" must be one of "native", "js", got "turbo"/,
+    ],
+    [
+      'least-busy with native',
+      () => resolveDeviceOptions({ engine: 'native', policy: 'least-busy' }),
+      /option "policy" must be "round-robin" with engine "native"/,
+    ],
+    [
+      'a fractional backlog',
+      () => resolveDeviceOptions({ backlog: 1.5 }),
+      /option "backlog" must be an integer from 1 to 1000000, got 1.5/,
+    ],
     ['a negative maxQueued', () => resolveDeviceOptions({ maxQueued: -1 }), /option "maxQueued"/],
-    ['a string timeout', () => resolveClientOptions({ timeoutMs: '100' as never }), /option "timeoutMs" must be an integer from 1 to .*, got "100"/],
+    [
+      'a string timeout',
+      () => resolveClientOptions({ timeoutMs: '100' as never }),
+      /option "timeoutMs" must be an integer from 1 to .*, got "100"/,
+    ],
     ['zero concurrency', () => resolveServerOptions({ concurrency: 0 }), /option "concurrency"/],
     ['a non-boolean bind', () => resolveServerOptions({ bind: 'yes' as never }), /option "bind" must be true or false/],
-    ['a broker without a handler', () => resolveBrokerOptions({} as never), /option "handler" must be the path \(or file: URL\) of a handler module/],
+    [
+      'a broker without a handler',
+      () => resolveBrokerOptions({} as never),
+      /option "handler" must be the path \(or file: URL\) of a handler module/,
+    ],
     ['zero threads', () => resolveBrokerOptions({ handler: ECHO, threads: 0 }), /option "threads"/],
-    ['a handler module that is not there', () => resolveBrokerOptions({ handler: 'no-such-handler.js' }), /option "handler": no handler module at .*no-such-handler\.js \(a relative path is taken from the working directory/],
-    ['a handler URL that is not a file', () => resolveBrokerOptions({ handler: new URL('https://example.invalid/h.js') }), /option "handler" must be a path or a file: URL of a handler module/],
+    [
+      'a handler module that is not there',
+      () => resolveBrokerOptions({ handler: 'no-such-handler.js' }),
+      /option "handler": no handler module at .*no-such-handler\.js \(a relative path is taken from the working directory/,
+    ],
+    [
+      'a handler URL that is not a file',
+      () => resolveBrokerOptions({ handler: new URL('https://example.invalid/h.js') }),
+      /option "handler" must be a path or a file: URL of a handler module/,
+    ],
   ];
   for (const [what, call, message] of bad) {
     it(`refuses ${what}, naming the option`, () => {
@@ -42,7 +77,7 @@ describe('options', () => {
     });
   }
 
-  it('takes a handler as a path, a file: URL string, or a URL object, as Node\'s own APIs do', () => {
+  it("takes a handler as a path, a file: URL string, or a URL object, as Node's own APIs do", () => {
     const url = pathToFileURL(ECHO);
     for (const handler of [ECHO, url.href, url]) assert.equal(resolveBrokerOptions({ handler }).handler, ECHO);
   });
@@ -53,7 +88,7 @@ describe('options', () => {
     assert.doesNotThrow(() => resolveServerOptions({ endpoint: 'tcp://*:1', bind: true }));
   });
 
-  it('resolves once: resolved device options, and a broker\'s share for its device, pass through as they are; the share is checked with its real backend', () => {
+  it("resolves once: resolved device options, and a broker's share for its device, pass through as they are; the share is checked with its real backend", () => {
     const resolved = resolveDeviceOptions({ maxWaitMs: 50 });
     assert.equal(resolveDeviceOptions(resolved), resolved, 'not resolved again');
     const broker = resolveBrokerOptions({ handler: ECHO, policy: 'round-robin', frontend: 'tcp://127.0.0.1:7001' });
@@ -61,6 +96,10 @@ describe('options', () => {
     assert.equal(resolveDeviceOptions(share), share);
     assert.equal(share.backend, 'ipc:///tmp/zq-share.sock');
     assert.ok(Object.isFrozen(share));
-    assert.throws(() => deviceShare(broker, 'tcp://127.0.0.1:7001'), { code: ErrorCode.InvalidOption, message: /"backend"/ }, 'round-robin cannot share the frontend');
+    assert.throws(
+      () => deviceShare(broker, 'tcp://127.0.0.1:7001'),
+      { code: ErrorCode.InvalidOption, message: /"backend"/ },
+      'round-robin cannot share the frontend',
+    );
   });
 });

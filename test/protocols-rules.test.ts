@@ -3,8 +3,27 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { codecFor, isWorkerMessage, type OutgoingRequest, type PeerView, type WorkerEvent } from '../src/protocols/index.js';
 import { pirateCodec, PPP_HEARTBEAT, PPP_READY } from '../src/protocols/pirate.js';
-import { MDP, MDP_CLIENT, MDP_WORKER, clientRequest, fromDevice as fromMajordomoDevice, majordomoCodec } from '../src/protocols/majordomo.js';
-import { BATCH_ENTRY_DEADLINE, BYE, HEARTBEAT, READY, REPLIES, REQUESTS, appendBatch, fromDevice, parseBatch, requestBatch, zqueueCodec } from '../src/protocols/zqueue.js';
+import {
+  MDP,
+  MDP_CLIENT,
+  MDP_WORKER,
+  clientRequest,
+  fromDevice as fromMajordomoDevice,
+  majordomoCodec,
+} from '../src/protocols/majordomo.js';
+import {
+  BATCH_ENTRY_DEADLINE,
+  BYE,
+  HEARTBEAT,
+  READY,
+  REPLIES,
+  REQUESTS,
+  appendBatch,
+  fromDevice,
+  parseBatch,
+  requestBatch,
+  zqueueCodec,
+} from '../src/protocols/zqueue.js';
 
 const W = Buffer.from('worker-1');
 const E = Buffer.alloc(0);
@@ -31,7 +50,7 @@ describe('protocols: which codec a message goes to', () => {
     assert.equal(codecFor([W, E, READY, b('4')], undefined).name, 'zqueue');
   });
 
-  it('on a shared socket, commands and known workers\' replies are workers\'; requests are clients\'', () => {
+  it("on a shared socket, commands and known workers' replies are workers'; requests are clients'", () => {
     assert.equal(isWorkerMessage([W, E, READY, b('1')], false), true);
     assert.equal(isWorkerMessage([W, E, MDP_WORKER, MDP.HEARTBEAT], false), true);
     assert.equal(isWorkerMessage([W, PPP_HEARTBEAT], false), true);
@@ -47,20 +66,32 @@ describe('protocols: zqueue', () => {
     const e = decode([W, E, READY, b('8'), b('1000'), b('3')], unknown);
     assert.equal(e.kind, 'ready');
     if (e.kind !== 'ready') return;
-    assert.deepEqual({ ...e.joining }, { credits: 8, heartbeats: true, batches: true, deadlines: true, packed: false, prefetch: true, protocol: 'zqueue' });
+    assert.deepEqual(
+      { ...e.joining },
+      { credits: 8, heartbeats: true, batches: true, deadlines: true, packed: false, prefetch: true, protocol: 'zqueue' },
+    );
     const v4 = decode([W, E, READY, b('8'), b('1000'), b('4')], unknown);
     assert.ok(v4.kind === 'ready' && v4.joining.packed && v4.joining.deadlines);
     assert.equal(e.greet, true);
     const v1 = decode([W, E, READY, b('x')], unknown);
-    assert.ok(v1.kind === 'ready' && v1.joining.credits === 1 && !v1.joining.batches && !v1.joining.heartbeats, 'bad credits become 1; no version is 1');
+    assert.ok(
+      v1.kind === 'ready' && v1.joining.credits === 1 && !v1.joining.batches && !v1.joining.heartbeats,
+      'bad credits become 1; no version is 1',
+    );
   });
 
-  it('a REPLIES batch gives each reply\'s id and body; one that does not add up is malformed; an unknown sender is told to reconnect', () => {
+  it("a REPLIES batch gives each reply's id and body; one that does not add up is malformed; an unknown sender is told to reconnect", () => {
     const msg = [W, E, REPLIES];
-    appendBatch(msg, [{ id: 5, frames: [b('a')], bodyAt: 0 }, { id: 6, frames: [b('b'), b('c')], bodyAt: 0 }]);
+    appendBatch(msg, [
+      { id: 5, frames: [b('a')], bodyAt: 0 },
+      { id: 6, frames: [b('b'), b('c')], bodyAt: 0 },
+    ]);
     const e = decode(msg, unknown);
     assert.ok(e.kind === 'replies');
-    assert.deepEqual(e.replies, [{ id: 5, from: 4, to: 5 }, { id: 6, from: 5, to: 7 }]);
+    assert.deepEqual(e.replies, [
+      { id: 5, from: 4, to: 5 },
+      { id: 6, from: 5, to: 7 },
+    ]);
     assert.equal(e.disconnect, true);
     assert.equal(decode([W, E, REPLIES, Buffer.alloc(7)], known()).kind, 'malformed');
   });
@@ -79,13 +110,22 @@ describe('protocols: zqueue', () => {
     assert.ok(e.kind === 'malformed' && e.control);
   });
 
-  it('a version-3 batch carries each request\'s budget; the worker reads it back', () => {
+  it("a version-3 batch carries each request's budget; the worker reads it back", () => {
     const now = 1000;
-    const items = Array.from({ length: 25 }, (_, i) => ({ id: i + 1, frames: [b('env'), E, b(`body${i}`)], bodyAt: 2, deadline: i % 2 === 0 ? now + 250 : 0 }));
+    const items = Array.from({ length: 25 }, (_, i) => ({
+      id: i + 1,
+      frames: [b('env'), E, b(`body${i}`)],
+      bodyAt: 2,
+      deadline: i % 2 === 0 ? now + 250 : 0,
+    }));
     const msg = requestBatch(W, items, now);
     assert.equal(msg[2]?.equals(REQUESTS), true);
     const headers = msg.slice(3).filter((f) => !f.toString().startsWith('body'));
-    assert.deepEqual(headers.map((h) => h.length), [120, 120, 60], 'headers of at most 128 bytes: 10, 10 and 5 entries');
+    assert.deepEqual(
+      headers.map((h) => h.length),
+      [120, 120, 60],
+      'headers of at most 128 bytes: 10, 10 and 5 entries',
+    );
     const m = fromDevice(msg.slice(1));
     assert.ok(m.kind === 'requests');
     assert.equal(m.entries.length, 25);
@@ -119,7 +159,7 @@ describe('protocols: Paranoid Pirate (RFC 6)', () => {
     assert.ok(idle.kind === 'ready' && !idle.reset);
   });
 
-  it('a reply counts only with its request\'s address stack', () => {
+  it("a reply counts only with its request's address stack", () => {
     const ok = decode([W, b('client-a'), E, b('answer')], known(held), 'ppp');
     assert.ok(ok.kind === 'replies');
     assert.deepEqual(ok.replies, [{ id: 41, from: 3, to: 4 }]);

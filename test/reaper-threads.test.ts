@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import { closeSocketsOf, DESTROY_HOOK } from '../src/reaper.js';
+import { closeSocketsOf, DESTROY_HOOK } from '../src/serve/reaper.js';
 
 const STUCK = `
   const { parentPort } = require('node:worker_threads');

@@ -26,7 +26,11 @@ function echoServer(device: Device, options: ConstructorParameters<typeof Server
   return new Server((req) => req, { endpoint: connectUrlFor(device.backendEndpoint), ...options }).start();
 }
 
-function client(device: Device, keys: { curveServerKey?: string; curvePublicKey?: string; curveSecretKey?: string } = {}, timeoutMs = 3000): Client {
+function client(
+  device: Device,
+  keys: { curveServerKey?: string; curvePublicKey?: string; curveSecretKey?: string } = {},
+  timeoutMs = 3000,
+): Client {
   return new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs, retries: 0, ...keys });
 }
 
@@ -58,8 +62,20 @@ describe('key files', () => {
       [() => loadKeyPair(join(dir, 'nope.key_secret')), /cannot read the secret key file .*nope\.key_secret: no such file/],
       [() => loadKeyPair(publicFile), /holds only a public key; a secret key file is needed/],
       [() => loadKeyPair(write('junk', 'hello world\n')), /is not a CURVE key file/],
-      [() => loadKeyPair(write('short', 'curve\n    public-key = "abc"\n    secret-key = "def"\n')), /public-key is not a 40-character Z85 key/],
-      [() => loadKeyPair(write('mismatch', readFileSync(secretFile, 'utf8').replace(/public-key = "[^"]+"/, () => `public-key = "${strangerPair.publicKey}"`))), /does not belong to its secret-key/],
+      [
+        () => loadKeyPair(write('short', 'curve\n    public-key = "abc"\n    secret-key = "def"\n')),
+        /public-key is not a 40-character Z85 key/,
+      ],
+      [
+        () =>
+          loadKeyPair(
+            write(
+              'mismatch',
+              readFileSync(secretFile, 'utf8').replace(/public-key = "[^"]+"/, () => `public-key = "${strangerPair.publicKey}"`),
+            ),
+          ),
+        /does not belong to its secret-key/,
+      ],
       [() => loadPublicKey(dir), /it is a folder/],
       [() => loadAllowList(join(dir, 'missing-dir')), /cannot read the allow-list .*no such file or folder/],
     ];
@@ -70,7 +86,10 @@ describe('key files', () => {
     writeKeyPair(allow, 'a');
     writeKeyPair(allow, 'b');
     assert.equal(loadAllowList(allow).length, 2);
-    assert.deepEqual(loadAllowList(write('bare', `# clients\n${clientPair.publicKey}\n${strangerPair.publicKey}\n`)), [clientPair.publicKey, strangerPair.publicKey]);
+    assert.deepEqual(loadAllowList(write('bare', `# clients\n${clientPair.publicKey}\n${strangerPair.publicKey}\n`)), [
+      clientPair.publicKey,
+      strangerPair.publicKey,
+    ]);
   });
 
   it("reads pyzmq's certificates and pyzmq reads zqueue's", (t) => {
@@ -78,12 +97,21 @@ describe('key files', () => {
     if (missing !== false) return t.skip(missing);
     const dir = tempDir();
     const ours = writeKeyPair(dir, 'ours');
-    const py = spawnSync(PYTHON, ['-c', `
+    const py = spawnSync(
+      PYTHON,
+      [
+        '-c',
+        `
 import sys, zmq.auth
 pub, sec = zmq.auth.load_certificate(sys.argv[1])
 print(pub.decode(), sec.decode())
 zmq.auth.create_certificates(sys.argv[2], "theirs")
-`, ours.secretFile, dir], { encoding: 'utf8' });
+`,
+        ours.secretFile,
+        dir,
+      ],
+      { encoding: 'utf8' },
+    );
     assert.equal(py.status, 0, py.stderr);
     assert.equal(py.stdout.trim(), `${ours.keys.publicKey} ${ours.keys.secretKey}`);
     const theirs = loadKeyPair(join(dir, 'theirs.key_secret'));
@@ -103,14 +131,29 @@ for (const engine of ENGINES) {
       }).start();
       const server = await echoServer(device);
       await device.waitForPeers('backend', 1);
-      const allowed = client(device, { curveServerKey: serverPair.publicKey, curvePublicKey: clientPair.publicKey, curveSecretKey: clientPair.secretKey });
-      const stranger = client(device, { curveServerKey: serverPair.publicKey, curvePublicKey: strangerPair.publicKey, curveSecretKey: strangerPair.secretKey }, 1000);
-      const wrongServer = client(device, { curveServerKey: strangerPair.publicKey, curvePublicKey: clientPair.publicKey, curveSecretKey: clientPair.secretKey }, 1000);
+      const allowed = client(device, {
+        curveServerKey: serverPair.publicKey,
+        curvePublicKey: clientPair.publicKey,
+        curveSecretKey: clientPair.secretKey,
+      });
+      const stranger = client(
+        device,
+        { curveServerKey: serverPair.publicKey, curvePublicKey: strangerPair.publicKey, curveSecretKey: strangerPair.secretKey },
+        1000,
+      );
+      const wrongServer = client(
+        device,
+        { curveServerKey: strangerPair.publicKey, curvePublicKey: clientPair.publicKey, curveSecretKey: clientPair.secretKey },
+        1000,
+      );
       const plain = client(device, {}, 500);
       try {
         assert.deepEqual((await allowed.request('hello')).map(String), ['hello']);
         const keyRefused = once(device, 'refused');
-        await assert.rejects(stranger.request('let me in'), { code: ErrorCode.Handshake, message: /CURVE handshake with .* failed \(auth: /});
+        await assert.rejects(stranger.request('let me in'), {
+          code: ErrorCode.Handshake,
+          message: /CURVE handshake with .* failed \(auth: /,
+        });
         assert.deepEqual(await keyRefused, ['frontend', 'key']);
         await assert.rejects(wrongServer.request('let me in'), { code: ErrorCode.Handshake });
         await assert.rejects(plain.request('let me in'), { code: ErrorCode.Timeout });
@@ -160,10 +203,21 @@ describe('CURVE on the wire', () => {
 
   for (const curve of [true, false]) {
     it(curve ? 'hides request and reply payloads' : '(control) shows them without CURVE, so the capture works', async () => {
-      const device = await new Device({ frontend: 'tcp://127.0.0.1:*', backend: endpointFor('inproc', 'wire'), ...(curve ? { curveSecretKey: serverPair.secretKey } : {}) }).start();
-      const server = await new Server((req) => `reply to ${req[0]?.toString() ?? ''}`, { endpoint: connectUrlFor(device.backendEndpoint) }).start();
+      const device = await new Device({
+        frontend: 'tcp://127.0.0.1:*',
+        backend: endpointFor('inproc', 'wire'),
+        ...(curve ? { curveSecretKey: serverPair.secretKey } : {}),
+      }).start();
+      const server = await new Server((req) => `reply to ${req[0]?.toString() ?? ''}`, {
+        endpoint: connectUrlFor(device.backendEndpoint),
+      }).start();
       const wire = await tapWire(connectUrlFor(device.frontendEndpoint));
-      const c = new Client({ endpoint: wire.endpoint, timeoutMs: 3000, retries: 0, ...(curve ? { curveServerKey: serverPair.publicKey } : {}) });
+      const c = new Client({
+        endpoint: wire.endpoint,
+        timeoutMs: 3000,
+        retries: 0,
+        ...(curve ? { curveServerKey: serverPair.publicKey } : {}),
+      });
       try {
         const reply = await c.request('TOP-SECRET-PAYLOAD-4711');
         assert.equal(reply[0]?.toString(), 'reply to TOP-SECRET-PAYLOAD-4711');
@@ -184,7 +238,12 @@ describe('CURVE on the wire', () => {
 
 describe('allow-lists', () => {
   it('setAllowList lets a new key in without a restart, and a bad list changes nothing', async () => {
-    const device = await new Device({ frontend: 'tcp://127.0.0.1:*', backend: endpointFor('inproc', 'reload'), curveSecretKey: serverPair.secretKey, allowKeys: [] }).start();
+    const device = await new Device({
+      frontend: 'tcp://127.0.0.1:*',
+      backend: endpointFor('inproc', 'reload'),
+      curveSecretKey: serverPair.secretKey,
+      allowKeys: [],
+    }).start();
     const server = await echoServer(device);
     const keys = { curveServerKey: serverPair.publicKey, curvePublicKey: clientPair.publicKey, curveSecretKey: clientPair.secretKey };
     const before = client(device, keys, 1000);
@@ -203,7 +262,10 @@ describe('allow-lists', () => {
   });
 
   it('allowFrom admits listed source ranges and refuses and counts others', async () => {
-    for (const [ranges, admitted] of [[['127.0.0.0/8'], true], [['10.0.0.0/8', '::1/128'], false]] as const) {
+    for (const [ranges, admitted] of [
+      [['127.0.0.0/8'], true],
+      [['10.0.0.0/8', '::1/128'], false],
+    ] as const) {
       const device = await new Device({ frontend: 'tcp://127.0.0.1:*', backend: endpointFor('inproc', 'from'), allowFrom: ranges }).start();
       const server = await echoServer(device);
       const c = client(device, {}, 700);
@@ -236,7 +298,11 @@ describe('allow-lists', () => {
     }).start();
     const refused = once(device, 'refused');
     const bad = await echoServer(device, { curveServerKey: backendPair.publicKey });
-    const good = await echoServer(device, { curveServerKey: backendPair.publicKey, curvePublicKey: goodServer.publicKey, curveSecretKey: goodServer.secretKey });
+    const good = await echoServer(device, {
+      curveServerKey: backendPair.publicKey,
+      curvePublicKey: goodServer.publicKey,
+      curveSecretKey: goodServer.secretKey,
+    });
     const c = client(device);
     try {
       assert.deepEqual(await refused, ['backend', 'key']);
@@ -256,10 +322,22 @@ describe('allow-lists', () => {
   });
 
   it('refuses inconsistent or malformed security options, never echoing a key', () => {
-    assert.throws(() => resolveDeviceOptions({ allowKeys: [clientPair.publicKey] }), { code: ErrorCode.InvalidOption, message: /option "allowKeys" must be null unless curveSecretKey is set/ });
-    assert.throws(() => resolveDeviceOptions({ curveSecretKey: 'tooshort' }), (err: Error) => /option "curveSecretKey" must be a 40-character Z85 key/.test(err.message) && !err.message.includes('tooshort'));
-    assert.throws(() => resolveDeviceOptions({ allowFrom: ['10.0.0.0/33'] }), { code: ErrorCode.InvalidOption, message: /option "allowFrom" must be a list of CIDR ranges/ });
-    assert.throws(() => resolveClientOptions({ curvePublicKey: clientPair.publicKey }), { code: ErrorCode.InvalidOption, message: /curveSecretKey/ });
+    assert.throws(() => resolveDeviceOptions({ allowKeys: [clientPair.publicKey] }), {
+      code: ErrorCode.InvalidOption,
+      message: /option "allowKeys" must be null unless curveSecretKey is set/,
+    });
+    assert.throws(
+      () => resolveDeviceOptions({ curveSecretKey: 'tooshort' }),
+      (err: Error) => /option "curveSecretKey" must be a 40-character Z85 key/.test(err.message) && !err.message.includes('tooshort'),
+    );
+    assert.throws(() => resolveDeviceOptions({ allowFrom: ['10.0.0.0/33'] }), {
+      code: ErrorCode.InvalidOption,
+      message: /option "allowFrom" must be a list of CIDR ranges/,
+    });
+    assert.throws(() => resolveClientOptions({ curvePublicKey: clientPair.publicKey }), {
+      code: ErrorCode.InvalidOption,
+      message: /curveSecretKey/,
+    });
     const generated = resolveClientOptions({ curveServerKey: serverPair.publicKey });
     assert.equal(publicOf(generated.curveSecretKey), generated.curvePublicKey, 'a client with only the server key gets a fresh key pair');
   });
@@ -267,9 +345,16 @@ describe('allow-lists', () => {
 
 describe('ipc socket files', () => {
   it('are bound owner-only by default, or as ipcMode says', async () => {
-    for (const [mode, expected] of [[undefined, 0o600], [0o660, 0o660]] as const) {
+    for (const [mode, expected] of [
+      [undefined, 0o600],
+      [0o660, 0o660],
+    ] as const) {
       const front = endpointFor('ipc', 'perm');
-      const device = await new Device({ frontend: front, backend: endpointFor('ipc', 'perm-back'), ...(mode !== undefined ? { ipcMode: mode } : {}) }).start();
+      const device = await new Device({
+        frontend: front,
+        backend: endpointFor('ipc', 'perm-back'),
+        ...(mode !== undefined ? { ipcMode: mode } : {}),
+      }).start();
       try {
         assert.equal(statSync(front.slice('ipc://'.length)).mode & 0o777, expected);
       } finally {
@@ -285,7 +370,19 @@ describe('ipc socket files', () => {
     const dev = writeKeyPair(dir, 'device');
     const alice = writeKeyPair(dir, 'alice');
     const [front, back] = [await freePort(), await freePort()];
-    const device = cli(['device', '--frontend', `tcp://127.0.0.1:${front}`, '--backend', `tcp://127.0.0.1:${back}`, '--curve-secret-key', dev.secretFile, '--allow-keys', allowDir, '--log-format', 'json']);
+    const device = cli([
+      'device',
+      '--frontend',
+      `tcp://127.0.0.1:${front}`,
+      '--backend',
+      `tcp://127.0.0.1:${back}`,
+      '--curve-secret-key',
+      dev.secretFile,
+      '--allow-keys',
+      allowDir,
+      '--log-format',
+      'json',
+    ]);
     const server = cli(['server', '--connect', `tcp://127.0.0.1:${back}`, '--delay', '0', '--quiet']);
     const keys = { curveServerKey: dev.keys.publicKey, curvePublicKey: alice.keys.publicKey, curveSecretKey: alice.keys.secretKey };
     const before = new Client({ endpoint: `tcp://127.0.0.1:${front}`, timeoutMs: 1000, retries: 0, ...keys });

@@ -21,7 +21,19 @@ function deadline(budgetMs: number, id: number): Buffer {
 describe('zqueue serve and forged deadlines', () => {
   it('a budget of 0xFFFFFFFF ms: no warning, no early abort; a deadline passed before the signal is read: aborted at once', async () => {
     const port = await freePort();
-    const serve = cli(['serve', '--handler', join(HANDLERS, 'signal-probe.js'), '--threads', '1', '--concurrency', '40', '--frontend', `tcp://127.0.0.1:${port}`, '--log-format', 'json']);
+    const serve = cli([
+      'serve',
+      '--handler',
+      join(HANDLERS, 'signal-probe.js'),
+      '--threads',
+      '1',
+      '--concurrency',
+      '40',
+      '--frontend',
+      `tcp://127.0.0.1:${port}`,
+      '--log-format',
+      'json',
+    ]);
     const dealer = new zmq.Dealer({ linger: 0 });
     try {
       await within(15_000, 'serve bound', serve.waitFor('"event":"bound"'));
@@ -30,12 +42,16 @@ describe('zqueue serve and forged deadlines', () => {
       // Its budget (40 ms) runs out while the handler waits (60 ms) before it first reads its signal.
       await dealer.send([deadline(40, 99), '', '60']);
       const replies = new Map<number, string[]>();
-      await within(10_000, '31 replies', (async () => {
-        while (replies.size < 31) {
-          const [dl, , ...body] = await dealer.receive();
-          replies.set(dl?.readUInt32BE(12) ?? -1, body.map(String));
-        }
-      })());
+      await within(
+        10_000,
+        '31 replies',
+        (async () => {
+          while (replies.size < 31) {
+            const [dl, , ...body] = await dealer.receive();
+            replies.set(dl?.readUInt32BE(12) ?? -1, body.map(String));
+          }
+        })(),
+      );
       for (let i = 0; i < 30; i++) {
         const [before, after, left] = replies.get(i) ?? [];
         assert.equal(before, 'false', `request ${i}: not aborted`);

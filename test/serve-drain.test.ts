@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import * as zmq from 'zeromq';
-import { sendControl } from '../src/control.js';
+import { sendControl } from '../src/operate/control.js';
 import { HANDLERS, cli, endpointFor, freePort, removeTempDirs, within } from './helpers.js';
 import { after } from 'node:test';
 
@@ -17,7 +17,23 @@ describe('zqueue serve draining', () => {
   it('answers what it holds, and "closing" to each request that comes after SIGTERM', async () => {
     const port = await freePort();
     const control = endpointFor('ipc', 'drain-ctl');
-    const serve = cli(['serve', '--handler', join(HANDLERS, 'slow-400.js'), '--threads', '1', '--concurrency', '2', '--frontend', `tcp://127.0.0.1:${port}`, '--control', control, '--log-format', 'json', '--close-timeout', '5000']);
+    const serve = cli([
+      'serve',
+      '--handler',
+      join(HANDLERS, 'slow-400.js'),
+      '--threads',
+      '1',
+      '--concurrency',
+      '2',
+      '--frontend',
+      `tcp://127.0.0.1:${port}`,
+      '--control',
+      control,
+      '--log-format',
+      'json',
+      '--close-timeout',
+      '5000',
+    ]);
     const dealer = new zmq.Dealer({ linger: 0 });
     try {
       await within(15_000, 'serve bound', serve.waitFor('"event":"bound"'));
@@ -32,9 +48,13 @@ describe('zqueue serve draining', () => {
         const s = JSON.parse(String(await sendControl(control, 'stats', 2000))) as { device: { inFlight: number; queued: number } };
         return s.device.inFlight + s.device.queued;
       };
-      await within(5000, 'both at the device', (async () => {
-        while ((await held()) < 2);
-      })());
+      await within(
+        5000,
+        'both at the device',
+        (async () => {
+          while ((await held()) < 2);
+        })(),
+      );
       const replies = new Map<string, string>();
       const reading = (async () => {
         while (replies.size < 6) {

@@ -8,7 +8,11 @@ import { BATCH_MAX, WORKER_PROTOCOL, appendBatch, parseBatch } from '../src/prot
 function requests(id: Buffer, ids: number[], body: (id: number) => string, budgetMs: (id: number) => number = () => 0): Buffer[] {
   const message = [id, Buffer.alloc(0), Buffer.from('REQUESTS')];
   const now = 1_000_000;
-  appendBatch(message, ids.map((i) => ({ id: i, frames: [Buffer.from(body(i))], bodyAt: 0, deadline: budgetMs(i) === 0 ? 0 : now + budgetMs(i) })), now);
+  appendBatch(
+    message,
+    ids.map((i) => ({ id: i, frames: [Buffer.from(body(i))], bodyAt: 0, deadline: budgetMs(i) === 0 ? 0 : now + budgetMs(i) })),
+    now,
+  );
   return message;
 }
 
@@ -95,7 +99,14 @@ describe('server, worker protocol 3', () => {
       const [id] = await device.receive();
       const before = Date.now();
       // 'hold' runs first and holds the one slot; 'late' (a 1 ms budget) waits behind it; 'free' has no deadline.
-      await device.send(requests(id as Buffer, [1, 2, 3], (i) => ['hold', 'late', 'free'][i - 1] as string, (i) => (i === 2 ? 1 : i === 1 ? 60_000 : 0)));
+      await device.send(
+        requests(
+          id as Buffer,
+          [1, 2, 3],
+          (i) => ['hold', 'late', 'free'][i - 1] as string,
+          (i) => (i === 2 ? 1 : i === 1 ? 60_000 : 0),
+        ),
+      );
       while (seen.length < 1) await new Promise((resolve) => setImmediate(resolve));
       // Past the 1 ms budget for certain: wait until the wall clock says so, then let 'hold' finish.
       while (Date.now() < before + 5) await new Promise((resolve) => setTimeout(resolve, 2));
@@ -108,9 +119,16 @@ describe('server, worker protocol 3', () => {
       assert.equal(answered.get(1), 're:hold');
       assert.match(answered.get(2) ?? '', /^ZQ-ERROR timeout: the deadline passed/);
       assert.equal(answered.get(3), 're:free');
-      assert.deepEqual(seen.map((s) => s.body), ['hold', 'free'], 'the expired request never reached the handler');
+      assert.deepEqual(
+        seen.map((s) => s.body),
+        ['hold', 'free'],
+        'the expired request never reached the handler',
+      );
       const hold = seen[0];
-      assert.ok(hold?.deadline !== undefined && hold.deadline >= before + 59_000 && hold.deadline <= Date.now() + 60_000, 'the deadline is the budget from when it came');
+      assert.ok(
+        hold?.deadline !== undefined && hold.deadline >= before + 59_000 && hold.deadline <= Date.now() + 60_000,
+        'the deadline is the budget from when it came',
+      );
       assert.equal(seen[1]?.deadline, undefined, 'no budget, no deadline');
       assert.equal(server.stats().expired, 1);
     } finally {

@@ -8,7 +8,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Device } from '../src/device/device.js';
-import { ServerGroup } from '../src/server/server.js';
+import { ServerGroup } from '../src/server/group.js';
 import { Client } from '../src/client.js';
 import { connectUrlFor, type Transport } from '../src/endpoints.js';
 import { endpointFor, removeTempDirs, until, within } from './helpers.js';
@@ -53,7 +53,7 @@ for (const transport of TRANSPORTS) {
 
         // A busy device: 20 requests through A that its socket's two slots hold and do not finish.
         const onA = Array.from({ length: 20 }, (_, i) => client(a).request(['hold', String(i)]));
-        await until(10_000, 'both of A\'s slots held', () => holding === 2);
+        await until(10_000, "both of A's slots held", () => holding === 2);
         const viaB = client(b);
         for (let i = 0; i < 50; i++) assert.deepEqual((await viaB.request(`b${i}`)).map(String), [`b${i}`]);
         assert.equal(holding, 2, "B's requests went through B's own slots, not A's");
@@ -62,7 +62,10 @@ for (const transport of TRANSPORTS) {
         assert.equal(s.answered, 0, 'A had answered none of its held requests while B answered 50');
         release();
         const replies = await within(20_000, "A's requests", Promise.all(onA));
-        assert.deepEqual(replies.map((r) => String(r[1])), Array.from({ length: 20 }, (_, i) => String(i)));
+        assert.deepEqual(
+          replies.map((r) => String(r[1])),
+          Array.from({ length: 20 }, (_, i) => String(i)),
+        );
 
         // A device that is gone: B goes on.
         await a.close(0);
@@ -74,7 +77,7 @@ for (const transport of TRANSPORTS) {
         assert.deepEqual((await client(a).request('again')).map(String), ['again']);
       } finally {
         release();
-        await Promise.all((clients).map((c) => c.close()));
+        await Promise.all(clients.map((c) => c.close()));
         await group.close(0);
         await a.close(0);
         await b.close(0);

@@ -33,17 +33,23 @@ for (const transport of TRANSPORTS) {
         engine: 'js',
         policy: 'least-busy',
       }).start();
-      const server = await new Server((req) => `re: ${req[0]?.toString() ?? ''}`, { endpoint: connectUrlFor(device.backendEndpoint) }).start();
+      const server = await new Server((req) => `re: ${req[0]?.toString() ?? ''}`, {
+        endpoint: connectUrlFor(device.backendEndpoint),
+      }).start();
       await device.waitForWorkers(1);
       const s0 = device.stats();
       assert.ok(s0.counted && s0.tap !== undefined);
       const sub = await subscribed(device, s0.tap.endpoint);
-      const clients = [0, 1, 2].map(() => new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0, batching: false }));
+      const clients = [0, 1, 2].map(
+        () => new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0, batching: false }),
+      );
       try {
         const N = 10;
-        await Promise.all(clients.map(async (c, i) => {
-          for (let r = 0; r < N; r++) await c.request(`c${i} r${r}`);
-        }));
+        await Promise.all(
+          clients.map(async (c, i) => {
+            for (let r = 0; r < N; r++) await c.request(`c${i} r${r}`);
+          }),
+        );
         const seen: { dir: string; id: string; body: string }[] = [];
         for (let k = 0; k < clients.length * N * 2; k++) {
           // The envelope as relayed: the routing id, the zqueue client's deadline frame, the delimiter.
@@ -57,7 +63,10 @@ for (const transport of TRANSPORTS) {
         const outs = seen.filter((m) => m.dir === 'out');
         assert.equal(ins.length, clients.length * N);
         assert.equal(outs.length, clients.length * N);
-        assert.deepEqual(ins.map((m) => m.body).sort(), clients.flatMap((_, i) => Array.from({ length: N }, (_, r) => `c${i} r${r}`)).sort());
+        assert.deepEqual(
+          ins.map((m) => m.body).sort(),
+          clients.flatMap((_, i) => Array.from({ length: N }, (_, r) => `c${i} r${r}`)).sort(),
+        );
         assert.deepEqual(outs.map((m) => m.body).sort(), ins.map((m) => `re: ${m.body}`).sort());
         // Each client's reply follows its request, under the same routing id.
         for (const m of outs) {
@@ -66,10 +75,16 @@ for (const transport of TRANSPORTS) {
         }
         const s = device.stats();
         assert.ok(s.counted);
-        assert.deepEqual({ published: s.tap?.published, dropped: s.tap?.dropped, subscriptions: s.tap?.subscriptions }, { published: clients.length * N * 2, dropped: 0, subscriptions: 1 });
-        assert.match(formatTapped([Buffer.from('in'), Buffer.from([0, 1, 2]), Buffer.alloc(0), Buffer.from('hi')]), /^in {2}\[3\] 000102 \| "" \| "hi"$/);
+        assert.deepEqual(
+          { published: s.tap?.published, dropped: s.tap?.dropped, subscriptions: s.tap?.subscriptions },
+          { published: clients.length * N * 2, dropped: 0, subscriptions: 1 },
+        );
+        assert.match(
+          formatTapped([Buffer.from('in'), Buffer.from([0, 1, 2]), Buffer.alloc(0), Buffer.from('hi')]),
+          /^in {2}\[3\] 000102 \| "" \| "hi"$/,
+        );
       } finally {
-        await Promise.all((clients).map((c) => c.close()));
+        await Promise.all(clients.map((c) => c.close()));
         sub.close();
         await server.close();
         await device.close();
@@ -94,19 +109,24 @@ describe('tap with a subscriber that does not read', () => {
     const s0 = device.stats();
     assert.ok(s0.counted && s0.tap !== undefined);
     const sub = await subscribed(device, s0.tap.endpoint, { receiveHighWaterMark: 10 });
-    const clients = Array.from({ length: 20 }, () => new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0, batching: false }));
+    const clients = Array.from(
+      { length: 20 },
+      () => new Client({ endpoint: connectUrlFor(device.frontendEndpoint), timeoutMs: 5000, retries: 0, batching: false }),
+    );
     try {
       const body = 'y'.repeat(4096);
-      await Promise.all(clients.map(async (c) => {
-        for (let r = 0; r < 100; r++) assert.equal((await c.request(body))[0]?.length, body.length);
-      }));
+      await Promise.all(
+        clients.map(async (c) => {
+          for (let r = 0; r < 100; r++) assert.equal((await c.request(body))[0]?.length, body.length);
+        }),
+      );
       const s = device.stats();
       assert.ok(s.counted && s.tap !== undefined);
       assert.equal(s.answered, 2000);
       assert.equal(s.tap.published + s.tap.dropped, 4000, 'every message published or counted as dropped');
       assert.ok(s.tap.dropped > 0, `the full subscriber caused drops (${s.tap.dropped})`);
     } finally {
-      await Promise.all((clients).map((c) => c.close()));
+      await Promise.all(clients.map((c) => c.close()));
       sub.close();
       await server.close();
       await device.close();
@@ -114,7 +134,10 @@ describe('tap with a subscriber that does not read', () => {
   });
 
   it('refuses a tap on the native engine and a bad tap endpoint, naming the option', () => {
-    assert.throws(() => resolveDeviceOptions({ engine: 'native', tap: 'tcp://127.0.0.1:*' }), { code: ErrorCode.InvalidOption, message: /option "tap"/ });
+    assert.throws(() => resolveDeviceOptions({ engine: 'native', tap: 'tcp://127.0.0.1:*' }), {
+      code: ErrorCode.InvalidOption,
+      message: /option "tap"/,
+    });
     assert.throws(() => resolveDeviceOptions({ tap: 'tcp://127.0.0.1' }), { code: ErrorCode.InvalidEndpoint });
     assert.throws(() => resolveDeviceOptions({ tapHighWaterMark: -1 }), { code: ErrorCode.InvalidOption, message: /tapHighWaterMark/ });
   });

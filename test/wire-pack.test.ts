@@ -18,7 +18,11 @@ function rng(seed: number): () => number {
 
 function packAll(items: readonly PackItem[]): Buffer[] {
   const out: Buffer[] = [];
-  pack(out, items, items.reduce((n, i) => n + packedSize(i), 0));
+  pack(
+    out,
+    items,
+    items.reduce((n, i) => n + packedSize(i), 0),
+  );
   return out;
 }
 
@@ -40,7 +44,13 @@ describe('packed batches', () => {
     const big = randomBytes(INLINE_MAX + 1);
     const items: PackItem[] = [
       { id: 1, budgetMs: 2500, flags: 0, frames: [Buffer.from('hello')], from: 0 },
-      { id: 0xffff_ffff, budgetMs: 0, flags: FLAG_RETRY, frames: [Buffer.from('env'), Buffer.alloc(0), Buffer.from('a'), Buffer.from('b')], from: 2 },
+      {
+        id: 0xffff_ffff,
+        budgetMs: 0,
+        flags: FLAG_RETRY,
+        frames: [Buffer.from('env'), Buffer.alloc(0), Buffer.from('a'), Buffer.from('b')],
+        from: 2,
+      },
       { id: 3, budgetMs: 1, flags: 0, frames: [big, Buffer.from('tail')], from: 0 },
       { id: 4, budgetMs: 0, flags: FLAG_CANCEL, frames: [], from: 0 },
       { id: 5, budgetMs: 7, flags: 0, frames: [], from: 0 },
@@ -101,17 +111,30 @@ describe('packed batches', () => {
       const p = Buffer.from(frames[0] as Buffer);
       const kind = next();
       if (kind < 0.5) for (let m = 0; m < 1 + next() * 4; m++) p[Math.floor(next() * p.length)] = Math.floor(next() * 256);
-      const mutated = kind < 0.7 ? [p] : kind < 0.85 ? [p.subarray(0, Math.floor(next() * p.length))] : [randomBytes(Math.floor(next() * 200)), ...(next() < 0.5 ? [randomBytes(10)] : [])];
+      const mutated =
+        kind < 0.7
+          ? [p]
+          : kind < 0.85
+            ? [p.subarray(0, Math.floor(next() * p.length))]
+            : [randomBytes(Math.floor(next() * 200)), ...(next() < 0.5 ? [randomBytes(10)] : [])];
       const total = mutated.reduce((n, f) => n + f.length, 0);
       let bodyBytes = 0;
       let bodyFrames = 0;
-      const result = unpack(mutated, 0, (_id, _b, _f, body) => {
-        for (const f of body) {
-          bodyBytes += f.length;
-          bodyFrames++;
-          assert.ok(mutated.some((m) => f.buffer === m.buffer), 'a body frame is a view into a frame given');
-        }
-      }, Infinity);
+      const result = unpack(
+        mutated,
+        0,
+        (_id, _b, _f, body) => {
+          for (const f of body) {
+            bodyBytes += f.length;
+            bodyFrames++;
+            assert.ok(
+              mutated.some((m) => f.buffer === m.buffer),
+              'a body frame is a view into a frame given',
+            );
+          }
+        },
+        Infinity,
+      );
       assert.ok(typeof result === 'number' || typeof result.reason === 'string');
       assert.ok(bodyBytes <= total, 'no body byte that was not sent');
       assert.ok(bodyFrames * 4 <= total, 'each frame read took at least its length word');

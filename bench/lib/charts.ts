@@ -20,7 +20,15 @@ interface Series {
   readonly points: readonly [number, number][];
 }
 
-function panel(x0: number, title: string, series: readonly Series[], xLabel: string, yLabel: string, xTicks: readonly [number, string][], logY: boolean): string {
+function panel(
+  x0: number,
+  title: string,
+  series: readonly Series[],
+  xLabel: string,
+  yLabel: string,
+  xTicks: readonly [number, string][],
+  logY: boolean,
+): string {
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = series.flatMap((s) => s.points.map((p) => p[1])).filter((y) => y > 0);
   const xMin = Math.min(...xs, ...xTicks.map((t) => t[0]));
@@ -28,7 +36,8 @@ function panel(x0: number, title: string, series: readonly Series[], xLabel: str
   const yMin = logY ? Math.max(1, Math.min(...ys)) : 0;
   const yMax = Math.max(...ys, 1) * (logY ? 1.5 : 1.1);
   const ly = (v: number): number => (logY ? Math.log10(Math.max(v, yMin)) : v);
-  const px = (x: number): number => x0 + M.l + ((Math.log10(x) - Math.log10(xMin)) / Math.max(1e-9, Math.log10(xMax) - Math.log10(xMin))) * (W - M.l - M.r);
+  const px = (x: number): number =>
+    x0 + M.l + ((Math.log10(x) - Math.log10(xMin)) / Math.max(1e-9, Math.log10(xMax) - Math.log10(xMin))) * (W - M.l - M.r);
   const py = (y: number): number => M.t + (1 - (ly(y) - ly(yMin)) / Math.max(1e-9, ly(yMax) - ly(yMin))) * (H - M.t - M.b);
   const out: string[] = [];
   out.push(`<text x="${x0 + W / 2}" y="16" text-anchor="middle" font-weight="bold">${esc(title)}</text>`);
@@ -47,15 +56,21 @@ function panel(x0: number, title: string, series: readonly Series[], xLabel: str
     out.push(`<text x="${x0 + M.l - 4}" y="${py(v) + 3}" text-anchor="end" font-size="10">${label}</text>`);
   }
   out.push(`<text x="${x0 + W / 2}" y="${H - 6}" text-anchor="middle" font-size="11">${esc(xLabel)}</text>`);
-  out.push(`<text x="${x0 + 12}" y="${H / 2}" text-anchor="middle" font-size="11" transform="rotate(-90 ${x0 + 12} ${H / 2})">${esc(yLabel)}</text>`);
+  out.push(
+    `<text x="${x0 + 12}" y="${H / 2}" text-anchor="middle" font-size="11" transform="rotate(-90 ${x0 + 12} ${H / 2})">${esc(yLabel)}</text>`,
+  );
   series.forEach((s, i) => {
     const color = COLORS[s.name] ?? '#000';
     const pts = s.points.filter((p) => p[1] > 0 || !logY);
     if (pts.length > 0) {
-      out.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.map((p) => `${px(p[0]).toFixed(1)},${py(p[1]).toFixed(1)}`).join(' ')}"/>`);
+      out.push(
+        `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.map((p) => `${px(p[0]).toFixed(1)},${py(p[1]).toFixed(1)}`).join(' ')}"/>`,
+      );
       for (const p of pts) out.push(`<circle cx="${px(p[0]).toFixed(1)}" cy="${py(p[1]).toFixed(1)}" r="2.5" fill="${color}"/>`);
     }
-    out.push(`<rect x="${x0 + M.l + 6}" y="${M.t + 6 + i * 13}" width="10" height="3" fill="${color}"/><text x="${x0 + M.l + 20}" y="${M.t + 10 + i * 13}" font-size="10">${esc(s.name)}</text>`);
+    out.push(
+      `<rect x="${x0 + M.l + 6}" y="${M.t + 6 + i * 13}" width="10" height="3" fill="${color}"/><text x="${x0 + M.l + 20}" y="${M.t + 10 + i * 13}" font-size="10">${esc(s.name)}</text>`,
+    );
   });
   return out.join('\n');
 }
@@ -93,7 +108,15 @@ export function throughputChart(cells: readonly CellResult[]): string {
         .map((c) => [c.clients, c.status === 'ok' ? c.summary.throughput_rps : 0] as [number, number])
         .sort((a, b) => a[0] - b[0]),
     }));
-    return panel(i * W, `${t}: throughput (${size} B)`, series, 'clients (log)', 'requests/s', clients.map((c) => [c, String(c)]), false);
+    return panel(
+      i * W,
+      `${t}: throughput (${size} B)`,
+      series,
+      'clients (log)',
+      'requests/s',
+      clients.map((c) => [c, String(c)]),
+      false,
+    );
   });
   return svg(panels, 'zqueue throughput against clients');
 }
@@ -102,7 +125,8 @@ export function throughputChart(cells: readonly CellResult[]): string {
 export function latencyChart(cells: readonly CellResult[], clients?: number): string {
   const { transports, modes, size } = groups(cells);
   const counts = [...new Set(cells.map((c) => c.clients))];
-  const at = clients ?? counts.reduce((best, n) => (Math.abs(Math.log10(n / 100)) < Math.abs(Math.log10(best / 100)) ? n : best), counts[0] ?? 100);
+  const at =
+    clients ?? counts.reduce((best, n) => (Math.abs(Math.log10(n / 100)) < Math.abs(Math.log10(best / 100)) ? n : best), counts[0] ?? 100);
   const ticks: [number, string][] = [
     [1, '0%'],
     [10, '90%'],

@@ -21,7 +21,8 @@ export function matrixGithubBenchmark(r: RunResult): { bigger: GithubBenchmarkEn
     const extra = `${c.runs.length} repeats, git ${r.environment.git_sha}`;
     bigger.push({ name: `${c.id} throughput`, unit: 'req/s', value: c.summary.throughput_rps, extra });
     smaller.push({ name: `${c.id} latency p99`, unit: 'ms', value: c.summary.latency.p99_us / 1000, extra });
-    if (c.mode !== 'direct') smaller.push({ name: `${c.id} device CPU`, unit: 'µs/req', value: Math.round(c.summary.device_us_per_req * 100) / 100, extra });
+    if (c.mode !== 'direct')
+      smaller.push({ name: `${c.id} device CPU`, unit: 'µs/req', value: Math.round(c.summary.device_us_per_req * 100) / 100, extra });
   }
   return { bigger, smaller };
 }

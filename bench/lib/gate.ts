@@ -18,7 +18,19 @@ import type { CellResult, RunResult } from './results.js';
 import { SCHEMA_VERSION } from './results.js';
 import type { Metric } from '../../src/load/compare.js';
 
-export { bootstrapInterval, checkMarkdown, compare, gateDefaults, prng, relativeChange, type CheckResult, type Comparison, type GateOptions, type Metric, type Verdict } from '../../src/load/compare.js';
+export {
+  bootstrapInterval,
+  checkMarkdown,
+  compare,
+  gateDefaults,
+  prng,
+  relativeChange,
+  type CheckResult,
+  type Comparison,
+  type GateOptions,
+  type Metric,
+  type Verdict,
+} from '../../src/load/compare.js';
 
 export type MetricName = 'throughput_vs_direct' | 'cpu_vs_native';
 
@@ -33,7 +45,8 @@ export interface Baseline {
 
 /** Per-repeat normalised figures of a run's cells. */
 export function metricsOf(cells: readonly CellResult[]): Metric[] {
-  const key = (transport: string, mode: string, c: CellResult): string => `${transport}/${mode}/${c.clients}/${c.size_bytes}/${c.in_flight ?? 1}`;
+  const key = (transport: string, mode: string, c: CellResult): string =>
+    `${transport}/${mode}/${c.clients}/${c.size_bytes}/${c.in_flight ?? 1}`;
   const byId = new Map(cells.map((c) => [key(c.transport, c.mode, c), c]));
   const find = (c: CellResult, mode: string, transport = c.transport): CellResult | undefined => byId.get(key(transport, mode, c));
   const out: Metric[] = [];
@@ -42,13 +55,19 @@ export function metricsOf(cells: readonly CellResult[]): Metric[] {
     const direct = find(c, 'direct', c.transport === 'tcp-inproc' ? 'tcp' : c.transport);
     if (direct?.status === 'ok') {
       const n = Math.min(c.runs.length, direct.runs.length);
-      const samples = Array.from({ length: n }, (_, i) => (c.runs[i]?.throughput_rps ?? 0) / Math.max(1, direct.runs[i]?.throughput_rps ?? 0));
+      const samples = Array.from(
+        { length: n },
+        (_, i) => (c.runs[i]?.throughput_rps ?? 0) / Math.max(1, direct.runs[i]?.throughput_rps ?? 0),
+      );
       out.push({ key: `${c.id} throughput_vs_direct`, cell: c.id, metric: 'throughput_vs_direct', higherIsBetter: true, samples });
     }
     const native = find(c, 'native');
     if (c.mode !== 'native' && native?.status === 'ok') {
       const n = Math.min(c.runs.length, native.runs.length);
-      const samples = Array.from({ length: n }, (_, i) => (c.runs[i]?.cpu.device_us_per_req ?? 0) / Math.max(1e-9, native.runs[i]?.cpu.device_us_per_req ?? 0));
+      const samples = Array.from(
+        { length: n },
+        (_, i) => (c.runs[i]?.cpu.device_us_per_req ?? 0) / Math.max(1e-9, native.runs[i]?.cpu.device_us_per_req ?? 0),
+      );
       out.push({ key: `${c.id} cpu_vs_native`, cell: c.id, metric: 'cpu_vs_native', higherIsBetter: false, samples });
     }
   }
@@ -59,8 +78,10 @@ export function metricsOf(cells: readonly CellResult[]): Metric[] {
 export function checkBaseline(value: unknown): Baseline {
   if (typeof value !== 'object' || value === null) throw new Error('the baseline must be a JSON object');
   const v = value as Partial<Baseline>;
-  if (v.schemaVersion !== SCHEMA_VERSION) throw new Error(`the baseline has schemaVersion ${String(v.schemaVersion)}, this code reads ${SCHEMA_VERSION}: refresh it with npm run bench:baseline`);
+  if (v.schemaVersion !== SCHEMA_VERSION)
+    throw new Error(
+      `the baseline has schemaVersion ${String(v.schemaVersion)}, this code reads ${SCHEMA_VERSION}: refresh it with npm run bench:baseline`,
+    );
   if (!Array.isArray(v.metrics) || v.metrics.length === 0) throw new Error('the baseline has no metrics');
   return value as Baseline;
 }
-

@@ -26,7 +26,14 @@ export interface BenchOptions extends MatrixOptions {
 const PRESETS = {
   default: { clients: [1, 10, 100, 1000, 5000], inFlight: [100, 1000], sizes: [16], durationMs: 700, repeats: 2, scenarios: SCENARIOS },
   quick: { clients: [10, 100], inFlight: [100], sizes: [16], durationMs: 300, repeats: 1, scenarios: ['throughput'] as Scenario[] },
-  full: { clients: [1, 10, 100, 1000, 5000, 10_000], inFlight: [100, 1000], sizes: [16, 1024, 65_536], durationMs: 2000, repeats: 3, scenarios: SCENARIOS },
+  full: {
+    clients: [1, 10, 100, 1000, 5000, 10_000],
+    inFlight: [100, 1000],
+    sizes: [16, 1024, 65_536],
+    durationMs: 2000,
+    repeats: 3,
+    scenarios: SCENARIOS,
+  },
 } as const;
 
 export const HELP = `Usage: npm run bench -- [options]
@@ -60,8 +67,12 @@ export const HELP = `Usage: npm run bench -- [options]
 export class BenchUsageError extends Error {}
 
 function list<T extends string>(name: string, raw: string, allowed: readonly T[]): T[] {
-  const items = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-  for (const i of items) if (!(allowed as readonly string[]).includes(i)) throw new BenchUsageError(`--${name}: "${i}" is not one of ${allowed.join(', ')}`);
+  const items = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  for (const i of items)
+    if (!(allowed as readonly string[]).includes(i)) throw new BenchUsageError(`--${name}: "${i}" is not one of ${allowed.join(', ')}`);
   if (items.length === 0) throw new BenchUsageError(`--${name} needs at least one value`);
   return items as T[];
 }
@@ -73,7 +84,8 @@ function ints(name: string, raw: string, min: number, max: number): number[] {
 
 function int(name: string, raw: string, min: number, max: number): number {
   const n = Number(raw);
-  if (raw.trim() === '' || !Number.isInteger(n) || n < min || n > max) throw new BenchUsageError(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  if (raw.trim() === '' || !Number.isInteger(n) || n < min || n > max)
+    throw new BenchUsageError(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
   return n;
 }
 

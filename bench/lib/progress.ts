@@ -20,7 +20,11 @@ export function timeLeft(done: number, total: number, elapsedMs: number): string
   return formatDuration((elapsedMs / done) * (total - done));
 }
 
-export function progress(stream: NodeJS.WriteStream = process.stderr, quiet = false, now: () => number = () => performance.now()): Progress {
+export function progress(
+  stream: NodeJS.WriteStream = process.stderr,
+  quiet = false,
+  now: () => number = () => performance.now(),
+): Progress {
   if (quiet) return { tick: () => {}, done: () => {} };
   let started: number | undefined;
   let phase = -1;
@@ -61,7 +65,9 @@ export function countdown(label: string, totalMs: number, stream: NodeJS.Writabl
   const started = performance.now();
   const timer = setInterval(() => {
     const elapsed = performance.now() - started;
-    stream.write(`${label}: ${formatDuration(elapsed)} of ${formatDuration(totalMs)}, about ${formatDuration(Math.max(0, totalMs - elapsed))} left\n`);
+    stream.write(
+      `${label}: ${formatDuration(elapsed)} of ${formatDuration(totalMs)}, about ${formatDuration(Math.max(0, totalMs - elapsed))} left\n`,
+    );
   }, everyMs);
   return () => clearInterval(timer);
 }

@@ -13,7 +13,8 @@ export function table(head: Row, rows: readonly Row[]): string {
 }
 
 const fmt = (n: number): string => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(n >= 10 ? 1 : 2));
-const ratio = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined || b === 0 ? '–' : `${(a / b).toFixed(2)}×`);
+const ratio = (a: number | undefined, b: number | undefined): string =>
+  a === undefined || b === undefined || b === 0 ? '–' : `${(a / b).toFixed(2)}×`;
 
 /** A cell's clients: `100`, or `1 × 1000 in flight` for a multiplexing client. */
 function clientsOf(c: CellResult): string {
@@ -22,8 +23,23 @@ function clientsOf(c: CellResult): string {
 
 export function cellRows(cells: readonly CellResult[]): Row[] {
   return cells.map((c) => {
-    if (c.status === 'failed') return [c.transport, c.mode, clientsOf(c), String(c.size_bytes), `FAILED: ${c.error}`, '', '', '', '', '', '', ''];
-    if (c.status === 'not-warmed') return [c.transport, c.mode, clientsOf(c), String(c.size_bytes), `NOT MEASURED (warm-up): ${c.diagnosis}`, '', '', '', '', '', '', ''];
+    if (c.status === 'failed')
+      return [c.transport, c.mode, clientsOf(c), String(c.size_bytes), `FAILED: ${c.error}`, '', '', '', '', '', '', ''];
+    if (c.status === 'not-warmed')
+      return [
+        c.transport,
+        c.mode,
+        clientsOf(c),
+        String(c.size_bytes),
+        `NOT MEASURED (warm-up): ${c.diagnosis}`,
+        '',
+        '',
+        '',
+        '',
+        '',
+        '',
+        '',
+      ];
     const s = c.summary;
     return [
       c.transport,
@@ -42,13 +58,42 @@ export function cellRows(cells: readonly CellResult[]): Row[] {
   });
 }
 
-export const CELL_HEAD: Row = ['transport', 'mode', 'clients', 'bytes', 'req/s', 'p50 µs', 'p90 µs', 'p99 µs', 'p99.9 µs', 'max µs', 'device CPU µs/req', 'errors'];
+export const CELL_HEAD: Row = [
+  'transport',
+  'mode',
+  'clients',
+  'bytes',
+  'req/s',
+  'p50 µs',
+  'p90 µs',
+  'p99 µs',
+  'p99.9 µs',
+  'max µs',
+  'device CPU µs/req',
+  'errors',
+];
 
-function cellOf(cells: readonly CellResult[], t: BenchTransport, m: Mode, clients: number, size: number, inFlight = 1): CellResult | undefined {
-  return cells.find((x) => x.transport === t && x.mode === m && x.clients === clients && x.size_bytes === size && inFlightOf(x) === inFlight);
+function cellOf(
+  cells: readonly CellResult[],
+  t: BenchTransport,
+  m: Mode,
+  clients: number,
+  size: number,
+  inFlight = 1,
+): CellResult | undefined {
+  return cells.find(
+    (x) => x.transport === t && x.mode === m && x.clients === clients && x.size_bytes === size && inFlightOf(x) === inFlight,
+  );
 }
 
-function throughputOf(cells: readonly CellResult[], t: BenchTransport, m: Mode, clients: number, size: number, inFlight = 1): number | undefined {
+function throughputOf(
+  cells: readonly CellResult[],
+  t: BenchTransport,
+  m: Mode,
+  clients: number,
+  size: number,
+  inFlight = 1,
+): number | undefined {
   const c = cellOf(cells, t, m, clients, size, inFlight);
   return c?.status === 'ok' ? c.summary.throughput_rps : undefined;
 }
@@ -76,9 +121,19 @@ export function multiplexTable(cells: readonly CellResult[]): string | undefined
     const cpu = cpuOf(cells, c.transport, 'least-busy', 1, c.size_bytes, n);
     const reqRps = throughputOf(cells, c.transport, 'least-busy', n, c.size_bytes);
     const reqCpu = cpuOf(cells, c.transport, 'least-busy', n, c.size_bytes);
-    return [c.transport, String(n), rps === undefined ? '–' : fmt(rps), cpu === undefined ? '–' : fmt(cpu), ratio(rps, reqRps), ratio(cpu, reqCpu)];
+    return [
+      c.transport,
+      String(n),
+      rps === undefined ? '–' : fmt(rps),
+      cpu === undefined ? '–' : fmt(cpu),
+      ratio(rps, reqRps),
+      ratio(cpu, reqCpu),
+    ];
   });
-  return table(['transport', 'in flight', 'req/s', 'device CPU µs/req', `req/s against as many REQ clients`, 'CPU against as many REQ clients'], rows);
+  return table(
+    ['transport', 'in flight', 'req/s', 'device CPU µs/req', `req/s against as many REQ clients`, 'CPU against as many REQ clients'],
+    rows,
+  );
 }
 
 /** Throughput ratios measured side by side in this run. */
@@ -97,7 +152,17 @@ export function ratioTables(cells: readonly CellResult[]): string {
         const nat = throughputOf(cells, t, 'native', n, sz);
         const js = throughputOf(cells, t, 'js', n, sz);
         const lb = throughputOf(cells, t, 'least-busy', n, sz);
-        device.push([t, String(n), String(sz), ratio(nat, d), ratio(js, d), ratio(lb, d), ratio(js, nat), ratio(lb, nat), ratio(p99Of(cells, t, 'least-busy', n, sz), p99Of(cells, t, 'native', n, sz))]);
+        device.push([
+          t,
+          String(n),
+          String(sz),
+          ratio(nat, d),
+          ratio(js, d),
+          ratio(lb, d),
+          ratio(js, nat),
+          ratio(lb, nat),
+          ratio(p99Of(cells, t, 'least-busy', n, sz), p99Of(cells, t, 'native', n, sz)),
+        ]);
       }
     }
   }
@@ -106,14 +171,34 @@ export function ratioTables(cells: readonly CellResult[]): string {
     for (const n of clients) {
       for (const sz of sizes) {
         const tcp = throughputOf(cells, 'tcp', m, n, sz);
-        transport.push([m, String(n), String(sz), ratio(throughputOf(cells, 'ipc', m, n, sz), tcp), ratio(throughputOf(cells, 'inproc', m, n, sz), tcp), ratio(throughputOf(cells, 'tcp-inproc', m, n, sz), tcp)]);
+        transport.push([
+          m,
+          String(n),
+          String(sz),
+          ratio(throughputOf(cells, 'ipc', m, n, sz), tcp),
+          ratio(throughputOf(cells, 'inproc', m, n, sz), tcp),
+          ratio(throughputOf(cells, 'tcp-inproc', m, n, sz), tcp),
+        ]);
       }
     }
   }
   return [
     '### The device against its limit (throughput ratios; tcp-inproc against tcp direct)',
     '',
-    table(['transport', 'clients', 'bytes', 'native/direct', 'js/direct', 'least-busy/direct', 'js/native', 'least-busy/native', 'p99 least-busy/native'], device),
+    table(
+      [
+        'transport',
+        'clients',
+        'bytes',
+        'native/direct',
+        'js/direct',
+        'least-busy/direct',
+        'js/native',
+        'least-busy/native',
+        'p99 least-busy/native',
+      ],
+      device,
+    ),
     '',
     '### Transports against tcp (throughput ratios)',
     '',
@@ -131,14 +216,30 @@ export function scalingTable(points: readonly ScalingPoint[]): string {
 export function observabilityTable(points: readonly ObservabilityPoint[]): string {
   return table(
     ['variant', 'req/s', 'throughput / bare', 'p50 µs', 'p99 µs', 'device CPU µs/req', 'CPU / bare', 'errors'],
-    points.map((p) => [p.variant, fmt(p.throughput_rps), `${p.ratio_to_bare.toFixed(2)}×`, fmt(p.p50_us), fmt(p.p99_us), p.device_us_per_req.toFixed(1), `${p.cpu_ratio_to_bare.toFixed(2)}×`, String(p.errors)]),
+    points.map((p) => [
+      p.variant,
+      fmt(p.throughput_rps),
+      `${p.ratio_to_bare.toFixed(2)}×`,
+      fmt(p.p50_us),
+      fmt(p.p99_us),
+      p.device_us_per_req.toFixed(1),
+      `${p.cpu_ratio_to_bare.toFixed(2)}×`,
+      String(p.errors),
+    ]),
   );
 }
 
 export function microTable(results: readonly MicroResult[]): string {
   return table(
     ['benchmark', 'ops/s', 'mean µs', 'p99 µs', '± rme', 'samples'],
-    results.map((m) => [m.name, fmt(m.ops_per_s), m.mean_us.toFixed(2), m.p99_us.toFixed(2), `${m.rme_pct.toFixed(2)} %`, String(m.samples)]),
+    results.map((m) => [
+      m.name,
+      fmt(m.ops_per_s),
+      m.mean_us.toFixed(2),
+      m.p99_us.toFixed(2),
+      `${m.rme_pct.toFixed(2)} %`,
+      String(m.samples),
+    ]),
   );
 }
 
@@ -169,7 +270,11 @@ export function markdown(r: RunResult): string {
   const failed = r.cells.filter(cellFailed);
   if (failed.length > 0) parts.push(`**${failed.length} cell(s) failed or saw errors; see the table.**`, '');
   const cold = r.cells.filter((c) => c.status === 'not-warmed');
-  if (cold.length > 0) parts.push(`${cold.length} cell(s) could not warm up on this machine and were not measured (not an error; the table says where their clients stood).`, '');
+  if (cold.length > 0)
+    parts.push(
+      `${cold.length} cell(s) could not warm up on this machine and were not measured (not an error; the table says where their clients stood).`,
+      '',
+    );
   return parts.join('\n');
 }
 

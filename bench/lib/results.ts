@@ -128,7 +128,9 @@ export interface ObservabilityPoint {
 
 function zeromqVersion(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../../node_modules/zeromq/package.json', import.meta.url), 'utf8')) as { version?: string };
+    const pkg = JSON.parse(readFileSync(new URL('../../../node_modules/zeromq/package.json', import.meta.url), 'utf8')) as {
+      version?: string;
+    };
     return pkg.version ?? 'unknown';
   } catch {
     return 'unknown';
@@ -145,7 +147,9 @@ function gitSha(): string {
 
 function fdLimit(): string {
   try {
-    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
     return line?.split(/\s{2,}/)[1] ?? 'unknown';
   } catch {
     return 'unknown';
@@ -177,7 +181,11 @@ export function checkRunResult(value: unknown): RunResult {
   if (!Array.isArray(v.cells)) throw new Error('results have no "cells" array');
   for (const c of v.cells as unknown[]) {
     const cell = c as Partial<CellResult>;
-    if (typeof cell.id !== 'string' || (cell.status !== 'ok' && cell.status !== 'failed' && cell.status !== 'not-warmed') || !Array.isArray(cell.runs)) {
+    if (
+      typeof cell.id !== 'string' ||
+      (cell.status !== 'ok' && cell.status !== 'failed' && cell.status !== 'not-warmed') ||
+      !Array.isArray(cell.runs)
+    ) {
       throw new Error(`malformed cell ${JSON.stringify(c).slice(0, 80)}`);
     }
   }

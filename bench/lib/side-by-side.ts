@@ -38,7 +38,7 @@ export interface Injection {
 }
 
 export interface SideBySideOptions {
-  /** A built checkout of the base (its dist/src/broker.js is loaded). */
+  /** A built checkout of the base (its package entry, dist/src/index.js, is loaded). */
   readonly refDir: string;
   /** This tree's folder (default: the working directory). */
   readonly treeDir?: string;
@@ -98,12 +98,16 @@ export async function sideBySide(o: SideBySideOptions): Promise<SideBySideResult
   const minPairs = o.minPairs ?? 3;
   const maxPairs = Math.max(minPairs, o.maxPairs ?? 8);
   const g = o.gate ?? gateDefaults;
-  const load = async (dir: string): Promise<BrokerModule> => (await import(pathToFileURL(join(resolve(dir), 'dist', 'src', 'broker.js')).href)) as BrokerModule;
+  const load = async (dir: string): Promise<BrokerModule> =>
+    (await import(pathToFileURL(join(resolve(dir), 'dist', 'src', 'index.js')).href)) as BrokerModule;
   const [refMod, treeMod] = [await load(o.refDir), await load(treeDir)];
   const echo = join(treeDir, 'examples', 'echo.js');
   let onRequest: () => void = () => {};
   const ref = await refMod.Broker.create({ handler: echo, threads: 2, frontend: 'tcp://127.0.0.1:*', backend: 'inproc' });
-  const tree = await treeMod.Broker.create({ handler: echo, threads: 2, frontend: 'tcp://127.0.0.1:*', backend: 'inproc' }, { onRequest: () => onRequest() });
+  const tree = await treeMod.Broker.create(
+    { handler: echo, threads: 2, frontend: 'tcp://127.0.0.1:*', backend: 'inproc' },
+    { onRequest: () => onRequest() },
+  );
   const gens = await Generators.spawn('process', 1);
   const main = osThreadId();
   const samples = { ref: [] as Figures[], tree: [] as Figures[] };
@@ -113,7 +117,11 @@ export async function sideBySide(o: SideBySideOptions): Promise<SideBySideResult
     const unitUs = o.inject?.kind === 'alloc' ? calibrateAlloc() : 0;
     const window = async (b: BrokerLike): Promise<Figures> => {
       const workers = (): number => b.stats().workers.reduce((n, w) => n + threadCpuMicros(w.tid), 0);
-      await gens.warm({ endpoints: [b.frontendEndpoint.replace('//0.0.0.0:', '//127.0.0.1:')], size: 16, timeoutMs: 10_000, rateRps: rate }, clients, 30_000);
+      await gens.warm(
+        { endpoints: [b.frontendEndpoint.replace('//0.0.0.0:', '//127.0.0.1:')], size: 16, timeoutMs: 10_000, rateRps: rate },
+        clients,
+        30_000,
+      );
       const m0 = threadCpuMicros(main);
       const w0 = workers();
       const t0 = performance.now();
@@ -150,7 +158,14 @@ export async function sideBySide(o: SideBySideOptions): Promise<SideBySideResult
       if (pair + 1 >= minPairs && !unclear) break;
     }
     const info = compare(metrics(samples.ref).slice(1), metrics(samples.tree).slice(1), g);
-    return { ref: samples.ref, tree: samples.tree, rows, info, regressed: rows.some((r) => r.verdict === 'regressed' || r.verdict === 'missing'), injected };
+    return {
+      ref: samples.ref,
+      tree: samples.tree,
+      rows,
+      info,
+      regressed: rows.some((r) => r.verdict === 'regressed' || r.verdict === 'missing'),
+      injected,
+    };
   } finally {
     await gens.close();
     await ref.close({ timeoutMs: 0 });
@@ -160,8 +175,20 @@ export async function sideBySide(o: SideBySideOptions): Promise<SideBySideResult
 
 function metrics(figures: readonly Figures[]): Metric[] {
   return [
-    { key: FIGURES.main, cell: 'least-busy tcp', metric: 'main_thread_us_per_req', higherIsBetter: false, samples: figures.map((f) => f.mainUs) },
-    { key: FIGURES.workers, cell: 'least-busy tcp', metric: 'workers_us_per_req', higherIsBetter: false, samples: figures.map((f) => f.workersUs) },
+    {
+      key: FIGURES.main,
+      cell: 'least-busy tcp',
+      metric: 'main_thread_us_per_req',
+      higherIsBetter: false,
+      samples: figures.map((f) => f.mainUs),
+    },
+    {
+      key: FIGURES.workers,
+      cell: 'least-busy tcp',
+      metric: 'workers_us_per_req',
+      higherIsBetter: false,
+      samples: figures.map((f) => f.workersUs),
+    },
   ];
 }
 

@@ -44,7 +44,8 @@ export interface StormTally {
 }
 
 export type ToClients = { readonly type: 'record' } | { readonly type: 'stop-record' } | { readonly type: 'stop' };
-export type FromClients = { readonly type: 'recording' } | { readonly type: 'tally'; readonly tally: StormTally } | { readonly type: 'done' };
+export type FromClients =
+  { readonly type: 'recording' } | { readonly type: 'tally'; readonly tally: StormTally } | { readonly type: 'done' };
 
 interface Tally {
   inTime: number;
@@ -54,7 +55,14 @@ interface Tally {
 }
 
 /** One Lazy Pirate client until `stopped()`; what it sees goes to the tally while one is given. */
-async function clientLoop(kind: StormClient, endpoint: string, timeoutMs: number, n: number, stopped: () => boolean, tally: () => Tally | undefined): Promise<void> {
+async function clientLoop(
+  kind: StormClient,
+  endpoint: string,
+  timeoutMs: number,
+  n: number,
+  stopped: () => boolean,
+  tally: () => Tally | undefined,
+): Promise<void> {
   // Clients start spread over one timeout, not in one burst.
   await new Promise((r) => setTimeout(r, (n * 7919) % timeoutMs));
   if (kind === 'zqueue') return zqueueLoop(endpoint, timeoutMs, stopped, tally);
@@ -62,7 +70,8 @@ async function clientLoop(kind: StormClient, endpoint: string, timeoutMs: number
   const plain = kind === 'plain';
   let seq = 0;
   const open = (): zmq.Request | zmq.Dealer => {
-    const s = kind === 'req' ? new zmq.Request({ linger: 0, receiveTimeout: timeoutMs }) : new zmq.Dealer({ linger: 0, receiveTimeout: timeoutMs });
+    const s =
+      kind === 'req' ? new zmq.Request({ linger: 0, receiveTimeout: timeoutMs }) : new zmq.Dealer({ linger: 0, receiveTimeout: timeoutMs });
     connectTo(s, endpoint); // again on EINTR (a profiler's signal)
     return s;
   };
@@ -82,7 +91,11 @@ async function clientLoop(kind: StormClient, endpoint: string, timeoutMs: number
           const reply = await socket.receive();
           // A DEALER's late reply to an earlier attempt: thrown away, keep waiting for this one.
           // (A plain one's reply is ["", "done", body], or an error reply ["", "ZQ-ERROR …"], which says nothing of which request it answers.)
-          const late = socket instanceof zmq.Dealer && (plain ? parseErrorReply(reply.slice(1)) === undefined && !(reply[2]?.equals(plainBody) ?? false) : !(reply[0]?.equals(tag) ?? false));
+          const late =
+            socket instanceof zmq.Dealer &&
+            (plain
+              ? parseErrorReply(reply.slice(1)) === undefined && !(reply[2]?.equals(plainBody) ?? false)
+              : !(reply[0]?.equals(tag) ?? false));
           if (late) {
             socket.receiveTimeout = Math.max(1, Math.round(timeoutMs - (performance.now() - t0)));
             continue;
@@ -147,14 +160,26 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const tally: Tally = { inTime: 0, errors: 0, timeouts: 0, latency: createHistogram() };
   let recording = false;
   let stopped = false;
-  const loops = Array.from({ length: spec.clients }, (_, i) => clientLoop(spec.kind, spec.endpoint, spec.timeoutMs, i, () => stopped, () => (recording ? tally : undefined)));
+  const loops = Array.from({ length: spec.clients }, (_, i) =>
+    clientLoop(
+      spec.kind,
+      spec.endpoint,
+      spec.timeoutMs,
+      i,
+      () => stopped,
+      () => (recording ? tally : undefined),
+    ),
+  );
   process.on('message', (m: ToClients) => {
     if (m.type === 'record') {
       recording = true;
       send({ type: 'recording' });
     } else if (m.type === 'stop-record') {
       recording = false;
-      send({ type: 'tally', tally: { inTime: tally.inTime, errors: tally.errors, timeouts: tally.timeouts, inTimeP99Us: summarize(tally.latency).p99_us } });
+      send({
+        type: 'tally',
+        tally: { inTime: tally.inTime, errors: tally.errors, timeouts: tally.timeouts, inTimeP99Us: summarize(tally.latency).p99_us },
+      });
     } else {
       stopped = true;
       Promise.all(loops).then(

@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Device, type DeviceHooks, type DeviceStats } from '../../src/device/device.js';
-import { Broker } from '../../src/broker.js';
+import { Broker } from '../../src/serve/broker.js';
 import { performance } from 'node:perf_hooks';
 import type { DeviceOptions } from '../../src/options.js';
-import { WorkerPool } from '../../src/pool.js';
+import { WorkerPool } from '../../src/serve/pool.js';
 import { connectUrlFor } from '../../src/endpoints.js';
 import type { Transport } from '../../src/endpoints.js';
 
@@ -53,10 +53,17 @@ function benchHooks(): DeviceHooks {
   };
 }
 
-function sides(transport: BenchTransport, dir: string): { front: Transport; back: Transport; endpoint: (t: Transport, label: string) => string } {
+function sides(
+  transport: BenchTransport,
+  dir: string,
+): { front: Transport; back: Transport; endpoint: (t: Transport, label: string) => string } {
   n++;
   const endpoint = (t: Transport, label: string): string =>
-    t === 'tcp' ? 'tcp://127.0.0.1:*' : t === 'ipc' ? `ipc://${join(dir, `${label}-${n}.sock`)}` : `inproc://zq-bench-${label}-${process.pid}-${n}`;
+    t === 'tcp'
+      ? 'tcp://127.0.0.1:*'
+      : t === 'ipc'
+        ? `ipc://${join(dir, `${label}-${n}.sock`)}`
+        : `inproc://zq-bench-${label}-${process.pid}-${n}`;
   if (transport === 'tcp-inproc') return { front: 'tcp', back: 'inproc', endpoint };
   return { front: transport, back: transport, endpoint };
 }

@@ -9,7 +9,7 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve as resolvePath } from 'node:path';
 import * as zmq from 'zeromq';
-import { Broker } from '../broker.js';
+import { Broker } from '../serve/broker.js';
 import { connectUrlFor } from '../endpoints.js';
 import { endpoint, handlerPath, loadOptions, resolveTable, type ResolvedOf } from '../options.js';
 import { runLoad, type LoadResult } from '../load/run.js';
@@ -23,11 +23,35 @@ export const spec: CommandSpec = {
   summary: "measure a REQ/REP service's throughput and latency (--connect), or a handler through zqueue serve (--handler)",
   usage: '--connect ENDPOINT | --handler FILE [options]',
   sections: [
-    { table: loadOptions, keys: ['connect', 'handler', 'clients', 'inFlight', 'durationS', 'requests', 'rateRps', 'sizeBytes', 'message', 'timeoutMs', 'repeats', 'cpuPid', 'json', 'clientsPerProcess'] },
-    { title: 'Exports', table: loadOptions, keys: ['exportJson', 'exportCsv', 'exportMarkdown', 'exportGithubBenchmark', 'exportBmf', 'exportHdr'] },
+    {
+      table: loadOptions,
+      keys: [
+        'connect',
+        'handler',
+        'clients',
+        'inFlight',
+        'durationS',
+        'requests',
+        'rateRps',
+        'sizeBytes',
+        'message',
+        'timeoutMs',
+        'repeats',
+        'cpuPid',
+        'json',
+        'clientsPerProcess',
+      ],
+    },
+    {
+      title: 'Exports',
+      table: loadOptions,
+      keys: ['exportJson', 'exportCsv', 'exportMarkdown', 'exportGithubBenchmark', 'exportBmf', 'exportHdr'],
+    },
     { title: 'Security (tcp)', table: loadOptions, keys: ['curveServerKey', 'curveSecretKey'] },
   ],
-  notes: '  Exit 1 when any request errored or timed out, or not every client got a first reply.\n  zqueue bench compare BASE.json HEAD.json compares two saved runs (see zqueue bench compare --help).',
+  notes:
+    '  Exit 1 when any request errored or timed out, or not every client got a first reply.\n  zqueue ' +
+    'bench compare BASE.json HEAD.json compares two saved runs (see zqueue bench compare --help).',
 };
 
 type LoadOptions = ResolvedOf<typeof loadOptions>;
@@ -80,9 +104,22 @@ export async function run(parsed: Parsed): Promise<void> {
       runs.push({ ...r, label: t.label, repeat, backend: t.backend, threads: t.threads, cpu, cpu_pid: cpuPid });
     }
   }
-  const doc: BenchDocument = { schema: BENCH_SCHEMA, created_at: new Date().toISOString(), environment: benchEnvironment(), kind, target: targetText, repeats: o.repeats, runs };
+  const doc: BenchDocument = {
+    schema: BENCH_SCHEMA,
+    created_at: new Date().toISOString(),
+    environment: benchEnvironment(),
+    kind,
+    target: targetText,
+    repeats: o.repeats,
+    runs,
+  };
   if (kind === 'handler') out(`zqueue bench: ${targetText} through zqueue serve (tcp frontend)\n`);
-  out(resultTable(o.repeats > 1 ? runs.map((r) => ({ ...r, label: `${r.label} #${r.repeat + 1}` })) : runs, kind === 'handler' ? 'backend / threads' : 'target'));
+  out(
+    resultTable(
+      o.repeats > 1 ? runs.map((r) => ({ ...r, label: `${r.label} #${r.repeat + 1}` })) : runs,
+      kind === 'handler' ? 'backend / threads' : 'target',
+    ),
+  );
   if (o.json) process.stdout.write(`${JSON.stringify(doc)}\n`);
   const written = writeExports(doc, files, hdr);
   if (written.length > 0) process.stderr.write(`zqueue bench: wrote ${written.join(', ')}\n`);
@@ -90,9 +127,19 @@ export async function run(parsed: Parsed): Promise<void> {
 }
 
 function connectTargets(connect: string): Target[] {
-  const endpoints = connect.split(',').map((e) => e.trim()).filter((e) => e !== '');
+  const endpoints = connect
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
   for (const e of endpoints) endpoint('connect', e, 'connect');
-  return [{ label: connect, backend: null, threads: null, measure: (o, h) => load(o, endpoints, h, connect, o.cpuPid > 0 ? { pid: o.cpuPid, workers: () => new Set() } : undefined) }];
+  return [
+    {
+      label: connect,
+      backend: null,
+      threads: null,
+      measure: (o, h) => load(o, endpoints, h, connect, o.cpuPid > 0 ? { pid: o.cpuPid, workers: () => new Set() } : undefined),
+    },
+  ];
 }
 
 function handlerTargets(handler: string): Target[] {
@@ -104,11 +151,25 @@ function handlerTargets(handler: string): Target[] {
         backend,
         threads,
         measure: async (o, h) => {
-          const broker = await Broker.create({ handler, threads, frontend: 'tcp://127.0.0.1:*', backend: backend === 'tcp' ? 'tcp://127.0.0.1:*' : backend });
+          const broker = await Broker.create({
+            handler,
+            threads,
+            frontend: 'tcp://127.0.0.1:*',
+            backend: backend === 'tcp' ? 'tcp://127.0.0.1:*' : backend,
+          });
           try {
             await broker.device.waitForWorkers(threads);
             const workers = (): Set<number> => new Set(broker.stats().workers.flatMap((w) => (w.tid !== undefined ? [w.tid] : [])));
-            return await load(o, [connectUrlFor(broker.frontendEndpoint)], { ...h, label: `${backend} backend, ${threads} thread${threads > 1 ? 's' : ''}${h.label.includes('#') ? ` ${h.label.slice(h.label.indexOf('#'))}` : ''}` }, `${backend} / ${threads}`, { pid: process.pid, workers });
+            return await load(
+              o,
+              [connectUrlFor(broker.frontendEndpoint)],
+              {
+                ...h,
+                label: `${backend} backend, ${threads} thread${threads > 1 ? 's' : ''}${repeatOf(h.label)}`,
+              },
+              `${backend} / ${threads}`,
+              { pid: process.pid, workers },
+            );
           } finally {
             await broker.close();
           }
@@ -127,18 +188,27 @@ interface CurveKeys {
 
 function curveKeys(o: LoadOptions): CurveKeys {
   if (o.curveServerKey === '') return { curveServerKey: '', curvePublicKey: '', curveSecretKey: '' };
-  if (o.curveSecretKey !== '') return { curveServerKey: o.curveServerKey, curvePublicKey: o.curvePublicKey, curveSecretKey: o.curveSecretKey };
+  if (o.curveSecretKey !== '')
+    return { curveServerKey: o.curveServerKey, curvePublicKey: o.curvePublicKey, curveSecretKey: o.curveSecretKey };
   const pair = zmq.curveKeyPair();
   return { curveServerKey: o.curveServerKey, curvePublicKey: pair.publicKey, curveSecretKey: pair.secretKey };
 }
 
 /** One run, with a live line on stderr: req/s so far, errors, timeouts, time left. `tag` names its intervals in the HDR log. */
-async function load(o: LoadOptions, endpoints: string[], h: RunHooks, tag = h.label, cpuOf?: { pid: number; workers: () => ReadonlySet<number> }): Promise<Measured> {
+async function load(
+  o: LoadOptions,
+  endpoints: string[],
+  h: RunHooks,
+  tag = h.label,
+  cpuOf?: { pid: number; workers: () => ReadonlySet<number> },
+): Promise<Measured> {
   const tty = process.stderr.isTTY;
   const durationMs = o.durationS * 1000;
   const label = h.label;
   let last = 0;
-  process.stderr.write(`${label}: ${o.clients} clients${o.inFlight > 1 ? ` with ${o.inFlight} requests in flight each` : ''} connecting…\n`);
+  process.stderr.write(
+    `${label}: ${o.clients} clients${o.inFlight > 1 ? ` with ${o.inFlight} requests in flight each` : ''} connecting…\n`,
+  );
   const hdr = h.hdr;
   let cpu0: ThreadCpu | undefined;
   let cpu1: ThreadCpu | undefined;
@@ -168,7 +238,9 @@ async function load(o: LoadOptions, endpoints: string[], h: RunHooks, tag = h.la
         last = p.elapsedMs;
         const rps = Math.round((p.count / Math.max(1, p.elapsedMs)) * 1000);
         const left = Math.max(0, (durationMs - p.elapsedMs) / 1000);
-        const line = `${label}: ${(p.elapsedMs / 1000).toFixed(1)} s, ${rps.toLocaleString('en-US')} req/s, ${p.errors} errors, ${p.timeouts} timeouts, ${o.requests > 0 ? `${p.count}/${o.requests} requests, at most ` : ''}${left.toFixed(0)} s left`;
+        const line =
+          `${label}: ${(p.elapsedMs / 1000).toFixed(1)} s, ${rps.toLocaleString('en-US')} req/s, ${p.errors} ` +
+          `errors, ${p.timeouts} timeouts, ${o.requests > 0 ? `${p.count}/${o.requests} requests, at most ` : ''}${left.toFixed(0)} s left`;
         process.stderr.write(tty ? `\r${line.padEnd(100)}` : `${line}\n`);
       },
       ...(hdr !== undefined ? { interval: (hist, start, end) => hdr.interval(hist, tag, start, end) } : {}),
@@ -176,7 +248,8 @@ async function load(o: LoadOptions, endpoints: string[], h: RunHooks, tag = h.la
   );
   if (tty) process.stderr.write('\n');
   const cpu = cpu0 !== undefined && cpu1 !== undefined ? cpuPerRequest(cpu0, cpu1, r.requests + r.errors) : null;
-  if (cpuOf !== undefined && cpu === null) process.stderr.write(`zqueue bench: cannot read the CPU times of process ${cpuOf.pid} (/proc/${cpuOf.pid}/task)\n`);
+  if (cpuOf !== undefined && cpu === null)
+    process.stderr.write(`zqueue bench: cannot read the CPU times of process ${cpuOf.pid} (/proc/${cpuOf.pid}/task)\n`);
   return { r, cpu, cpuPid: cpuOf?.pid ?? null };
 }
 
@@ -187,7 +260,9 @@ function verdict(results: readonly LoadResult[]): void {
   const cold = results.filter((r) => r.warmup_failed !== null).length;
   if (errors + timeouts + cold === 0) return;
   const first = results.find((r) => r.first_error !== null)?.first_error;
-  throw new Error(`${errors} requests errored, ${timeouts} timed out${cold > 0 ? `, ${cold} run(s) never warmed up` : ''}${first !== undefined && first !== null ? ` (first: ${first})` : ''}`);
+  const coldText = cold > 0 ? `, ${cold} run(s) never warmed up` : '';
+  const firstText = first !== undefined && first !== null ? ` (first: ${first})` : '';
+  throw new Error(`${errors} requests errored, ${timeouts} timed out${coldText}${firstText}`);
 }
 
 /** A file that can be written: its folder exists and takes writes, and it is not a folder itself. */
@@ -197,7 +272,17 @@ function writable(flag: string, file: string): void {
     if (existsSync(path) && statSync(path).isDirectory()) throw new Error('it is a folder');
     accessSync(dirname(path), constants.W_OK);
   } catch (err) {
-    const why = err instanceof Error && 'code' in err && err.code === 'ENOENT' ? `no folder ${dirname(path)}` : err instanceof Error ? err.message : String(err);
+    const why =
+      err instanceof Error && 'code' in err && err.code === 'ENOENT'
+        ? `no folder ${dirname(path)}`
+        : err instanceof Error
+          ? err.message
+          : String(err);
     throw new UsageError(`${flag} ${file}: cannot write there (${why})`);
   }
+}
+
+/** A label's repeat tag (` #2`), or ''. */
+function repeatOf(label: string): string {
+  return label.includes('#') ? ` ${label.slice(label.indexOf('#'))}` : '';
 }

@@ -1,6 +1,6 @@
 /** `zqueue device`: the seed's queue_device.py, with every device option. */
 import { Device } from '../device/device.js';
-import { Logger, logLifecycle } from '../log.js';
+import { Logger, logLifecycle } from '../operate/log.js';
 import { deviceOptions, type DeviceOptions } from '../options.js';
 import type { CommandSpec, Parsed } from './flags.js';
 import { OPERATE_SECTION, SIGNALS_NOTE, operate, operateOf, untilStop } from './operate.js';
@@ -12,10 +12,37 @@ export const spec: CommandSpec = {
   sections: [
     {
       table: deviceOptions,
-      keys: ['frontend', 'backend', 'engine', 'policy', 'maxQueued', 'maxQueuedPerClient', 'queueOrder', 'plainService', 'serviceWaitMs', 'handlerTimeoutMs', 'onWorkerDeath', 'prefetch', 'heartbeatIntervalMs', 'maxFrames', 'maxMessageSize', 'highWaterMark', 'backlog', 'closeTimeoutMs'],
+      keys: [
+        'frontend',
+        'backend',
+        'engine',
+        'policy',
+        'maxQueued',
+        'maxQueuedPerClient',
+        'queueOrder',
+        'plainService',
+        'serviceWaitMs',
+        'handlerTimeoutMs',
+        'onWorkerDeath',
+        'prefetch',
+        'heartbeatIntervalMs',
+        'maxFrames',
+        'maxMessageSize',
+        'highWaterMark',
+        'backlog',
+        'closeTimeoutMs',
+      ],
     },
-    { title: 'Overload (src/overload.ts)', table: deviceOptions, keys: ['overloadPolicy', 'standingQueueMs', 'maxWaitMs', 'handshakeTimeoutMs', 'countHandshakes'] },
-    { title: 'Security (tcp)', table: deviceOptions, keys: ['curveSecretKey', 'allowKeys', 'allowFrom', 'backendCurveSecretKey', 'allowServerKeys', 'ipcMode'] },
+    {
+      title: 'Overload (src/overload.ts)',
+      table: deviceOptions,
+      keys: ['overloadPolicy', 'standingQueueMs', 'maxWaitMs', 'handshakeTimeoutMs', 'countHandshakes'],
+    },
+    {
+      title: 'Security (tcp)',
+      table: deviceOptions,
+      keys: ['curveSecretKey', 'allowKeys', 'allowFrom', 'backendCurveSecretKey', 'allowServerKeys', 'ipcMode'],
+    },
     { ...OPERATE_SECTION, keys: [...OPERATE_SECTION.keys, 'statsOnExit'] },
     { title: 'Tap', table: deviceOptions, keys: ['tap', 'tapHighWaterMark'] },
   ],

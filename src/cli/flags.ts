@@ -134,11 +134,13 @@ function valueOf(e: Entry, raw: string): unknown {
   const { range, choices } = e.spec;
   if (range !== undefined) {
     const n = Number(raw);
-    if (raw.trim() === '' || !Number.isInteger(n) || n < range[0]) throw new UsageError(`--${e.flag.flag} must be an integer ≥ ${range[0]}, got ${JSON.stringify(raw)}`);
+    if (raw.trim() === '' || !Number.isInteger(n) || n < range[0])
+      throw new UsageError(`--${e.flag.flag} must be an integer ≥ ${range[0]}, got ${JSON.stringify(raw)}`);
     if (n > range[1]) throw new UsageError(`--${e.flag.flag} must be an integer ≤ ${range[1]}, got ${JSON.stringify(raw)}`);
     return n;
   }
-  if (choices !== undefined && !choices.includes(raw)) throw new UsageError(`--${e.flag.flag} must be one of ${choices.join(', ')}, got ${JSON.stringify(raw)}`);
+  if (choices !== undefined && !choices.includes(raw))
+    throw new UsageError(`--${e.flag.flag} must be one of ${choices.join(', ')}, got ${JSON.stringify(raw)}`);
   return raw;
 }
 

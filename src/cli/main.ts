@@ -17,7 +17,9 @@ import * as ctl from './ctl.js';
 import * as bench from './bench.js';
 import * as benchCompare from './compare.js';
 
-/** The package's version (dist/src/cli/main.js: the package.json three folders up, in the repository and in the installed package alike). */
+/**
+ * The package's version (dist/src/cli/main.js: the package.json three folders up, in the repository and in the installed package alike).
+ */
 export const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export interface Command {

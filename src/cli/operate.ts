@@ -5,10 +5,13 @@
  * lifecycle logs), then drain and close.
  */
 import type { Device } from '../device/device.js';
-import { Broker } from '../broker.js';
-import { MetricsServer, StatsLine, deviceOf, isLoopback, parseListenAddress, type Target } from '../metrics.js';
-import { ControlServer, handlePauseSignals } from '../control.js';
-import { Logger, logLifecycle } from '../log.js';
+import { Broker } from '../serve/broker.js';
+import { MetricsServer } from '../operate/http.js';
+import { StatsLine } from '../operate/stats-line.js';
+import { deviceOf, type Target } from '../operate/target.js';
+import { isLoopback, parseListenAddress } from '../endpoints.js';
+import { ControlServer, handlePauseSignals } from '../operate/control.js';
+import { Logger, logLifecycle } from '../operate/log.js';
 import { loadAllowList } from '../keys.js';
 import { operateOptions, resolveTable, type ResolvedOf } from '../options.js';
 import type { Parsed, Section } from './flags.js';
@@ -63,7 +66,11 @@ function reloadOnHangup(device: Device, files: AllowListFiles, logger: Logger): 
       device.setAllowList(lists);
       logger.log('allow-list-reloaded', { keys: lists.keys?.length, serverKeys: lists.serverKeys?.length });
     } catch (err) {
-      logger.log('allow-list-reload-failed', { message: err instanceof Error ? err.message : String(err), kept: 'the previous lists' }, 'error');
+      logger.log(
+        'allow-list-reload-failed',
+        { message: err instanceof Error ? err.message : String(err), kept: 'the previous lists' },
+        'error',
+      );
     }
   };
   process.on('SIGHUP', onHup);

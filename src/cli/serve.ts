@@ -1,6 +1,6 @@
 /** `zqueue serve`: a device and server workers on worker threads, running a handler module. */
-import { Broker } from '../broker.js';
-import { Logger } from '../log.js';
+import { Broker } from '../serve/broker.js';
+import { Logger } from '../operate/log.js';
 import { brokerOptions, type BrokerOptions } from '../options.js';
 import { UsageError, type CommandSpec, type Parsed } from './flags.js';
 import { OPERATE_SECTION, SIGNALS_NOTE, operate, operateOf, untilStop } from './operate.js';
@@ -12,10 +12,42 @@ export const spec: CommandSpec = {
   sections: [
     {
       table: brokerOptions,
-      keys: ['handler', 'threads', 'frontend', 'backend', 'policy', 'engine', 'concurrency', 'service', 'plainService', 'serviceWaitMs', 'join', 'maxQueued', 'maxQueuedPerClient', 'queueOrder', 'handlerTimeoutMs', 'prefetch', 'onWorkerDeath', 'heartbeatIntervalMs', 'maxFrames', 'maxMessageSize', 'highWaterMark', 'backlog', 'closeTimeoutMs'],
+      keys: [
+        'handler',
+        'threads',
+        'frontend',
+        'backend',
+        'policy',
+        'engine',
+        'concurrency',
+        'service',
+        'plainService',
+        'serviceWaitMs',
+        'join',
+        'maxQueued',
+        'maxQueuedPerClient',
+        'queueOrder',
+        'handlerTimeoutMs',
+        'prefetch',
+        'onWorkerDeath',
+        'heartbeatIntervalMs',
+        'maxFrames',
+        'maxMessageSize',
+        'highWaterMark',
+        'backlog',
+        'closeTimeoutMs',
+      ],
     },
-    { title: 'Overload (src/overload.ts)', table: brokerOptions, keys: ['overloadPolicy', 'standingQueueMs', 'maxWaitMs', 'handshakeTimeoutMs', 'countHandshakes'] },
-    { title: 'Security (tcp)', table: brokerOptions, keys: ['curveSecretKey', 'allowKeys', 'allowFrom', 'backendCurveSecretKey', 'allowServerKeys', 'ipcMode'] },
+    {
+      title: 'Overload (src/overload.ts)',
+      table: brokerOptions,
+      keys: ['overloadPolicy', 'standingQueueMs', 'maxWaitMs', 'handshakeTimeoutMs', 'countHandshakes'],
+    },
+    {
+      title: 'Security (tcp)',
+      table: brokerOptions,
+      keys: ['curveSecretKey', 'allowKeys', 'allowFrom', 'backendCurveSecretKey', 'allowServerKeys', 'ipcMode'],
+    },
     { ...OPERATE_SECTION, keys: [...OPERATE_SECTION.keys, 'statsOnExit'] },
     { title: 'Tap', table: brokerOptions, keys: ['tap', 'tapHighWaterMark'] },
   ],

@@ -1,7 +1,7 @@
 /** `zqueue server`: the seed's queue_server.py, or any handler module, against a device's backend. */
 import { randomInt } from 'node:crypto';
 import { resolve as resolvePath } from 'node:path';
-import { ServerGroup } from '../server/server.js';
+import { ServerGroup } from '../server/group.js';
 import { HealthServer } from '../server/health.js';
 import { parseListenAddress } from '../endpoints.js';
 import { loadHandler, seedHandler } from '../server/handler.js';

@@ -7,7 +7,11 @@ import { delimiterIndex, type ErrorKind } from '../protocol.js';
 
 export type Admission =
   | { readonly ok: true; /** Where the body starts: frames[0 .. bodyAt) is the envelope, delimiter included. */ readonly bodyAt: number }
-  | { readonly ok: false; /** none: no envelope, nowhere to reply (drop and count as malformed). */ readonly kind: ErrorKind | 'malformed'; readonly message: string };
+  | {
+      readonly ok: false;
+      /** none: no envelope, nowhere to reply (drop and count as malformed). */ readonly kind: ErrorKind | 'malformed';
+      readonly message: string;
+    };
 
 export interface AdmitRules {
   readonly maxFrames: number;

@@ -18,10 +18,18 @@
  */
 import { performance } from 'node:perf_hooks';
 import { EMPTY, budgetIn, displayId, errorFrame, requestIdIn, type ErrorKind } from '../protocol.js';
-import { queueOrder, staleReason, type ShedReason } from '../overload.js';
-import { Balancer, type Held, type Pending } from '../balancer.js';
-import { ServicePools } from '../services.js';
-import { codecFor, codecNamed, isWorkerMessage, type Joining, type PeerView, type WorkerCodec, type WorkerEvent } from '../protocols/index.js';
+import { queueOrder, staleReason, type ShedReason } from './scheduling/overload.js';
+import { Balancer, type Held, type Pending } from './scheduling/balancer.js';
+import { ServicePools } from './scheduling/services.js';
+import {
+  codecFor,
+  codecNamed,
+  isWorkerMessage,
+  type Joining,
+  type PeerView,
+  type WorkerCodec,
+  type WorkerEvent,
+} from '../protocols/index.js';
 import { clientReplyHead, clientRequest, isClientRequest } from '../protocols/majordomo.js';
 import { packedRequests, requestBatch } from '../protocols/zqueue.js';
 import { FLAG_CANCEL, FLAG_RETRY, helloFrames, isBatch, offersBatches, readBatch, type BatchLimits } from '../protocols/client-wire.js';
@@ -71,7 +79,9 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     this.notified = ctx.sockets.notifies;
     const order = queueOrder(o);
     // fifo has no per-client share: the one queue is everyone's.
-    this.pools = new ServicePools(() => new Balancer(o.maxQueued, o.prefetch, this.fifo ? o.maxQueued : o.maxQueuedPerClient, order, undefined, !this.fifo));
+    this.pools = new ServicePools(
+      () => new Balancer(o.maxQueued, o.prefetch, this.fifo ? o.maxQueued : o.maxQueuedPerClient, order, undefined, !this.fifo),
+    );
     this.batchLimits = { maxEntries: CLIENT_BATCH_MAX_ENTRIES, maxBytes: o.maxMessageSize < 0 ? 0x7fff_ffff : o.maxMessageSize };
     this.hello = helloFrames(this.batchLimits);
   }
@@ -89,10 +99,28 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     this.run(() => this.frontLoop());
     if (!this.shared) this.run(() => this.readBackend((frames) => this.onWorkerMessage(frames)));
     // The sweep also expires requests for a service that no worker offers.
-    const every = Math.max(10, Math.min(250, Math.floor((o.handlerTimeoutMs > 0 ? Math.min(o.handlerTimeoutMs, o.serviceWaitMs) : o.serviceWaitMs) / 4)));
+    const every = Math.max(
+      10,
+      Math.min(250, Math.floor((o.handlerTimeoutMs > 0 ? Math.min(o.handlerTimeoutMs, o.serviceWaitMs) : o.serviceWaitMs) / 4)),
+    );
     // A failure in a timer's work is a failure of the engine, reported, not thrown into the event loop.
-    this.sweep = setInterval(() => guarded(() => this.expire(), (err) => this.failed(err)), every);
-    if (o.heartbeatIntervalMs > 0) this.heartbeat = setInterval(() => guarded(() => this.beat(), (err) => this.failed(err)), Math.max(5, Math.floor(o.heartbeatIntervalMs / 4)));
+    this.sweep = setInterval(
+      () =>
+        guarded(
+          () => this.expire(),
+          (err) => this.failed(err),
+        ),
+      every,
+    );
+    if (o.heartbeatIntervalMs > 0)
+      this.heartbeat = setInterval(
+        () =>
+          guarded(
+            () => this.beat(),
+            (err) => this.failed(err),
+          ),
+        Math.max(5, Math.floor(o.heartbeatIntervalMs / 4)),
+      );
   }
 
   stopIntake(): void {
@@ -113,7 +141,15 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     const workers: WorkerStats[] = [];
     for (const w of this.pools.workers()) {
       const state = w.retired ? 'retired' : w.inFlight < w.credits ? 'ready' : 'full';
-      workers.push({ id: displayId(w.id), state, credits: w.credits, inFlight: w.inFlight, served: w.served, service: this.pools.service(w.key) ?? '', protocol: w.protocol });
+      workers.push({
+        id: displayId(w.id),
+        state,
+        credits: w.credits,
+        inFlight: w.inFlight,
+        served: w.served,
+        service: this.pools.service(w.key) ?? '',
+        protocol: w.protocol,
+      });
     }
     return {
       ...this.counters.snapshot({ inFlight: this.inFlight, queued: this.pools.queued, queue: this.pools.queueStats(), workers }),
@@ -173,7 +209,16 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
       const now = performance.now();
       // The zqueue client's deadline frame (protocol.ts): its budget and its request id.
       const budget = budgetIn(frames, bodyAt - 1);
-      const pending: Pending = { frames, bodyAt, retried: false, receivedAt: now, service: this.ctx.options.plainService, mdp: false, deadline: budget > 0 ? now + budget : 0, batchId: -1 };
+      const pending: Pending = {
+        frames,
+        bodyAt,
+        retried: false,
+        receivedAt: now,
+        service: this.ctx.options.plainService,
+        mdp: false,
+        deadline: budget > 0 ? now + budget : 0,
+        batchId: -1,
+      };
       // A zqueue client offers the batched wire on a connection's first request: it is told at once, before any reply.
       if (budget > 0 && offersBatches(frames, bodyAt)) this.counters.toClient([frames[0] as Buffer, ...this.hello]);
       if (budget > 0 && this.adaptive) this.replaceStale(pending, requestIdIn(frames, bodyAt - 1));
@@ -189,7 +234,17 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     else if (r.kind === 'mmi') {
       this.counters.control++;
       this.counters.toClient(r.reply);
-    } else this.admitted({ frames: r.frames, bodyAt, retried: false, receivedAt: performance.now(), service: r.service, mdp: true, deadline: 0, batchId: -1 });
+    } else
+      this.admitted({
+        frames: r.frames,
+        bodyAt,
+        retried: false,
+        receivedAt: performance.now(),
+        service: r.service,
+        mdp: true,
+        deadline: 0,
+        batchId: -1,
+      });
   }
 
   /**
@@ -222,7 +277,16 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
   }
 
   /** One request of a client batch; `n`: its place in the batch (1-based). */
-  private batchEntry(identity: Buffer, id: number, budget: number, flags: number, body: Buffer[], now: number, seen: Set<number>, n: number): void {
+  private batchEntry(
+    identity: Buffer,
+    id: number,
+    budget: number,
+    flags: number,
+    body: Buffer[],
+    now: number,
+    seen: Set<number>,
+    n: number,
+  ): void {
     const o = this.ctx.options;
     if ((flags & FLAG_CANCEL) !== 0) {
       this.cancel(identity, id);
@@ -249,7 +313,16 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     this.ctx.hooks.onRequest?.();
     const frames = [identity, EMPTY];
     for (const f of body) frames.push(f);
-    const pending: Pending = { frames, bodyAt: 2, retried: false, receivedAt: now, service: o.plainService, mdp: false, deadline: budget > 0 ? now + budget : 0, batchId: id };
+    const pending: Pending = {
+      frames,
+      bodyAt: 2,
+      retried: false,
+      receivedAt: now,
+      service: o.plainService,
+      mdp: false,
+      deadline: budget > 0 ? now + budget : 0,
+      batchId: id,
+    };
     if ((flags & FLAG_RETRY) !== 0 && this.adaptive) this.replaceStaleBatched(pending, id);
     this.admitted(pending);
   }
@@ -260,11 +333,17 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     this.clientReplies.add(identity, id, [errorFrame(kind, message)], 0);
   }
 
-  /** A client withdrew a request: dropped if it still waits (a worker that has it already runs it, and its reply is thrown away by the client). */
+  /**
+   * A client withdrew a request: dropped if it still waits (a worker that has it already runs it, and its reply is thrown away by the
+   * client).
+   */
   private cancel(identity: Buffer, id: number): void {
     const pool = this.pools.pool(this.ctx.options.plainService);
     if (pool.queued === 0) return;
-    const gone = pool.removeQueued(this.fifo ? '' : identity.toString('latin1'), (q) => q.batchId === id && clientOf(q) === identity.toString('latin1'));
+    const gone = pool.removeQueued(
+      this.fifo ? '' : identity.toString('latin1'),
+      (q) => q.batchId === id && clientOf(q) === identity.toString('latin1'),
+    );
     this.counters.shed.cancelled += gone.length;
   }
 
@@ -390,7 +469,12 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
   private replied(held: Held, frames: readonly Buffer[], from: number, to: number, now: number): void {
     if (held.batchId >= 0) {
       this.counters.countReply(to > from ? frames[to - 1] : undefined, held.receivedAt, now);
-      this.clientReplies.add(held.frames[0] as Buffer, held.batchId, from === 0 && to === frames.length ? frames : frames.slice(from, to), 0);
+      this.clientReplies.add(
+        held.frames[0] as Buffer,
+        held.batchId,
+        from === 0 && to === frames.length ? frames : frames.slice(from, to),
+        0,
+      );
       return;
     }
     const reply = held.frames.slice(0, held.bodyAt);
@@ -477,7 +561,19 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     } else if (this.ctx.options.onWorkerDeath === 'retry' && !h.retried) {
       c.retried++;
       const pool = this.pools.pool(h.service ?? '');
-      pool.requeue({ frames: h.frames, bodyAt: h.bodyAt, retried: true, receivedAt: h.receivedAt, service: h.service ?? '', mdp: h.mdp === true, deadline: h.deadline, batchId: h.batchId }, performance.now());
+      pool.requeue(
+        {
+          frames: h.frames,
+          bodyAt: h.bodyAt,
+          retried: true,
+          receivedAt: h.receivedAt,
+          service: h.service ?? '',
+          mdp: h.mdp === true,
+          deadline: h.deadline,
+          batchId: h.batchId,
+        },
+        performance.now(),
+      );
       this.dispatchQueued(pool);
     } else {
       this.reject(h, 'worker-died', 'the server handling this request died');
@@ -499,10 +595,12 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     for (const [service, pool] of this.pools.entries()) {
       if (pool.queued === 0) continue;
       // Requests whose deadline passed, or that waited past maxWaitMs, leave the queue now rather than when their turn comes.
-      if (sweeps) for (const p of pool.expireQueuedBy((q) => staleReason(q, now, o) !== undefined)) this.shed(p, staleReason(p, now, o) ?? 'policy');
+      if (sweeps)
+        for (const p of pool.expireQueuedBy((q) => staleReason(q, now, o) !== undefined)) this.shed(p, staleReason(p, now, o) ?? 'policy');
       // Requests for a service that no worker offers wait serviceWaitMs, then fail (MDP 0.1 has no error frame: see the README).
       if (pool.size > 0) continue;
-      for (const p of pool.expireQueued(now - o.serviceWaitMs)) this.reject(p, 'no-service', `no worker offers service "${service}" (waited ${o.serviceWaitMs} ms)`);
+      for (const p of pool.expireQueued(now - o.serviceWaitMs))
+        this.reject(p, 'no-service', `no worker offers service "${service}" (waited ${o.serviceWaitMs} ms)`);
     }
   }
 }

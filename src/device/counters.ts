@@ -10,10 +10,14 @@ import { EMPTY, delimiterIndex, errorFrame, errorKindOf, type ErrorKind } from '
 import { createHistogram, record, summarize, type Histogram, type LatencySummary } from '../latency.js';
 import { TAP_OUT, type Tap, type TapStats } from '../tap.js';
 import { size, type Writer } from '../writer.js';
-import type { ShedReason } from '../overload.js';
+import type { ShedReason } from './scheduling/overload.js';
+import type { QueueStats } from './scheduling/fairqueue.js';
 import type { ProtocolName } from '../protocols/types.js';
 
-/** Requests dropped before they reached a worker, by why (src/overload.ts): `policy` ones were answered `busy`, the others had nobody left to answer. */
+/**
+ * Requests dropped before they reached a worker, by why (src/overload.ts): `policy` ones were answered `busy`, the others had nobody left
+ * to answer.
+ */
 export type ShedCounts = Record<ShedReason, number>;
 
 export interface SideStats {
@@ -55,15 +59,7 @@ export interface WorkerStats {
   readonly protocol?: ProtocolName;
 }
 
-/** least-busy's fair queue: who waits, and how deep. */
-export interface QueueStats {
-  /** Clients (routing identities) with requests waiting. */
-  readonly clientsWaiting: number;
-  /** The most requests one client has waiting. */
-  readonly deepestClient: number;
-  /** Of `failed.busy`: refused because that client had maxQueuedPerClient requests waiting (the rest: the whole queue was full). */
-  readonly busyPerClient: number;
-}
+export type { QueueStats } from './scheduling/fairqueue.js';
 
 /** What a counting engine reports. */
 export interface CountedStats {
@@ -167,7 +163,9 @@ export class Counters {
     this.toClient(reply);
   }
 
-  /** A server's reply, counted (answered, its latency, its kind when it is an error reply) but sent by the caller: `last` is its last frame. */
+  /**
+   * A server's reply, counted (answered, its latency, its kind when it is an error reply) but sent by the caller: `last` is its last frame.
+   */
   countReply(last: Buffer | undefined, arrivedAt: number | undefined, now?: number): void {
     this.answered++;
     if (arrivedAt !== undefined) this.time(arrivedAt, now);
@@ -212,7 +210,12 @@ export class Counters {
   }
 
   /** The counts as stats; the engine adds what only it knows. */
-  snapshot(extra: { inFlight: number; queued: number; queue: Omit<QueueStats, 'busyPerClient'>; workers: readonly WorkerStats[] }): CountedStats {
+  snapshot(extra: {
+    inFlight: number;
+    queued: number;
+    queue: Omit<QueueStats, 'busyPerClient'>;
+    workers: readonly WorkerStats[];
+  }): CountedStats {
     return {
       counted: true,
       frontendTraffic: { ...this.front },

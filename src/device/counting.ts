@@ -46,7 +46,9 @@ export abstract class CountingEngine {
       { immediate: true, encode: this.front.encode },
     );
     // The relay's DEALER backend may wait to send (its sendTimeout is not 0); a ROUTER never does.
-    this.backWriter = this.shared ? this.frontWriter : new Writer(s.backend, (err) => this.failed(err), { immediate: s.backend instanceof zmq.Router, encode: this.back.encode });
+    this.backWriter = this.shared
+      ? this.frontWriter
+      : new Writer(s.backend, (err) => this.failed(err), { immediate: s.backend instanceof zmq.Router, encode: this.back.encode });
     this.counters = new Counters(ctx.options.recordLatency, this.frontWriter, ctx.tap);
     this.rules = { maxFrames: ctx.options.maxFrames, stopping: () => ctx.stopping() };
   }
@@ -158,7 +160,10 @@ export abstract class CountingEngine {
     }
   }
 
-  /** Counts and taps a client's message, and applies the intake rules: where its body starts, or -1 when it was taken, answered or dropped here. */
+  /**
+   * Counts and taps a client's message, and applies the intake rules: where its body starts, or -1 when it was taken, answered or dropped
+   * here.
+   */
   private intake(frames: Buffer[]): number {
     const c = this.counters;
     c.front.messagesIn++;

@@ -14,7 +14,13 @@ import '../context.js';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { ErrorCode, ZqueueError } from '../errors.js';
-import { resolveDeviceOptions, type DeviceOptions, type Engine as EngineName, type Policy, type ResolvedDeviceOptions } from '../options.js';
+import {
+  resolveDeviceOptions,
+  type DeviceOptions,
+  type Engine as EngineName,
+  type Policy,
+  type ResolvedDeviceOptions,
+} from '../options.js';
 import type { Refusal } from '../auth.js';
 import { Tap } from '../tap.js';
 import type { LatencySummary } from '../latency.js';
@@ -47,7 +53,8 @@ interface CommonStats {
 }
 
 /** `native` counts nothing (libzmq's proxy exposes no statistics to zeromq.js); `js` counts everything. */
-export type DeviceStats = (CommonStats & { readonly engine: 'native' } & UncountedStats) | (CommonStats & { readonly engine: 'js' } & CountedStats);
+export type DeviceStats =
+  (CommonStats & { readonly engine: 'native' } & UncountedStats) | (CommonStats & { readonly engine: 'js' } & CountedStats);
 
 export interface DeviceEvents {
   /** The device moved to `state` (running, paused, closing = draining, closed). */
@@ -120,7 +127,10 @@ export class Device extends EventEmitter<DeviceEvents> {
     const o = this.options;
     const kind = engineKindOf(o);
     await this.security.register();
-    const sockets = new DeviceSockets(o, kind, this.security, { peer: (side, n) => this.emit('peer', side, n), acceptFailed: (side, code) => this.emit('accept-failed', side, code) });
+    const sockets = new DeviceSockets(o, kind, this.security, {
+      peer: (side, n) => this.emit('peer', side, n),
+      acceptFailed: (side, code) => this.emit('accept-failed', side, code),
+    });
     this.sockets = sockets;
     try {
       await sockets.bind();

@@ -58,7 +58,10 @@ export class NativeEngine implements Engine<UncountedStats> {
   async stop(): Promise<void> {
     this.proxy.terminate();
     let timer: NodeJS.Timeout | undefined;
-    const late = await Promise.race([this.running.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), 200)))]);
+    const late = await Promise.race([
+      this.running.then(() => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), 200))),
+    ]);
     clearTimeout(timer);
     if (!late) return;
     const sink = new zmq.Dealer({ linger: 0 });

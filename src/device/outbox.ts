@@ -5,7 +5,7 @@
  * turn as the reads (setImmediate's check phase follows the poll phase), so
  * batching adds no wait.
  */
-import type { Held, Worker } from '../balancer.js';
+import type { Held, Worker } from './scheduling/balancer.js';
 
 export class Outbox {
   private boxes = new Map<string, { worker: Worker; items: Held[] }>();

@@ -14,7 +14,10 @@ export type Side = 'frontend' | 'backend';
 export interface SecurityStats {
   readonly frontend: 'curve' | 'null';
   readonly backend: 'curve' | 'null';
-  /** Connections refused: a key not on the allow-list, a source address outside allowFrom, a failed handshake (no key, wrong server key, garbage). */
+  /**
+   * Connections refused: a key not on the allow-list, a source address outside allowFrom, a failed handshake (no key, wrong server key,
+   * garbage).
+   */
   readonly refused: Readonly<{ key: number; address: number; handshake: number }>;
 }
 
@@ -34,10 +37,12 @@ export class DeviceSecurity {
   /** Starts the ZAP domains: they must be serving before a socket that relies on them binds. */
   async register(): Promise<void> {
     const o = this.o;
-    const refused = (side: Side) => (why: Refusal): void => {
-      this.refused[why]++;
-      this.onRefused(side, why);
-    };
+    const refused =
+      (side: Side) =>
+      (why: Refusal): void => {
+        this.refused[why]++;
+        this.onRefused(side, why);
+      };
     if (o.allowKeys !== null || o.allowFrom !== null) {
       this.domains.frontend = newDomain('frontend');
       await zap.register(this.domains.frontend, policyOf(o.allowKeys, o.allowFrom), refused('frontend'));
@@ -58,7 +63,10 @@ export class DeviceSecurity {
   socketOptions(side: Side): Partial<zmq.SocketOptions<zmq.Router>> {
     const secretKey = side === 'frontend' ? this.o.curveSecretKey : this.o.backendCurveSecretKey;
     const domain = this.domains[side];
-    return { ...(secretKey !== '' ? { curveServer: true, curveSecretKey: secretKey } : {}), ...(domain !== undefined ? { zapDomain: domain } : {}) };
+    return {
+      ...(secretKey !== '' ? { curveServer: true, curveSecretKey: secretKey } : {}),
+      ...(domain !== undefined ? { zapDomain: domain } : {}),
+    };
   }
 
   /**
@@ -81,11 +89,16 @@ export class DeviceSecurity {
       this.lists = { keys: lists.keys ?? this.lists.keys, from: lists.from ?? this.lists.from };
       zap.update(this.domains.frontend, policyOf(this.lists.keys, this.lists.from));
     }
-    if (this.domains.backend !== undefined && lists.serverKeys !== undefined) zap.update(this.domains.backend, policyOf(lists.serverKeys, null));
+    if (this.domains.backend !== undefined && lists.serverKeys !== undefined)
+      zap.update(this.domains.backend, policyOf(lists.serverKeys, null));
   }
 
   stats(): SecurityStats {
-    return { frontend: this.o.curveSecretKey === '' ? 'null' : 'curve', backend: this.o.backendCurveSecretKey === '' ? 'null' : 'curve', refused: { ...this.refused } };
+    return {
+      frontend: this.o.curveSecretKey === '' ? 'null' : 'curve',
+      backend: this.o.backendCurveSecretKey === '' ? 'null' : 'curve',
+      refused: { ...this.refused },
+    };
   }
 
   async unregister(): Promise<void> {

@@ -59,7 +59,13 @@ export class DeviceSockets {
     private readonly security: DeviceSecurity,
     private readonly events: SocketEvents,
   ) {
-    const common = { linger: 0, backlog: o.backlog, sendHighWaterMark: o.highWaterMark, receiveHighWaterMark: o.highWaterMark, handshakeInterval: o.handshakeTimeoutMs };
+    const common = {
+      linger: 0,
+      backlog: o.backlog,
+      sendHighWaterMark: o.highWaterMark,
+      receiveHighWaterMark: o.highWaterMark,
+      handshakeInterval: o.handshakeTimeoutMs,
+    };
     // Counting engines: ROUTER_MANDATORY and a zero send timeout turn the ROUTER's silent
     // drops (a client gone, or too slow to take its reply) into errors the
     // device counts, without ever waiting. (libzmq's proxy stops on such an error: not for native.)
@@ -71,7 +77,14 @@ export class DeviceSockets {
     const refuseV1 = { zapDomain: FRONTEND_ZAP_DOMAIN };
     this.shared = sameEndpoint(o.frontend, o.backend) && kind === 'balanced';
     // Shared: a worker that reconnects under its routing id takes it over, as on a backend.
-    this.frontend = new zmq.Router({ ...common, ...counted, maxMessageSize: o.maxMessageSize, ...refuseV1, ...security.socketOptions('frontend'), ...(this.shared ? { handover: true } : {}) });
+    this.frontend = new zmq.Router({
+      ...common,
+      ...counted,
+      maxMessageSize: o.maxMessageSize,
+      ...refuseV1,
+      ...security.socketOptions('frontend'),
+      ...(this.shared ? { handover: true } : {}),
+    });
     const backendOptions = { ...common, ...security.socketOptions('backend') };
     // balanced: a server that reconnects under the same routing id takes it over (its old
     // connection may not be gone yet). Its ROUTER never waits to send (without ROUTER_MANDATORY
@@ -88,7 +101,10 @@ export class DeviceSockets {
     this.notifies = kind === 'balanced' && o.overloadPolicy === 'adaptive' && !o.frontend.startsWith('inproc://');
     if (this.notifies) {
       // setInt32Option is protected in zeromq.js's types, but it is the documented way to reach an option without a property.
-      (this.frontend as unknown as { setInt32Option(option: number, value: number): void }).setInt32Option(ZMQ_ROUTER_NOTIFY, NOTIFY_CONNECT_AND_DISCONNECT);
+      (this.frontend as unknown as { setInt32Option(option: number, value: number): void }).setInt32Option(
+        ZMQ_ROUTER_NOTIFY,
+        NOTIFY_CONNECT_AND_DISCONNECT,
+      );
     }
     // Subscribe before binding, so that no early connection goes uncounted.
     if (this.notifies && !o.countHandshakes) this.probeDescriptors();

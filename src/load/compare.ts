@@ -73,7 +73,12 @@ export function relativeChange(base: readonly number[], now: readonly number[], 
 }
 
 /** 95 % percentile-bootstrap interval of relativeChange. */
-export function bootstrapInterval(base: readonly number[], now: readonly number[], higherIsBetter: boolean, o: GateOptions = gateDefaults): [number, number] {
+export function bootstrapInterval(
+  base: readonly number[],
+  now: readonly number[],
+  higherIsBetter: boolean,
+  o: GateOptions = gateDefaults,
+): [number, number] {
   const rand = prng(o.seed);
   const pick = (xs: readonly number[]): number[] => xs.map(() => xs[Math.floor(rand() * xs.length)] ?? 0);
   const changes: number[] = [];
@@ -93,11 +98,14 @@ export function compare(base: readonly Metric[], now: readonly Metric[], o: Gate
     }
     const change = relativeChange(b.samples, n.samples, b.higherIsBetter);
     const interval = bootstrapInterval(b.samples, n.samples, b.higherIsBetter, o);
-    const verdict: Verdict = change < -o.threshold && interval[1] < 0 ? 'regressed' : change > o.threshold && interval[0] > 0 ? 'improved' : 'ok';
+    const verdict: Verdict =
+      change < -o.threshold && interval[1] < 0 ? 'regressed' : change > o.threshold && interval[0] > 0 ? 'improved' : 'ok';
     out.push({ key: b.key, verdict, baseline: mean(b.samples), now: mean(n.samples), change, interval });
   }
   const baseKeys = new Set(base.map((m) => m.key));
-  for (const n of now) if (!baseKeys.has(n.key)) out.push({ key: n.key, verdict: 'new', baseline: undefined, now: mean(n.samples), change: undefined, interval: undefined });
+  for (const n of now)
+    if (!baseKeys.has(n.key))
+      out.push({ key: n.key, verdict: 'new', baseline: undefined, now: mean(n.samples), change: undefined, interval: undefined });
   return out;
 }
 
@@ -105,18 +113,31 @@ const pct = (x: number | undefined): string => (x === undefined ? '–' : `${x >
 const num = (x: number | undefined): string => (x === undefined ? '–' : x.toFixed(3));
 
 export function checkMarkdown(rows: readonly Comparison[], o: GateOptions, note: string, title = 'zqueue regression gate'): string {
-  const verdictText: Record<Verdict, string> = { ok: 'ok', improved: 'improved', regressed: '**REGRESSED**', missing: '**missing**', new: 'new' };
+  const verdictText: Record<Verdict, string> = {
+    ok: 'ok',
+    improved: 'improved',
+    regressed: '**REGRESSED**',
+    missing: '**missing**',
+    new: 'new',
+  };
   const lines = [
     `# ${title}`,
     '',
     note,
     '',
-    `A figure regresses when it is worse than the baseline by more than ${(o.threshold * 100).toFixed(0)} % and its whole 95 % bootstrap interval is worse than zero. Change is signed: negative is worse.`,
+    `A figure regresses when it is worse than the baseline by more than ${(o.threshold * 100).toFixed(0)} ` +
+      `% and its whole 95 % bootstrap interval is worse than zero. Change is signed: negative is worse.`,
     '',
     '| figure | baseline | now | change | 95 % interval | verdict |',
     '| --- | ---: | ---: | ---: | ---: | --- |',
-    ...rows.map((r) => `| ${r.key} | ${num(r.baseline)} | ${num(r.now)} | ${pct(r.change)} | ${r.interval === undefined ? '–' : `${pct(r.interval[0])} … ${pct(r.interval[1])}`} | ${verdictText[r.verdict]} |`),
+    ...rows.map(
+      (r) => `| ${r.key} | ${num(r.baseline)} | ${num(r.now)} | ${pct(r.change)} | ${interval(r.interval)} | ${verdictText[r.verdict]} |`,
+    ),
     '',
   ];
   return lines.join('\n');
+}
+
+function interval(i: readonly [number, number] | undefined): string {
+  return i === undefined ? '–' : `${pct(i[0])} … ${pct(i[1])}`;
 }

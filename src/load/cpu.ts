@@ -4,7 +4,7 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 
-export { osThreadId } from '../worker.js';
+export { osThreadId } from '../serve/worker.js';
 
 /** On-CPU microseconds of thread `tid` of this process; 0 when unknown (the thread is gone). */
 export function threadCpuMicros(tid: number | undefined): number {
@@ -57,7 +57,9 @@ export interface ThreadCpu {
   readonly other: number;
 }
 
-/** What the threads of process `pid` have spent so far (Linux: /proc/PID/task/TID/schedstat and comm); undefined where /proc cannot tell. */
+/**
+ * What the threads of process `pid` have spent so far (Linux: /proc/PID/task/TID/schedstat and comm); undefined where /proc cannot tell.
+ */
 export function threadCpu(pid: number, workerTids: ReadonlySet<number> = new Set()): ThreadCpu | undefined {
   let tids: string[];
   try {
@@ -97,5 +99,11 @@ export function cpuPerRequest(before: ThreadCpu, after: ThreadCpu, requests: num
   const zmq = per('zmq');
   const workers = per('workers');
   const other = per('other');
-  return { total_us_per_req: Math.round((main + zmq + workers + other) * 100) / 100, main_us_per_req: main, zmq_us_per_req: zmq, workers_us_per_req: workers, other_us_per_req: other };
+  return {
+    total_us_per_req: Math.round((main + zmq + workers + other) * 100) / 100,
+    main_us_per_req: main,
+    zmq_us_per_req: zmq,
+    workers_us_per_req: workers,
+    other_us_per_req: other,
+  };
 }

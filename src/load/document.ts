@@ -52,7 +52,14 @@ export interface BenchDocument {
 
 export function benchEnvironment(): BenchEnvironment {
   const pkg = createRequire(import.meta.url)('../../../package.json') as { version?: string };
-  return { zqueue: pkg.version ?? 'unknown', node: process.version, platform: platform(), arch: arch(), cpus: cpus().length, cpu_model: cpus()[0]?.model ?? 'unknown' };
+  return {
+    zqueue: pkg.version ?? 'unknown',
+    node: process.version,
+    platform: platform(),
+    arch: arch(),
+    cpus: cpus().length,
+    cpu_model: cpus()[0]?.model ?? 'unknown',
+  };
 }
 
 /** The labels of a document, in the order they were first measured. */
@@ -76,19 +83,44 @@ export function readBenchDocument(value: unknown, name = 'the document'): BenchD
   if (v.schema === 'zqueue-bench/1') {
     const legacy = (r: Record<string, unknown>, label: string): BenchRun => {
       checkRun({ ...r, label }, name);
-      return { latency_uncorrected: null, per_client: { min_rps: 0, mean_rps: 0, max_rps: 0, stddev_rps: 0 }, client_figures: [], backend: null, threads: null, cpu: null, cpu_pid: null, ...(r as object), label, repeat: 0 } as unknown as BenchRun;
+      return {
+        latency_uncorrected: null,
+        per_client: { min_rps: 0, mean_rps: 0, max_rps: 0, stddev_rps: 0 },
+        client_figures: [],
+        backend: null,
+        threads: null,
+        cpu: null,
+        cpu_pid: null,
+        ...(r as object),
+        label,
+        repeat: 0,
+      } as unknown as BenchRun;
     };
     const runs = Array.isArray(v.runs)
       ? (v.runs as Record<string, unknown>[]).map((r) => legacy(r, `${String(r.backend)} / ${String(r.threads)}`))
       : [legacy(v, String(v.target))];
-    return { schema: BENCH_SCHEMA, created_at: '', environment: { zqueue: 'unknown', node: '', platform: '', arch: '', cpus: 0, cpu_model: '' }, kind: Array.isArray(v.runs) ? 'handler' : 'connect', target: String(v.handler ?? v.target), repeats: 1, runs };
+    return {
+      schema: BENCH_SCHEMA,
+      created_at: '',
+      environment: { zqueue: 'unknown', node: '', platform: '', arch: '', cpus: 0, cpu_model: '' },
+      kind: Array.isArray(v.runs) ? 'handler' : 'connect',
+      target: String(v.handler ?? v.target),
+      repeats: 1,
+      runs,
+    };
   }
   throw new Error(`${name} has schema ${JSON.stringify(v.schema)}; zqueue bench compare reads ${BENCH_SCHEMA} and zqueue-bench/1`);
 }
 
 function checkRun(r: unknown, name: string): void {
   const x = r as Partial<BenchRun> | null;
-  if (typeof x !== 'object' || x === null || typeof x.label !== 'string' || typeof x.throughput_rps !== 'number' || typeof x.latency?.p99_us !== 'number') {
+  if (
+    typeof x !== 'object' ||
+    x === null ||
+    typeof x.label !== 'string' ||
+    typeof x.throughput_rps !== 'number' ||
+    typeof x.latency?.p99_us !== 'number'
+  ) {
     throw new Error(`${name} has a run without a label, throughput_rps or latency`);
   }
 }
@@ -104,11 +136,18 @@ export function metricsOfDocument(doc: BenchDocument): Metric[] {
   for (const label of labelsOf(doc)) {
     const runs = doc.runs.filter((r) => r.label === label && r.warmup_failed === null);
     if (runs.length === 0) continue;
-    out.push({ key: `${label} throughput_rps`, cell: label, metric: 'throughput_rps', higherIsBetter: true, samples: runs.map((r) => r.throughput_rps) });
+    out.push({
+      key: `${label} throughput_rps`,
+      cell: label,
+      metric: 'throughput_rps',
+      higherIsBetter: true,
+      samples: runs.map((r) => r.throughput_rps),
+    });
     out.push({ key: `${label} p50_us`, cell: label, metric: 'p50_us', higherIsBetter: false, samples: runs.map((r) => r.latency.p50_us) });
     out.push({ key: `${label} p99_us`, cell: label, metric: 'p99_us', higherIsBetter: false, samples: runs.map((r) => r.latency.p99_us) });
     const cpu = runs.flatMap((r) => (r.cpu !== null && r.cpu !== undefined ? [r.cpu.total_us_per_req] : []));
-    if (cpu.length === runs.length) out.push({ key: `${label} cpu_us_per_req`, cell: label, metric: 'cpu_us_per_req', higherIsBetter: false, samples: cpu });
+    if (cpu.length === runs.length)
+      out.push({ key: `${label} cpu_us_per_req`, cell: label, metric: 'cpu_us_per_req', higherIsBetter: false, samples: cpu });
   }
   return out;
 }

@@ -33,7 +33,8 @@ export function toCsv(doc: BenchDocument): string {
   const field = (x: string | number): string => (typeof x === 'number' ? String(x) : /[",\n]/.test(x) ? `"${x.replaceAll('"', '""')}"` : x);
   const lines = ['run,repeat,client,requests,errors,timeouts,rps,p50_us,p99_us'];
   for (const r of doc.runs) {
-    for (const c of r.client_figures) lines.push([r.label, r.repeat, c.client, c.requests, c.errors, c.timeouts, c.rps, c.p50_us, c.p99_us].map(field).join(','));
+    for (const c of r.client_figures)
+      lines.push([r.label, r.repeat, c.client, c.requests, c.errors, c.timeouts, c.rps, c.p50_us, c.p99_us].map(field).join(','));
   }
   return `${lines.join('\n')}\n`;
 }
@@ -42,7 +43,22 @@ export function toCsv(doc: BenchDocument): string {
 export function resultTable(runs: readonly BenchRun[], first = 'target'): string {
   const open = runs.some((r) => r.latency_uncorrected !== null);
   const cpu = runs.some((r) => r.cpu !== null);
-  const head = [first, 'clients', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', ...(open ? ['uncorrected p50 ms', 'uncorrected p99 ms'] : []), 'client req/s min / mean / max (stddev)', ...(cpu ? ['CPU µs/req (main + zmq + workers + other)'] : []), 'requests', 'errors', 'timeouts'];
+  const head = [
+    first,
+    'clients',
+    'req/s',
+    'p50 ms',
+    'p90 ms',
+    'p99 ms',
+    'p99.9 ms',
+    'max ms',
+    ...(open ? ['uncorrected p50 ms', 'uncorrected p99 ms'] : []),
+    'client req/s min / mean / max (stddev)',
+    ...(cpu ? ['CPU µs/req (main + zmq + workers + other)'] : []),
+    'requests',
+    'errors',
+    'timeouts',
+  ];
   const rows = runs.map((r) => {
     const clients = (r.in_flight ?? 1) > 1 ? `${r.clients} × ${r.in_flight} in flight` : String(r.clients);
     if (r.warmup_failed !== null) return [r.label, clients, `not measured: ${r.warmup_failed}`, ...head.slice(3).map(() => '')];
@@ -59,13 +75,27 @@ export function resultTable(runs: readonly BenchRun[], first = 'target'): string
       ms(r.latency.max_us),
       ...(open ? [u !== null ? ms(u.p50_us) : '', u !== null ? ms(u.p99_us) : ''] : []),
       `${pc.min_rps} / ${pc.mean_rps} / ${pc.max_rps} (${pc.stddev_rps})`,
-      ...(cpu ? [r.cpu !== null ? `${r.cpu.total_us_per_req} (${r.cpu.main_us_per_req} + ${r.cpu.zmq_us_per_req} + ${r.cpu.workers_us_per_req} + ${r.cpu.other_us_per_req})` : ''] : []),
+      ...(cpu
+        ? [
+            r.cpu !== null
+              ? `${r.cpu.total_us_per_req} (${r.cpu.main_us_per_req} + ${r.cpu.zmq_us_per_req} + ${r.cpu.workers_us_per_req} ` +
+                `+ ${r.cpu.other_us_per_req})`
+              : '',
+          ]
+        : []),
       String(r.requests),
       String(r.errors),
       String(r.timeouts),
     ];
   });
-  return [`| ${head.join(' | ')} |`, `| --- | ${head.slice(1).map(() => '---:').join(' | ')} |`, ...rows.map((cells) => `| ${cells.join(' | ')} |`)].join('\n');
+  return [
+    `| ${head.join(' | ')} |`,
+    `| --- | ${head
+      .slice(1)
+      .map(() => '---:')
+      .join(' | ')} |`,
+    ...rows.map((cells) => `| ${cells.join(' | ')} |`),
+  ].join('\n');
 }
 
 export function toMarkdown(doc: BenchDocument): string {
@@ -73,12 +103,17 @@ export function toMarkdown(doc: BenchDocument): string {
   return [
     `# zqueue bench: ${doc.target}`,
     '',
-    `${doc.created_at}, zqueue ${env.zqueue}, Node ${env.node}, ${env.cpus} × ${env.cpu_model}; ${doc.repeats} repeat${doc.repeats > 1 ? 's' : ''}${doc.kind === 'handler' ? ', through zqueue serve (tcp frontend)' : ''}.`,
+    `${doc.created_at}, zqueue ${env.zqueue}, Node ${env.node}, ${env.cpus} × ${env.cpu_model}; ${doc.repeats} ` +
+      `repeat${doc.repeats > 1 ? 's' : ''}${doc.kind === 'handler' ? ', through zqueue serve (tcp frontend)' : ''}.`,
     '',
-    resultTable(doc.repeats > 1 ? doc.runs.map((r) => ({ ...r, label: `${r.label} #${r.repeat + 1}` })) : doc.runs, doc.kind === 'handler' ? 'backend / threads' : 'target'),
+    resultTable(
+      doc.repeats > 1 ? doc.runs.map((r) => ({ ...r, label: `${r.label} #${r.repeat + 1}` })) : doc.runs,
+      doc.kind === 'handler' ? 'backend / threads' : 'target',
+    ),
     '',
     doc.runs.some((r) => r.latency_uncorrected !== null)
-      ? 'Open loop: latency counts from when each request was due (corrected for coordinated omission); the uncorrected columns count from its send, as wrk2 shows both.\n'
+      ? 'Open loop: latency counts from when each request was due (corrected for coordinated omission); ' +
+        'the uncorrected columns count from its send, as wrk2 shows both.\n'
       : '',
   ].join('\n');
 }
@@ -98,15 +133,22 @@ export function toGithubBenchmark(doc: BenchDocument): { bigger: GithubBenchmark
   for (const label of labelsOf(doc)) {
     const runs = measured(doc, label);
     if (runs.length === 0) continue;
-    const extra = `${runs[0]?.clients ?? 0} clients, ${runs[0]?.size_bytes ?? 0} B, ${runs[0]?.mode ?? ''} loop, ${runs.length} repeat${runs.length > 1 ? 's' : ''}`;
+    const extra =
+      `${runs[0]?.clients ?? 0} clients, ${runs[0]?.size_bytes ?? 0} B, ${runs[0]?.mode ?? ''} loop, ${runs.length} ` +
+      `repeat${runs.length > 1 ? 's' : ''}`;
     const rps = runs.map((r) => r.throughput_rps);
     bigger.push({ name: `${label} throughput`, unit: 'req/s', value: Math.round(meanOf(rps)), ...spread(rps), extra });
-    for (const [p, key] of [['p50', 'p50_us'], ['p99', 'p99_us'], ['p99.9', 'p99_9_us']] as const) {
+    for (const [p, key] of [
+      ['p50', 'p50_us'],
+      ['p99', 'p99_us'],
+      ['p99.9', 'p99_9_us'],
+    ] as const) {
       const xs = runs.map((r) => r.latency[key] / 1000);
       smaller.push({ name: `${label} latency ${p}`, unit: 'ms', value: round3(meanOf(xs)), ...spread(xs), extra });
     }
     const cpu = runs.flatMap((r) => (r.cpu !== null ? [r.cpu.total_us_per_req] : []));
-    if (cpu.length > 0) smaller.push({ name: `${label} CPU per request`, unit: 'µs/req', value: round3(meanOf(cpu)), ...spread(cpu), extra });
+    if (cpu.length > 0)
+      smaller.push({ name: `${label} CPU per request`, unit: 'µs/req', value: round3(meanOf(cpu)), ...spread(cpu), extra });
   }
   return { bigger, smaller };
 }
@@ -148,7 +190,11 @@ export function toBmf(doc: BenchDocument): Record<string, Record<string, BmfMeas
       'latency-p99-9': { value: ns((r) => r.latency.p99_9_us) },
     };
     const cpu = runs.flatMap((r) => (r.cpu !== null ? [r.cpu.total_us_per_req] : []));
-    if (cpu.length > 0) out[label] = { ...out[label], 'cpu-per-request': { value: meanOf(cpu), lower_value: Math.min(...cpu), upper_value: Math.max(...cpu) } };
+    if (cpu.length > 0)
+      out[label] = {
+        ...out[label],
+        'cpu-per-request': { value: meanOf(cpu), lower_value: Math.min(...cpu), upper_value: Math.max(...cpu) },
+      };
   }
   return out;
 }

@@ -25,7 +25,13 @@ interface Generator {
   readonly exited: Promise<void>;
 }
 
-function wrap(kind: GeneratorKind, send: (m: ToLoadgen) => void, on: (h: (m: FromLoadgen) => void) => void, exited: Promise<void>, hello: { tid: number | undefined; pid: number }): Generator {
+function wrap(
+  kind: GeneratorKind,
+  send: (m: ToLoadgen) => void,
+  on: (h: (m: FromLoadgen) => void) => void,
+  exited: Promise<void>,
+  hello: { tid: number | undefined; pid: number },
+): Generator {
   const waiting = new Map<string, ((m: FromLoadgen) => void)[]>();
   const inbox = new Map<string, FromLoadgen[]>();
   const gen: Generator = {
@@ -69,7 +75,13 @@ async function spawnThread(): Promise<Generator> {
     w.once('error', reject);
   });
   if (hello.type !== 'hello') throw new Error('load generator did not say hello');
-  return wrap('thread', (m) => w.postMessage(m), (h) => w.on('message', h), exited, hello);
+  return wrap(
+    'thread',
+    (m) => w.postMessage(m),
+    (h) => w.on('message', h),
+    exited,
+    hello,
+  );
 }
 
 async function spawnProcess(): Promise<Generator> {
@@ -80,7 +92,13 @@ async function spawnProcess(): Promise<Generator> {
     child.once('error', reject);
   });
   if (hello.type !== 'hello') throw new Error('load generator did not say hello');
-  return wrap('process', (m) => child.send(m), (h) => child.on('message', (m) => h(m as FromLoadgen)), exited, hello);
+  return wrap(
+    'process',
+    (m) => child.send(m),
+    (h) => child.on('message', (m) => h(m as FromLoadgen)),
+    exited,
+    hello,
+  );
 }
 
 export interface CellLoad {
@@ -121,7 +139,14 @@ export class Generators {
       const rateRps = ((order.rateRps ?? 0) * share) / Math.max(1, clients);
       const mine = requests > 0 && share > 0 ? Math.floor(requests / used) + (i < requests % used ? 1 : 0) : 0;
       // A first request may wait the whole warm-up on its first connection (CellOrder.firstTimeoutMs).
-      this.gens[i]?.send({ ...order, type: 'cell', clients: share, rateRps, requests: mine, firstTimeoutMs: order.firstTimeoutMs ?? timeoutMs });
+      this.gens[i]?.send({
+        ...order,
+        type: 'cell',
+        clients: share,
+        rateRps,
+        requests: mine,
+        firstTimeoutMs: order.firstTimeoutMs ?? timeoutMs,
+      });
     }
     let timer: NodeJS.Timeout | undefined;
     const limit = new Promise<never>((_, reject) => {
@@ -145,7 +170,13 @@ export class Generators {
       g.onProgress = (p) => {
         if (p.interval !== undefined) interval?.(p.interval);
         latest[i] = { count: p.count, errors: p.errors, timeouts: p.timeouts };
-        handler(latest.reduce((a, b) => ({ count: a.count + b.count, errors: a.errors + b.errors, timeouts: a.timeouts + b.timeouts }), { count: 0, errors: 0, timeouts: 0 }));
+        handler(
+          latest.reduce((a, b) => ({ count: a.count + b.count, errors: a.errors + b.errors, timeouts: a.timeouts + b.timeouts }), {
+            count: 0,
+            errors: 0,
+            timeouts: 0,
+          }),
+        );
       };
     });
   }

@@ -68,7 +68,8 @@ export interface LoadProgress {
   readonly interval?: string;
 }
 
-export type ToLoadgen = CellOrder | { readonly type: 'measure' } | { readonly type: 'diagnose' } | { readonly type: 'stop' } | { readonly type: 'exit' };
+export type ToLoadgen =
+  CellOrder | { readonly type: 'measure' } | { readonly type: 'diagnose' } | { readonly type: 'stop' } | { readonly type: 'exit' };
 
 /** Where a cell's clients stand, for a warm-up that did not finish: who got a first reply, and after how many attempts. */
 export interface Diagnosis {
@@ -102,7 +103,9 @@ export interface LoadReport {
   readonly uncorrected: string | undefined;
   /** With `intervals`: what was recorded since the last progress message. */
   readonly lastInterval: string | undefined;
-  /** Per client, in this generator's order: measured replies, errors, timeouts and its latency histogram (encoded, 2 significant digits). */
+  /**
+   * Per client, in this generator's order: measured replies, errors, timeouts and its latency histogram (encoded, 2 significant digits).
+   */
   readonly perClient: readonly ClientFigures[];
 }
 
@@ -204,7 +207,10 @@ class Cell {
   /** One zqueue Client with `inFlight` requests outstanding on its connection: a lane per request slot, each a closed (or open) loop. */
   private async multiplexed(n: number, payload: Buffer, endpoint: string, inFlight: number): Promise<void> {
     const o = this.order;
-    const curve = o.curveServerKey !== undefined && o.curveServerKey !== '' ? { curveServerKey: o.curveServerKey, curvePublicKey: o.curvePublicKey ?? '', curveSecretKey: o.curveSecretKey ?? '' } : {};
+    const curve =
+      o.curveServerKey !== undefined && o.curveServerKey !== ''
+        ? { curveServerKey: o.curveServerKey, curvePublicKey: o.curvePublicKey ?? '', curveSecretKey: o.curveSecretKey ?? '' }
+        : {};
     const client = new Client({ endpoint, timeoutMs: o.timeoutMs, retries: 0, maxInFlight: inFlight, ...curve });
     this.muxClients.push(client);
     this.attempts.set(n, 1);
@@ -219,7 +225,8 @@ class Cell {
           this.quota--;
         }
         if (interval > 0) {
-          for (let wait = due - performance.now(); wait > 0 && !this.stopped; wait = due - performance.now()) await new Promise((r) => setTimeout(r, Math.max(1, wait)));
+          for (let wait = due - performance.now(); wait > 0 && !this.stopped; wait = due - performance.now())
+            await new Promise((r) => setTimeout(r, Math.max(1, wait)));
           if (this.stopped) break;
         }
         const sentAt = performance.now();
@@ -270,7 +277,10 @@ class Cell {
   /** A REQ socket with its link's encoding (src/inproc.ts: clients on threads of the device's process). */
   private open(endpoint: string): Link<zmq.Request> {
     const o = this.order;
-    const curve = o.curveServerKey !== undefined && o.curveServerKey !== '' ? { curveServerKey: o.curveServerKey, curvePublicKey: o.curvePublicKey ?? '', curveSecretKey: o.curveSecretKey ?? '' } : {};
+    const curve =
+      o.curveServerKey !== undefined && o.curveServerKey !== ''
+        ? { curveServerKey: o.curveServerKey, curvePublicKey: o.curvePublicKey ?? '', curveSecretKey: o.curveSecretKey ?? '' }
+        : {};
     const s = new zmq.Request({ linger: 0, receiveTimeout: o.timeoutMs, sendTimeout: o.timeoutMs, ...curve });
     connectTo(s, endpoint);
     this.sockets.push(s);
@@ -294,7 +304,8 @@ class Cell {
       }
       if (interval > 0) {
         // A timer may fire up to a millisecond early: wait again until the request is due, so it is never sent before.
-        for (let wait = due - performance.now(); wait > 0 && !this.stopped; wait = due - performance.now()) await new Promise((r) => setTimeout(r, Math.max(1, wait)));
+        for (let wait = due - performance.now(); wait > 0 && !this.stopped; wait = due - performance.now())
+          await new Promise((r) => setTimeout(r, Math.max(1, wait)));
         if (this.stopped) break;
       }
       // Latency counts from when the request was due (open loop), or from its send (closed loop).
@@ -388,7 +399,17 @@ class Cell {
     if (this.order.clients === 0 && requests > 0) this.post({ type: 'finished' });
     const every = this.order.progressMs ?? 0;
     if (every > 0) {
-      this.progressTimer = setInterval(() => this.post({ type: 'progress', count: this.count, errors: this.errors, timeouts: this.timeouts, ...(this.interval !== undefined ? { interval: this.takeInterval(this.interval) } : {}) }), every);
+      this.progressTimer = setInterval(
+        () =>
+          this.post({
+            type: 'progress',
+            count: this.count,
+            errors: this.errors,
+            timeouts: this.timeouts,
+            ...(this.interval !== undefined ? { interval: this.takeInterval(this.interval) } : {}),
+          }),
+        every,
+      );
     }
   }
 
@@ -405,7 +426,12 @@ class Cell {
       histogram: encode(this.histogram),
       uncorrected: this.uncorrected !== undefined ? encode(this.uncorrected) : undefined,
       lastInterval: this.interval !== undefined ? this.takeInterval(this.interval) : undefined,
-      perClient: this.clientHistograms.map((h, i) => ({ requests: this.clientCounts[i] ?? 0, errors: this.clientErrors[i] ?? 0, timeouts: this.clientTimeouts[i] ?? 0, histogram: encode(h) })),
+      perClient: this.clientHistograms.map((h, i) => ({
+        requests: this.clientCounts[i] ?? 0,
+        errors: this.clientErrors[i] ?? 0,
+        timeouts: this.clientTimeouts[i] ?? 0,
+        histogram: encode(h),
+      })),
     };
     for (const s of this.sockets) s.close();
     await Promise.all(this.muxClients.map((c) => c.close({ timeoutMs: 0 })));
@@ -436,7 +462,20 @@ function main(ch: Channel): void {
         cell?.measure();
         break;
       case 'diagnose':
-        ch.post(cell?.diagnose() ?? { type: 'diagnosis', clients: 0, warmed: 0, warmedAfterRetry: 0, waiting: 0, waitingAttempts: 0, firstReplyP50Ms: 0, firstReplyMaxMs: 0, fds: -1, fdLimit: -1 });
+        ch.post(
+          cell?.diagnose() ?? {
+            type: 'diagnosis',
+            clients: 0,
+            warmed: 0,
+            warmedAfterRetry: 0,
+            waiting: 0,
+            waitingAttempts: 0,
+            firstReplyP50Ms: 0,
+            firstReplyMaxMs: 0,
+            fds: -1,
+            fdLimit: -1,
+          },
+        );
         break;
       case 'stop': {
         const c = cell;

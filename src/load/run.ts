@@ -121,8 +121,22 @@ export async function runLoad(o: LoadRun, events: LoadEvents = {}): Promise<Load
     } catch (err) {
       const d = await gens.diagnose();
       await gens.stop();
-      const why = `${d.waiting} of ${d.clients} clients got no first reply (${d.warmed} did; ${err instanceof Error ? err.message : String(err)})`;
-      return { ...base, duration_ms: 0, requests: 0, throughput_rps: 0, latency: NO_LATENCY, latency_uncorrected: null, per_client: perClient([]), client_figures: [], errors: 0, timeouts: 0, first_error: null, warmup_failed: why };
+      const cause = err instanceof Error ? err.message : String(err);
+      const why = `${d.waiting} of ${d.clients} clients got no first reply (${d.warmed} did; ${cause})`;
+      return {
+        ...base,
+        duration_ms: 0,
+        requests: 0,
+        throughput_rps: 0,
+        latency: NO_LATENCY,
+        latency_uncorrected: null,
+        per_client: perClient([]),
+        client_figures: [],
+        errors: 0,
+        timeouts: 0,
+        first_error: null,
+        warmup_failed: why,
+      };
     }
     events.measuring?.();
     const t0 = performance.now();
@@ -163,7 +177,16 @@ export async function runLoad(o: LoadRun, events: LoadEvents = {}): Promise<Load
   }
 }
 
-const NO_LATENCY: LatencySummary = Object.freeze({ count: 0, min_us: 0, mean_us: 0, p50_us: 0, p90_us: 0, p99_us: 0, p99_9_us: 0, max_us: 0 });
+const NO_LATENCY: LatencySummary = Object.freeze({
+  count: 0,
+  min_us: 0,
+  mean_us: 0,
+  p50_us: 0,
+  p90_us: 0,
+  p99_us: 0,
+  p99_9_us: 0,
+  max_us: 0,
+});
 
 /** Each client's figures, numbered across generators in the order they were handed out. */
 function clientRows(reports: readonly LoadReport[], elapsedMs: number): ClientRow[] {
@@ -192,7 +215,12 @@ export function perClient(rows: readonly ClientRow[]): PerClientSummary {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
   const variance = xs.reduce((a, x) => a + (x - mean) ** 2, 0) / xs.length;
   const round = (x: number): number => Math.round(x * 100) / 100;
-  return { min_rps: round(Math.min(...xs)), mean_rps: round(mean), max_rps: round(Math.max(...xs)), stddev_rps: round(Math.sqrt(variance)) };
+  return {
+    min_rps: round(Math.min(...xs)),
+    mean_rps: round(mean),
+    max_rps: round(Math.max(...xs)),
+    stddev_rps: round(Math.sqrt(variance)),
+  };
 }
 
 /** Gathers the generators' interval histograms into one per second of measuring. */

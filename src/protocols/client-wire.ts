@@ -95,6 +95,12 @@ export function offersBatches(frames: readonly Buffer[], bodyAt: number): boolea
 }
 
 /** Reads a batch message `[identity?, BATCH, pack, extras...]` whose pack is `frames[at]`. */
-export function readBatch(frames: readonly Buffer[], at: number, onEntry: OnEntry, maxEntries: number, maxFrames?: number): number | PackFault {
+export function readBatch(
+  frames: readonly Buffer[],
+  at: number,
+  onEntry: OnEntry,
+  maxEntries: number,
+  maxFrames?: number,
+): number | PackFault {
   return unpack(frames, at, onEntry, maxEntries, maxFrames);
 }

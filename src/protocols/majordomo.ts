@@ -42,15 +42,23 @@ export const majordomoCodec: WorkerCodec = {
     if (verb === undefined || verb.length !== 1) return malformed('a command that is not one byte');
     if (verb.equals(MDP.READY)) {
       const service = frames[4]?.toString();
-      if (service === undefined || service === '') return { kind: 'malformed', reason: 'READY without a service', control: true, leave: peer.known, disconnect: true };
+      if (service === undefined || service === '')
+        return { kind: 'malformed', reason: 'READY without a service', control: true, leave: peer.known, disconnect: true };
       if (peer.known) return { kind: 'ignored', control: true, leave: true, disconnect: true };
       if (service.startsWith('mmi.')) return { kind: 'ignored', control: true, leave: false, disconnect: true };
-      return { kind: 'ready', service, joining: { credits: 1, heartbeats: true, batches: false, deadlines: false, packed: false, prefetch: false, protocol: 'mdp' }, greet: false, reset: false };
+      return {
+        kind: 'ready',
+        service,
+        joining: { credits: 1, heartbeats: true, batches: false, deadlines: false, packed: false, prefetch: false, protocol: 'mdp' },
+        greet: false,
+        reset: false,
+      };
     }
     if (verb.equals(MDP.REPLY)) {
       if (!peer.known) return { kind: 'ignored', control: false, leave: false, disconnect: true };
       const address = frames[4];
-      if (address === undefined || address.length !== 4 || frames[5]?.length !== 0) return malformed('a REPLY without its one client address');
+      if (address === undefined || address.length !== 4 || frames[5]?.length !== 0)
+        return malformed('a REPLY without its one client address');
       return { kind: 'replies', replies: [{ id: address.readUInt32BE(0), from: 6, to: frames.length }], disconnect: false };
     }
     if (verb.equals(MDP.HEARTBEAT)) return { kind: 'heartbeat', disconnectUnknown: true };
@@ -81,7 +89,11 @@ export function isClientRequest(frames: readonly Buffer[], bodyAt: number): bool
 
 /** A Majordomo client request, read at the device. */
 export type ClientRequest =
-  | { readonly kind: 'request'; readonly service: string; /** The request as workers see it: the envelope, then the body without the MDP header. */ readonly frames: Buffer[] }
+  | {
+      readonly kind: 'request';
+      readonly service: string;
+      /** The request as workers see it: the envelope, then the body without the MDP header. */ readonly frames: Buffer[];
+    }
   /** An MMI query (RFC 8), answered by the device: `reply` is the message to send. */
   | { readonly kind: 'mmi'; readonly reply: Buffer[] }
   | { readonly kind: 'malformed' };
@@ -117,7 +129,11 @@ export const workerMessages = {
 
 /** A device's message to a Majordomo worker. */
 export type DeviceMessage =
-  | { readonly kind: 'request'; /** `[address, ""]`: what its reply goes back along. */ readonly envelope: Buffer[]; readonly body: Buffer[] }
+  | {
+      readonly kind: 'request';
+      /** `[address, ""]`: what its reply goes back along. */ readonly envelope: Buffer[];
+      readonly body: Buffer[];
+    }
   | { readonly kind: 'heartbeat' }
   | { readonly kind: 'disconnect' }
   | { readonly kind: 'malformed' }
@@ -136,4 +152,3 @@ export function fromDevice(frames: readonly Buffer[]): DeviceMessage {
   if (verb?.equals(MDP.DISCONNECT) === true) return { kind: 'disconnect' };
   return { kind: 'malformed' };
 }
-

@@ -112,7 +112,13 @@ export interface PackFault {
  * entries than `maxEntries` or body frames than `maxFrames` in one entry.
  * Entries read before the fault were given to `onEntry`.
  */
-export function unpack(frames: readonly Buffer[], at: number, onEntry: OnEntry, maxEntries: number, maxFrames: number = MAX_ENTRY_FRAMES): number | PackFault {
+export function unpack(
+  frames: readonly Buffer[],
+  at: number,
+  onEntry: OnEntry,
+  maxEntries: number,
+  maxFrames: number = MAX_ENTRY_FRAMES,
+): number | PackFault {
   const p = frames[at];
   if (p === undefined) return { reason: 'no pack frame', read: 0, id: undefined };
   let extra = at + 1;
@@ -145,7 +151,11 @@ export function unpack(frames: readonly Buffer[], at: number, onEntry: OnEntry, 
         body[i] = f;
         extra++;
       } else if (len > INLINE_MAX || o + len > end) {
-        return { reason: len > INLINE_MAX ? `an inline frame of ${len} bytes (at most ${INLINE_MAX})` : 'a frame longer than the pack', read: n, id };
+        return {
+          reason: len > INLINE_MAX ? `an inline frame of ${len} bytes (at most ${INLINE_MAX})` : 'a frame longer than the pack',
+          read: n,
+          id,
+        };
       } else {
         body[i] = p.subarray(o, o + len);
         o += len;

@@ -221,7 +221,11 @@ export const zqueueCodec: WorkerCodec = {
       // A version-1 reply, [id, <request id>, envelope echoed..., "", body...]: the body goes back along the request's envelope.
       // From a worker the device does not know (declared dead, or from before a restart): it must reconnect and say READY.
       const d = emptyFrom(frames, 3);
-      return { kind: 'replies', replies: [{ id: second.readUInt32BE(0), from: d < 0 ? -1 : d + 1, to: frames.length }], disconnect: !peer.known };
+      return {
+        kind: 'replies',
+        replies: [{ id: second.readUInt32BE(0), from: d < 0 ? -1 : d + 1, to: frames.length }],
+        disconnect: !peer.known,
+      };
     }
     return malformed('neither a command nor a reply');
   },
@@ -243,7 +247,10 @@ export function requestBatch(worker: Buffer, items: readonly BatchItem[], now?: 
   return message;
 }
 
-/** Packed batches (version 4), `[...head, PACKED, pack, extras...]`: at most PACKED_MAX entries a message; `now` given, entries carry budgets. */
+/**
+ * Packed batches (version 4), `[...head, PACKED, pack, extras...]`: at most PACKED_MAX entries a message; `now` given, entries carry
+ * budgets.
+ */
 export function appendPacked(messages: Buffer[][], head: readonly Buffer[], items: readonly BatchItem[], now: number | undefined): void {
   for (let g = 0; g < items.length; g += PACKED_MAX) {
     const n = Math.min(PACKED_MAX, items.length - g);
@@ -251,7 +258,13 @@ export function appendPacked(messages: Buffer[][], head: readonly Buffer[], item
     let bytes = 0;
     for (let i = 0; i < n; i++) {
       const item = items[g + i] as BatchItem;
-      const e: PackItem = { id: item.id, budgetMs: now === undefined ? 0 : budgetOf(item.deadline, now), flags: 0, frames: item.frames, from: item.bodyAt };
+      const e: PackItem = {
+        id: item.id,
+        budgetMs: now === undefined ? 0 : budgetOf(item.deadline, now),
+        flags: 0,
+        frames: item.frames,
+        from: item.bodyAt,
+      };
       bytes += packedSize(e);
       entries[i] = e;
     }
@@ -279,7 +292,13 @@ export function isCommand(frames: readonly Buffer[]): boolean {
 // ---------------------------------------------------------------- the worker's side
 
 export const workerMessages = {
-  ready: (credits: number, heartbeatMs: number): Buffer[] => [EMPTY, READY, Buffer.from(String(credits)), Buffer.from(String(heartbeatMs)), Buffer.from(String(WORKER_PROTOCOL))],
+  ready: (credits: number, heartbeatMs: number): Buffer[] => [
+    EMPTY,
+    READY,
+    Buffer.from(String(credits)),
+    Buffer.from(String(heartbeatMs)),
+    Buffer.from(String(WORKER_PROTOCOL)),
+  ],
   heartbeat: (): Buffer[] => [EMPTY, HEARTBEAT],
   bye: (): Buffer[] => [EMPTY, BYE],
   /** The replies of one turn, as one REPLIES message. */
@@ -314,7 +333,9 @@ export type DeviceMessage =
   | { readonly kind: 'malformed' }
   | { readonly kind: 'ignored' };
 
-/** Reads a device's message at a worker that speaks `version` (a control message starts with an empty frame; a request with an identity). */
+/**
+ * Reads a device's message at a worker that speaks `version` (a control message starts with an empty frame; a request with an identity).
+ */
 export function fromDevice(frames: readonly Buffer[], version = WORKER_PROTOCOL): DeviceMessage {
   if (frames[0]?.length === 0) {
     const verb = frames[1];

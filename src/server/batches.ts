@@ -23,7 +23,8 @@ export class Inbox {
   /** A REQUESTS message's requests, as the worker protocol read them. */
   take(frames: readonly Buffer[], entries: readonly BatchEntry[]): void {
     const now = Date.now();
-    for (const e of entries) this.items.push({ id: e.id, body: frames.slice(e.start, e.end), deadline: e.budgetMs > 0 ? now + e.budgetMs : undefined });
+    for (const e of entries)
+      this.items.push({ id: e.id, body: frames.slice(e.start, e.end), deadline: e.budgetMs > 0 ? now + e.budgetMs : undefined });
   }
 
   /** A PACKED message's requests (worker protocol 4). */

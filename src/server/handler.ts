@@ -114,7 +114,10 @@ export async function runHandler(handler: Handler, body: Buffer[], timeoutMs: nu
 }
 
 /** The reply to a request whose deadline passed before its handler could start: nobody waits for it. */
-const EXPIRED: Outcome = Object.freeze({ kind: 'expired', frames: [errorFrame('timeout', 'the deadline passed before the handler started')] });
+const EXPIRED: Outcome = Object.freeze({
+  kind: 'expired',
+  frames: [errorFrame('timeout', 'the deadline passed before the handler started')],
+});
 
 const TIMED_OUT = new Error('handler timed out');
 

@@ -9,7 +9,7 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ErrorCode, ZqueueError } from '../errors.js';
 import type { ListenAddress } from '../endpoints.js';
-import type { ServerGroup } from './server.js';
+import type { ServerGroup } from './group.js';
 
 export class HealthServer {
   /** Set on SIGTERM: /readyz turns 503 at once. */
@@ -31,7 +31,11 @@ export class HealthServer {
       }
       if (path === '/readyz') {
         const serving = this.group.servers.filter((s) => s.ready).length;
-        const why = this.draining ? 'draining' : serving > 0 ? `serving ${serving} device${serving > 1 ? 's' : ''}` : 'no device served yet';
+        const why = this.draining
+          ? 'draining'
+          : serving > 0
+            ? `serving ${serving} device${serving > 1 ? 's' : ''}`
+            : 'no device served yet';
         res.writeHead(!this.draining && serving > 0 ? 200 : 503, { 'content-type': 'text/plain' }).end(`${why}\n`);
         return;
       }
@@ -43,7 +47,13 @@ export class HealthServer {
     const h = new HealthServer(group);
     await new Promise<void>((resolve, reject) => {
       h.http.once('error', (err: NodeJS.ErrnoException) =>
-        reject(new ZqueueError(ErrorCode.Bind, `cannot serve probes on ${address.host}:${address.port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`, { cause: err })),
+        reject(
+          new ZqueueError(
+            ErrorCode.Bind,
+            `cannot serve probes on ${address.host}:${address.port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`,
+            { cause: err },
+          ),
+        ),
       );
       h.http.listen(address.port, address.host, resolve);
     });

@@ -18,7 +18,7 @@
  * handler that throws or rejects produces a `handler` error reply.
  */
 import '../context.js';
-import { Endpoints, isDnsEndpoint } from '../discovery.js';
+import { isDnsEndpoint } from '../discovery.js';
 import { EventEmitter } from 'node:events';
 import * as zmq from 'zeromq';
 import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from '../errors.js';
@@ -116,12 +116,22 @@ export class Server extends EventEmitter<ServerEvents> {
     this.handler = handler;
     this.options = resolveServerOptions(options);
     if (isDnsEndpoint(this.options.endpoint) || this.options.endpoints.some(isDnsEndpoint)) {
-      throw new ZqueueError(ErrorCode.InvalidEndpoint, `a Server takes one device; a dns: endpoint names a set of them: use ServerGroup (${this.options.endpoint})`);
+      throw new ZqueueError(
+        ErrorCode.InvalidEndpoint,
+        `a Server takes one device; a dns: endpoint names a set of them: use ServerGroup (${this.options.endpoint})`,
+      );
     }
     if (this.options.endpoints.length > 1) {
-      throw new ZqueueError(ErrorCode.InvalidOption, 'option "endpoints": a Server takes one endpoint; use ServerGroup for several devices');
+      throw new ZqueueError(
+        ErrorCode.InvalidOption,
+        'option "endpoints": a Server takes one endpoint; use ServerGroup for several devices',
+      );
     }
-    this.internals = { announce: internals.announce ?? true, observe: internals.observe ?? true, inprocStrings: internals.inprocStrings ?? true };
+    this.internals = {
+      announce: internals.announce ?? true,
+      observe: internals.observe ?? true,
+      inprocStrings: internals.inprocStrings ?? true,
+    };
     this.watch = new DeviceWatch(this.options.heartbeatIntervalMs, performance.now());
     this.mdp = this.options.service === '' ? undefined : Buffer.from(this.options.service);
   }
@@ -168,7 +178,9 @@ export class Server extends EventEmitter<ServerEvents> {
       // libzmq's listen backlog is 100: a burst of clients connecting to a bound server would stall on SYN retries.
       backlog: 4096,
       ...(o.routingId !== '' ? { routingId: o.routingId } : {}),
-      ...(o.curveServerKey !== '' && !o.bind ? { curveServerKey: o.curveServerKey, curvePublicKey: o.curvePublicKey, curveSecretKey: o.curveSecretKey } : {}),
+      ...(o.curveServerKey !== '' && !o.bind
+        ? { curveServerKey: o.curveServerKey, curvePublicKey: o.curvePublicKey, curveSecretKey: o.curveSecretKey }
+        : {}),
     };
     // Connecting to a device: a DEALER. Bound, for clients to reach directly:
     // a ROUTER, since REQ clients talk to REP and ROUTER peers only.
@@ -197,7 +209,9 @@ export class Server extends EventEmitter<ServerEvents> {
       await this.watcher;
       this.state = 'closed';
       if (err instanceof ZqueueError) throw err;
-      throw new ZqueueError(ErrorCode.Bind, `cannot connect server to ${o.endpoint}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new ZqueueError(ErrorCode.Bind, `cannot connect server to ${o.endpoint}: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+      });
     }
     this.link = new Link(socket, o.endpoint, this.internals.inprocStrings);
     this.writer = new Writer(
@@ -214,7 +228,9 @@ export class Server extends EventEmitter<ServerEvents> {
       // A heartbeat period tells a least-busy device to watch this server's silence (0: none);
       // the protocol version, that it takes batches.
       // Majordomo (RFC 7): READY names the service; zqueue's: credits, heartbeat period, version.
-      void this.writer.send(this.mdp !== undefined ? majordomoMessages.ready(this.mdp) : zqueueMessages.ready(o.concurrency, o.heartbeatIntervalMs));
+      void this.writer.send(
+        this.mdp !== undefined ? majordomoMessages.ready(this.mdp) : zqueueMessages.ready(o.concurrency, o.heartbeatIntervalMs),
+      );
     }
     this.loop = this.serve(socket, this.link);
   }
@@ -265,14 +281,19 @@ export class Server extends EventEmitter<ServerEvents> {
       .finally(() => (this.reconnecting = undefined));
   }
 
-
   /**
    * Resolves once the socket has connected to its endpoint (tcp/ipc), at once
    * for inproc, a bound server, or one with `observe: false`.
    */
   connected(): Promise<void> {
     const socket = this.socket;
-    if (socket === undefined || !this.internals.observe || this.options.bind || this.options.endpoint.startsWith('inproc://') || this.isConnected) {
+    if (
+      socket === undefined ||
+      !this.internals.observe ||
+      this.options.bind ||
+      this.options.endpoint.startsWith('inproc://') ||
+      this.isConnected
+    ) {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
@@ -337,7 +358,8 @@ export class Server extends EventEmitter<ServerEvents> {
     // From here on a send must not wait for a device that may be gone:
     // libzmq fails it at once (EAGAIN) instead of blocking until a peer comes.
     if (this.socket !== undefined) this.socket.sendTimeout = 0;
-    if (this.announces && this.writer !== undefined) await this.writer.send(this.mdp !== undefined ? majordomoMessages.disconnect() : zqueueMessages.bye());
+    if (this.announces && this.writer !== undefined)
+      await this.writer.send(this.mdp !== undefined ? majordomoMessages.disconnect() : zqueueMessages.bye());
     this.socket?.close();
     this.unlinkIpc();
     await this.loop;
@@ -502,7 +524,13 @@ export class Server extends EventEmitter<ServerEvents> {
    * `envelope` (after `head`), or (a batched request: no envelope) into this
    * turn's batch under its `id`.
    */
-  private async handle(body: Buffer[], envelope: Buffer[] | undefined, id: number, head: readonly Buffer[] = [], deadline?: number): Promise<void> {
+  private async handle(
+    body: Buffer[],
+    envelope: Buffer[] | undefined,
+    id: number,
+    head: readonly Buffer[] = [],
+    deadline?: number,
+  ): Promise<void> {
     const outcome = await runHandler(this.handler, body, this.options.handlerTimeoutMs, deadline);
     this.count(outcome);
     if (envelope === undefined) this.outbox.add(id, outcome.frames);
@@ -525,120 +553,7 @@ export class Server extends EventEmitter<ServerEvents> {
   }
 }
 
-/** Creates and starts a server (for several devices, or a `dns:` endpoint, `new ServerGroup(...).start()`). */
+/** Creates and starts a server (for several devices, or a `dns:` endpoint, `new ServerGroup(...).start()`, src/server/group.ts). */
 export async function createServer(handler: Handler, options: ServerOptions = {}): Promise<Server> {
   return new Server(handler, options).start();
-}
-
-export interface ServerGroupEvents extends ServerEvents {
-  /** A device endpoint joined (found through DNS): a server for it is starting. */
-  joined: [endpoint: string];
-  /** A device endpoint left the records: its server drains, says BYE and closes. */
-  left: [endpoint: string];
-  /** A `dns:` name could not be resolved; the last good set is kept. */
-  'resolve-error': [err: Error];
-}
-
-/**
- * One server per device, sharing a handler: `zqueue server --connect A,B`.
- * Each has its own socket, READY, credits and heartbeats, so a busy or dead
- * device never starves the others, and each rejoins its device by itself.
- * A `dns:` endpoint (src/discovery.ts) stands for every address its name
- * resolves to, followed as the records change: a device that appears is
- * joined, one that disappears is left once its work drained.
- */
-export class ServerGroup extends EventEmitter<ServerGroupEvents> {
-  private readonly byEndpoint = new Map<string, Server>();
-  private readonly members: Endpoints;
-  private readonly leaving = new Set<Promise<void>>();
-  private readonly draining = new Set<Server>();
-  private state: 'new' | 'running' | 'closed' = 'new';
-  /**
-   * Holds the event loop while the group runs. A `dns:` name with no records
-   * yet (devices not up) leaves no socket open, and the re-resolution timer is
-   * unref'd: without this, the process would end at once, silently.
-   */
-  private keepAlive: NodeJS.Timeout | undefined;
-
-  constructor(
-    private readonly handler: Handler,
-    private readonly options: ServerOptions = {},
-    private readonly internals: ServerInternals = {},
-  ) {
-    super();
-    const specs = options.endpoints !== undefined && options.endpoints.length > 0 ? options.endpoints : [options.endpoint ?? resolveServerOptions(options).endpoint];
-    this.members = new Endpoints(specs);
-    for (const endpoint of this.members.current) this.add(endpoint);
-    this.members.on('added', (endpoint) => {
-      const server = this.add(endpoint);
-      this.emit('joined', endpoint);
-      if (this.state === 'running') server.start().catch((err: unknown) => this.emit('error', err instanceof Error ? err : new Error(String(err))));
-    });
-    this.members.on('removed', (endpoint) => this.remove(endpoint));
-    this.members.on('error', (err) => this.emit('resolve-error', err));
-  }
-
-  /** The servers of the devices known now. */
-  get servers(): readonly Server[] {
-    return [...this.byEndpoint.values()];
-  }
-
-  /** The device endpoints served now (a `dns:` endpoint's addresses as tcp endpoints). */
-  get endpoints(): readonly string[] {
-    return [...this.byEndpoint.keys()];
-  }
-
-  private add(endpoint: string): Server {
-    const s = new Server(this.handler, { ...this.options, endpoint, endpoints: [] }, this.internals);
-    s.on('error', (err) => this.emit('error', err));
-    s.on('reconnect', (why) => this.emit('reconnect', `${endpoint}: ${why}`));
-    s.on('handler-timeout', () => this.emit('handler-timeout'));
-    this.byEndpoint.set(endpoint, s);
-    return s;
-  }
-
-  /** A device left: its server finishes what it runs, says BYE, and closes. */
-  private remove(endpoint: string): void {
-    const s = this.byEndpoint.get(endpoint);
-    if (s === undefined) return;
-    this.byEndpoint.delete(endpoint);
-    this.emit('left', endpoint);
-    this.draining.add(s);
-    const done = s.close().finally(() => {
-      s.destroy();
-      this.draining.delete(s);
-      this.leaving.delete(done);
-    });
-    this.leaving.add(done);
-  }
-
-  /** Starts the servers of the endpoints given, then resolves the `dns:` ones once (their servers start as they are found). */
-  async start(): Promise<this> {
-    if (this.state !== 'new') return this;
-    this.state = 'running';
-    this.keepAlive = setInterval(() => {}, 1 << 30);
-    await Promise.all(this.servers.map((s) => s.start()));
-    await this.members.start();
-    return this;
-  }
-
-  stats(): ServerStats[] {
-    return this.servers.map((s) => s.stats());
-  }
-
-  /** Stops following DNS, then closes every server (each drains and says BYE). Idempotent. */
-  async close(timeoutMs?: number): Promise<void> {
-    this.state = 'closed';
-    clearInterval(this.keepAlive);
-    this.members.close();
-    await Promise.all([...this.servers.map((s) => s.close(timeoutMs)), ...this.leaving]);
-  }
-
-  /** Closes every socket at once. */
-  destroy(): void {
-    this.state = 'closed';
-    clearInterval(this.keepAlive);
-    this.members.close();
-    for (const s of [...this.servers, ...this.draining]) s.destroy();
-  }
 }

@@ -35,7 +35,8 @@ interface WorkerMessage {
 }
 
 const expression = (task: string | undefined): string =>
-  `(() => { const f = globalThis[Symbol.for(${JSON.stringify(DESTROY_HOOK)})]; return typeof f === 'function' ? f(${task === undefined ? '' : JSON.stringify(task)}) : -1; })()`;
+  `(() => { const f = globalThis[Symbol.for(${JSON.stringify(DESTROY_HOOK)})]; return typeof f === 'function' ` +
+  `? f(${task === undefined ? '' : JSON.stringify(task)}) : -1; })()`;
 
 /**
  * Has worker thread `threadId` (worker_threads' id) close its sockets, even
@@ -51,7 +52,9 @@ export async function closeSocketsOf(threadId: number, timeoutMs: number, task?:
   }
   const session = new inspector.Session();
   const post = (method: string, params: object): Promise<unknown> =>
-    new Promise((resolve, reject) => session.post(method, params, (err: Error | null, result?: unknown) => (err === null ? resolve(result) : reject(err))));
+    new Promise((resolve, reject) =>
+      session.post(method, params, (err: Error | null, result?: unknown) => (err === null ? resolve(result) : reject(err))),
+    );
   let timer: NodeJS.Timeout | undefined;
   let sessionId: string | undefined;
   let settle!: (reaped: Reaped) => void;
@@ -64,14 +67,21 @@ export async function closeSocketsOf(threadId: number, timeoutMs: number, task?:
         // The inspector numbers workers its own way; the title starts with the thread's id.
         if (!m.params.workerInfo.title.startsWith(`[worker ${threadId}]`) || sessionId !== undefined) return;
         sessionId = m.params.sessionId;
-        const message = JSON.stringify({ id: 1, method: 'Runtime.evaluate', params: { expression: expression(task), returnByValue: true } });
+        const message = JSON.stringify({
+          id: 1,
+          method: 'Runtime.evaluate',
+          params: { expression: expression(task), returnByValue: true },
+        });
         post('NodeWorker.sendMessageToWorker', { sessionId, message }).catch((err: unknown) =>
           resolve({ kind: 'unreachable', reason: err instanceof Error ? err.message : String(err) }),
         );
       });
       session.on('NodeWorker.receivedMessageFromWorker', (m: WorkerMessage) => {
         if (m.params.sessionId !== sessionId) return;
-        const reply = JSON.parse(m.params.message) as { id?: number; result?: { result?: { value?: unknown }; exceptionDetails?: { text?: string } } };
+        const reply = JSON.parse(m.params.message) as {
+          id?: number;
+          result?: { result?: { value?: unknown }; exceptionDetails?: { text?: string } };
+        };
         if (reply.id !== 1) return;
         const value = reply.result?.result?.value;
         if (typeof value === 'number' && value >= 0) resolve({ kind: 'closed', sockets: value });

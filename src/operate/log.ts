@@ -4,12 +4,12 @@
  * replaced), never one per request. `text` is for people, `json` for log
  * shippers (one object per line, with `time`, `level`, `event`).
  */
-import type { Broker } from './broker.js';
-import type { Device } from './device/device.js';
-import { LOG_FORMATS, oneOf, type LogFormat } from './options.js';
-import { displayId } from './protocol.js';
+import type { Broker } from '../serve/broker.js';
+import type { Device } from '../device/device.js';
+import { LOG_FORMATS, oneOf, type LogFormat } from '../options.js';
+import { displayId } from '../protocol.js';
 
-export { LOG_FORMATS, type LogFormat } from './options.js';
+export { LOG_FORMATS, type LogFormat } from '../options.js';
 export type LogLevel = 'info' | 'warn' | 'error';
 export type LogFields = Readonly<Record<string, string | number | boolean | undefined>>;
 
@@ -72,7 +72,8 @@ export function logLifecycle(logger: Logger, device: Device, broker?: Broker): (
     logger.log(event, state === 'closing' ? { inFlight: device.inFlight } : {});
   };
   const onWorker = (count: number, id: string): void => logger.log('worker-joined', { worker: displayId(id), workers: count });
-  const onLeft = (id: string, orphans: number): void => logger.log('worker-left', { worker: displayId(id), requests: orphans }, orphans > 0 ? 'warn' : 'info');
+  const onLeft = (id: string, orphans: number): void =>
+    logger.log('worker-left', { worker: displayId(id), requests: orphans }, orphans > 0 ? 'warn' : 'info');
   const onTimeout = (id: string): void => logger.log('worker-timed-out', { worker: displayId(id) }, 'warn');
   const onError = (err: Error): void => logger.log('error', { message: err.message }, 'error');
   const onTap = (count: number): void => logger.log('tap-subscriptions', { count });
@@ -84,7 +85,17 @@ export function logLifecycle(logger: Logger, device: Device, broker?: Broker): (
     const now = performance.now();
     if (now - lastRefusalLog < 1000) return;
     lastRefusalLog = now;
-    logger.log('accept-failed', { side, code, count: refusedSince, hint: code === 'EMFILE' ? 'out of file descriptors: raise ulimit -n, or lower --handshake-timeout to cut idle connections sooner' : '' }, 'warn');
+    logger.log(
+      'accept-failed',
+      {
+        side,
+        code,
+        count: refusedSince,
+        hint:
+          code === 'EMFILE' ? 'out of file descriptors: raise ulimit -n, or lower --handshake-timeout to cut idle connections sooner' : '',
+      },
+      'warn',
+    );
     refusedSince = 0;
   };
   device.on('accept-failed', onAcceptFailed);

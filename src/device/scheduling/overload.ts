@@ -25,8 +25,8 @@
  */
 import type { Order } from './fairqueue.js';
 
-export const OVERLOAD_POLICIES = ['adaptive', 'off'] as const;
-export type OverloadPolicy = (typeof OVERLOAD_POLICIES)[number];
+import type { OverloadPolicy } from '../../options.js';
+export { OVERLOAD_POLICIES, type OverloadPolicy } from '../../options.js';
 
 /** Why a request was dropped without reaching a worker (`cancelled`: its client withdrew it, on the batched wire). */
 export type ShedReason = 'abandoned' | 'expired' | 'replaced' | 'policy' | 'cancelled';
@@ -52,7 +52,11 @@ export function queueOrder(o: OverloadRules): QueueOrder {
 }
 
 /** Why a waiting request should not go to a worker now, if it should not: its deadline passed, or it waited past maxWaitMs. */
-export function staleReason(p: { readonly deadline?: number; readonly receivedAt: number }, now: number, o: OverloadRules): ShedReason | undefined {
+export function staleReason(
+  p: { readonly deadline?: number; readonly receivedAt: number },
+  now: number,
+  o: OverloadRules,
+): ShedReason | undefined {
   if (o.overloadPolicy === 'adaptive' && p.deadline !== undefined && p.deadline > 0 && p.deadline <= now) return 'expired';
   if (o.maxWaitMs > 0 && now - p.receivedAt >= o.maxWaitMs) return 'policy';
   return undefined;

@@ -5,12 +5,12 @@
  * for it; with `round-robin` the device's DEALER spreads them as the seed does.
  */
 import { EventEmitter } from 'node:events';
-import { Device, type DeviceHooks, type DeviceStats } from './device/device.js';
+import { Device, type DeviceHooks, type DeviceStats } from '../device/device.js';
 import { WorkerPool, type SlotStats, type WorkerReplaced } from './pool.js';
-import { connectUrlFor, resolveBackend } from './endpoints.js';
-import { deviceShare, resolveBrokerOptions, type BrokerOptions, type ResolvedBrokerOptions } from './options.js';
+import { connectUrlFor, resolveBackend } from '../endpoints.js';
+import { deviceShare, resolveBrokerOptions, type BrokerOptions, type ResolvedBrokerOptions } from '../options.js';
 
-export { brokerDefaults, resolveBrokerOptions, type BrokerOptions, type ResolvedBrokerOptions } from './options.js';
+export { brokerDefaults, resolveBrokerOptions, type BrokerOptions, type ResolvedBrokerOptions } from '../options.js';
 
 export interface BrokerStats {
   readonly device: DeviceStats;
@@ -20,7 +20,9 @@ export interface BrokerStats {
 export interface BrokerEvents {
   /** A worker thread ended (died, or retired after a timeout) and a new one took its slot. */
   'worker-replaced': [event: WorkerReplaced];
-  /** A stuck worker thread is being terminated without having closed its sockets first (src/reaper.ts says why that can abort the process). */
+  /**
+   * A stuck worker thread is being terminated without having closed its sockets first (src/reaper.ts says why that can abort the process).
+   */
   'worker-kill-unsafe': [reason: string];
 }
 
@@ -59,7 +61,11 @@ export class Broker extends EventEmitter<BrokerEvents> {
         service: options.service,
         join: options.join,
       },
-      { onWorkerLeft: (id) => device.workerLeft(id), onWorkerReplaced: (e) => broker.emit('worker-replaced', e), onKillUnsafe: (why) => broker.emit('worker-kill-unsafe', why) },
+      {
+        onWorkerLeft: (id) => device.workerLeft(id),
+        onWorkerReplaced: (e) => broker.emit('worker-replaced', e),
+        onKillUnsafe: (why) => broker.emit('worker-kill-unsafe', why),
+      },
     );
     broker.pool = pool;
     device.on('worker-timeout', (id) => pool.retire(id));

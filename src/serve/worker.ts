@@ -8,11 +8,12 @@
  * a stop message, `process.exit()` in a handler, an uncaught error, and a
  * termination (src/reaper.ts runs the destroy hook set here).
  */
-import './context.js';
+import '../context.js';
 import { readlinkSync } from 'node:fs';
 import { threadId, type MessagePort } from 'node:worker_threads';
-import { Server, ServerGroup, loadHandler, type ServerStats } from './server/server.js';
-import type { Handler } from './options.js';
+import { Server, loadHandler, type ServerStats } from '../server/server.js';
+import { ServerGroup } from '../server/group.js';
+import type { Handler } from '../options.js';
 import { DESTROY_HOOK } from './reaper.js';
 
 export interface WorkerTask {
@@ -38,8 +39,7 @@ export type ToWorker = { readonly type: 'stop'; readonly timeoutMs: number };
 
 /** Worker -> main thread, while it runs. */
 export type FromWorker =
-  | { readonly type: 'ready'; readonly endpoint: string; readonly tid: number | undefined }
-  | { readonly type: 'timeout' };
+  { readonly type: 'ready'; readonly endpoint: string; readonly tid: number | undefined } | { readonly type: 'timeout' };
 
 export interface WorkerReport extends ServerStats {
   readonly routingId: string;
@@ -47,8 +47,7 @@ export interface WorkerReport extends ServerStats {
 
 /** How a worker's task ends when it ends by itself. */
 export type WorkerResult =
-  | { readonly type: 'stopped'; readonly report: WorkerReport }
-  | { readonly type: 'load-error'; readonly message: string };
+  { readonly type: 'stopped'; readonly report: WorkerReport } | { readonly type: 'load-error'; readonly message: string };
 
 const open = new Set<Server | ServerGroup>();
 /** Set by destroyAll(): this task's thread is about to be terminated, and must open no socket from now on. */
@@ -122,7 +121,11 @@ export default async function runWorker(task: WorkerTask): Promise<WorkerResult>
   // a dns: endpoint is every device its name resolves to, followed as the records change (src/discovery.ts).
   const joined =
     task.join.length > 0
-      ? new ServerGroup(handler, { endpoints: task.join, concurrency: task.concurrency, handlerTimeoutMs: task.handlerTimeoutMs, service: task.service }, { observe: false })
+      ? new ServerGroup(
+          handler,
+          { endpoints: task.join, concurrency: task.concurrency, handlerTimeoutMs: task.handlerTimeoutMs, service: task.service },
+          { observe: false },
+        )
       : undefined;
   if (joined !== undefined) track(joined);
   let stop!: (timeoutMs: number) => void;

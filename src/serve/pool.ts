@@ -7,7 +7,7 @@
  */
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { ErrorCode, ZqueueError } from './errors.js';
+import { ErrorCode, ZqueueError } from '../errors.js';
 import { closeSocketsOf } from './reaper.js';
 import type { FromWorker, ToWorker, WorkerReport, WorkerResult, WorkerTask } from './worker.js';
 
@@ -170,7 +170,12 @@ export class WorkerPool {
     slot.killTimer = setTimeout(() => void this.kill(routingId, abort, thread, task), timeoutMs + this.options.stopGraceMs);
   }
 
-  private async kill(routingId: string, abort: AbortController | undefined, thread: Int32Array | undefined, task: Promise<void> | undefined): Promise<void> {
+  private async kill(
+    routingId: string,
+    abort: AbortController | undefined,
+    thread: Int32Array | undefined,
+    task: Promise<void> | undefined,
+  ): Promise<void> {
     if (abort === undefined || task === undefined) return;
     let ended = false;
     void task.finally(() => (ended = true));
@@ -265,7 +270,13 @@ export class WorkerPool {
           // comes, so the client gets one answer (the request may run twice).
           reason = 'died';
           this.events.onWorkerLeft(routingId);
-          loadFailed(err instanceof ZqueueError ? err : new ZqueueError(ErrorCode.WorkerDied, `worker ${routingId} died: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+          loadFailed(
+            err instanceof ZqueueError
+              ? err
+              : new ZqueueError(ErrorCode.WorkerDied, `worker ${routingId} died: ${err instanceof Error ? err.message : String(err)}`, {
+                  cause: err,
+                }),
+          );
         },
       )
       .finally(() => {

@@ -5,7 +5,7 @@
  * Paranoid Pirate workers; a Majordomo worker's READY names its service.
  */
 import { Balancer, type Held, type Joining, type Pending, type Worker } from './balancer.js';
-import type { QueueStats } from './device/counters.js';
+import type { QueueStats } from './fairqueue.js';
 
 export interface ServiceStats {
   readonly workers: number;
@@ -19,9 +19,7 @@ export class ServicePools {
   /** Each known worker's pool, looked up on every message: one Map read. */
   private readonly poolOf = new Map<string, Balancer>();
 
-  constructor(
-    private readonly make: () => Balancer,
-  ) {
+  constructor(private readonly make: () => Balancer) {
     this.pools.set('', make());
   }
 

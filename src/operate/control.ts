@@ -15,18 +15,18 @@
  *
  *   `zqueue ctl ENDPOINT COMMAND` sends one and prints the answer.
  */
-import './context.js';
+import '../context.js';
 import * as zmq from 'zeromq';
-import { bindOrExplain, checkControlEndpoint, connectTo, parseEndpoint } from './endpoints.js';
-import { ErrorCode, ZqueueError, isSocketClosedError } from './errors.js';
-import { errorFrame, parseErrorReply } from './protocol.js';
-import { deviceOf, type Target } from './metrics.js';
+import { bindOrExplain, checkControlEndpoint, connectTo, parseEndpoint } from '../endpoints.js';
+import { ErrorCode, ZqueueError, isSocketClosedError } from '../errors.js';
+import { errorFrame, parseErrorReply } from '../protocol.js';
+import { deviceOf, type Target } from './target.js';
 
 export const CONTROL_COMMANDS = ['pause', 'resume', 'stats', 'stop'] as const;
 export type ControlCommand = (typeof CONTROL_COMMANDS)[number];
 
 /** The control socket may only be reached from this host: ipc, or tcp on a loopback address. */
-export { checkControlEndpoint } from './endpoints.js';
+export { checkControlEndpoint } from '../endpoints.js';
 
 export class ControlServer {
   private readonly loop: Promise<void>;
@@ -90,7 +90,10 @@ export class ControlServer {
     try {
       for (;;) {
         const frames = await this.socket.receive();
-        const reply = frames.length === 1 ? this.execute(frames[0]?.toString('utf8') ?? '') : errorFrame('bad-request', 'a control command is one frame');
+        const reply =
+          frames.length === 1
+            ? this.execute(frames[0]?.toString('utf8') ?? '')
+            : errorFrame('bad-request', 'a control command is one frame');
         await this.socket.send(reply);
       }
     } catch (err) {

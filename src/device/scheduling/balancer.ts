@@ -9,13 +9,12 @@
  * equals so that idle workers share the load.
  */
 
-
 import { performance } from 'node:perf_hooks';
 import { FairQueue, type Enqueued } from './fairqueue.js';
 import { FIRST_COME, type QueueOrder } from './overload.js';
-import type { Joining, ProtocolName } from './protocols/types.js';
+import type { Joining, ProtocolName } from '../../protocols/types.js';
 
-export type { Joining } from './protocols/types.js';
+export type { Joining } from '../../protocols/types.js';
 
 /** Workers slower than this per request get no prefetch (ms). */
 export const PREFETCH_MAX_SERVICE_MS = 5;
@@ -325,7 +324,10 @@ export class Balancer {
 
   /** A worker said READY (again): (re)sets its credits and what it speaks. */
   join(id: Buffer, joining: Joining | number, now: number): Worker {
-    const j: Joining = typeof joining === 'number' ? { credits: joining, heartbeats: false, batches: false, deadlines: false, packed: false, prefetch: true, protocol: 'zqueue' } : joining;
+    const j: Joining =
+      typeof joining === 'number'
+        ? { credits: joining, heartbeats: false, batches: false, deadlines: false, packed: false, prefetch: true, protocol: 'zqueue' }
+        : joining;
     const credits = j.credits;
     const key = id.toString('latin1');
     let w = this.slots.get(key);
@@ -396,7 +398,10 @@ export class Balancer {
     return best;
   }
 
-  /** Records that `pending` goes to `worker`; returns the request id to put on the wire. `client`: its routing id (default: its first frame's). */
+  /**
+   * Records that `pending` goes to `worker`; returns the request id to put on the wire. `client`: its routing id (default: its first
+   * frame's).
+   */
   dispatch(picked: Worker, pending: Pending, now: number, client = clientKey(pending)): Held {
     const worker = this.slots.get(picked.key);
     if (worker === undefined) throw new Error(`dispatch to an unknown worker ${picked.key}`);

@@ -23,6 +23,16 @@
  * and `maxPerClient` for one client.
  */
 
+/** least-busy's fair queue: who waits, and how deep. */
+export interface QueueStats {
+  /** Clients (routing identities) with requests waiting. */
+  readonly clientsWaiting: number;
+  /** The most requests one client has waiting. */
+  readonly deepestClient: number;
+  /** Of `failed.busy`: refused because that client had maxQueuedPerClient requests waiting (the rest: the whole queue was full). */
+  readonly busyPerClient: number;
+}
+
 export type Enqueued = 'queued' | 'full' | 'client-full';
 
 export type Order = 'fifo' | 'lifo';
