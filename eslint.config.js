@@ -24,11 +24,11 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.js'],
+    files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,
-      globals: { process: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', console: 'readonly' },
+      globals: { process: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', console: 'readonly', performance: 'readonly' },
     },
   },
 );

@@ -49,7 +49,7 @@ async function rig(transport: 'tcp' | 'ipc' | 'inproc', hop: Hop, dir: string, n
       request,
       close: async () => {
         request.close();
-        await server.close(0);
+        await server.close({ timeoutMs: 0 });
       },
     };
   }
@@ -67,9 +67,9 @@ async function rig(transport: 'tcp' | 'ipc' | 'inproc', hop: Hop, dir: string, n
     request,
     close: async () => {
       request.close();
-      await device.drain(0);
-      await server.close(0);
-      await device.close(0);
+      await device.drain({ timeoutMs: 0 });
+      await server.close({ timeoutMs: 0 });
+      await device.close({ timeoutMs: 0 });
     },
   };
 }

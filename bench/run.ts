@@ -105,11 +105,15 @@ async function retryStormProcess(o: RetryStormOptions): Promise<RetryStormReport
   return undefined;
 }
 
+/**
+ * Writes a run: `raw/<id>.json` (every run, kept out of git), and the
+ * committed view of the latest: `latest.json`, `latest.md` and the two charts.
+ */
 export function writeResults(r: RunResult, outDir: string): string[] {
-  mkdirSync(outDir, { recursive: true });
+  mkdirSync(join(outDir, 'raw'), { recursive: true });
   const json = `${JSON.stringify(r, null, 2)}\n`;
   const files: [string, string][] = [
-    [`${r.run.id}.json`, json],
+    [join('raw', `${r.run.id}.json`), json],
     ['latest.json', json],
     ['latest.md', markdown(r)],
   ];

@@ -3,13 +3,15 @@
  * results/baseline.json, on purpose, printing how each figure moved from the
  * previous baseline. Commit the file with the change that justifies it.
  */
+import { parseArgs } from 'node:util';
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkBaseline, checkMarkdown, compare, gateDefaults, metricsOf, type Baseline } from '../bench/lib/gate.js';
 import { environment, SCHEMA_VERSION } from '../bench/lib/results.js';
 import { gateMatrix, measure } from './check.js';
 
-const out = process.argv[2] ?? 'results';
+const { positionals } = parseArgs({ allowPositionals: true, options: {} });
+const out = positionals[0] ?? 'results';
 const path = join(out, 'baseline.json');
 const repeats = Number(process.env.ZQ_BASELINE_REPEATS ?? 10);
 const cells = await measure(gateMatrix(repeats, 300), false);

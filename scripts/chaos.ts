@@ -1,8 +1,8 @@
 /**
  * `npm run chaos`: overload at 10× capacity, then chaos (servers killed and
  * stalled, worker threads crashing, garbage, the device restarted) under
- * load, each bounded in time. Prints the ledgers, writes results/chaos.json
- * and results/chaos.md. Exit 1 when a request was lost or got a wrong reply,
+ * load, each bounded in time. Prints the ledgers, writes results/chaos.md
+ * (and the full record to results/raw/chaos.json). Exit 1 when a request was lost or got a wrong reply,
  * 2 for a usage error.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -22,8 +22,8 @@ const HELP = `Usage: npm run chaos -- [options]
                          processes that every server and client knows, killed -9 and restarted in turn)
   --servers N            remote zqueue server processes (default 2 with one device, 4 with several)
   --quick                12 s of chaos and 5 s of overload
-  --out DIR              where results go (default results; chaos.json and chaos.md, or
-                         chaos-devices-N.json and .md with several devices)
+  --out DIR              where results go (default results: chaos.md, or chaos-devices-N.md
+                         with several devices; the full record in raw/)
   --no-write             do not write files`;
 
 function overloadTable(r: OverloadReport): string {
@@ -124,10 +124,12 @@ async function main(argv: string[]): Promise<number> {
   }
   if (values['no-write'] !== true) {
     const out = values.out ?? 'results';
-    mkdirSync(out, { recursive: true });
+    mkdirSync(join(out, 'raw'), { recursive: true });
     const at = new Date().toISOString();
-    const base = join(out, devices === 1 ? 'chaos' : `chaos-devices-${devices}`);
-    writeFileSync(`${base}.json`, `${JSON.stringify({ at, environment: environment(), overload, ledger }, null, 2)}\n`);
+    const name = devices === 1 ? 'chaos' : `chaos-devices-${devices}`;
+    const base = join(out, name);
+    // The full record goes to raw/ (not committed); the page beside it is what the docs link to.
+    writeFileSync(join(out, 'raw', `${name}.json`), `${JSON.stringify({ at, environment: environment(), overload, ledger }, null, 2)}\n`);
     const md = [
       `# zqueue chaos: ${at}`,
       '',

@@ -173,5 +173,6 @@ async function main(): Promise<number> {
   }
 }
 
+// A load generator of its own (a child this script spawns): `--generate PORT COUNT`.
 if (process.argv[2] === '--generate') generate(Number(process.argv[3]), Number(process.argv[4]));
 else process.exitCode = await main();

@@ -7,13 +7,15 @@
  * and as allocations (every alarm a detection). Writes results/gate-rates.md
  * and the table docs/benchmarks.md shows.
  */
+import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { gateDefaults } from '../bench/lib/gate.js';
 import { sideBySide, type Injection } from '../bench/lib/side-by-side.js';
 import { timeLeft } from '../bench/lib/progress.js';
 import { checkout, removeCheckout } from './against.js';
 
-const n = Number(process.argv[2] ?? 20);
+const n = Number(parseArgs({ allowPositionals: true, options: {} }).positionals[0] ?? 20);
+if (!Number.isInteger(n) || n < 1) throw new Error(`usage: npm run bench:gate-rates -- [N]: N is a positive whole number, got ${n}`);
 const rows: { label: string; inject: Injection | undefined }[] = [
   { label: '0 %', inject: undefined },
   ...(['busy', 'alloc'] as const).flatMap((kind) =>

@@ -3,6 +3,7 @@
  * (largest first), the share of samples per function by self time, top N
  * (default 25). A quick look before opening a flame chart.
  */
+import { parseArgs } from 'node:util';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -39,7 +40,7 @@ function top(file: string, n: number): string[] {
   return lines;
 }
 
-const [dir, count] = process.argv.slice(2);
+const [dir, count] = parseArgs({ allowPositionals: true, options: {} }).positionals;
 if (dir === undefined) {
   console.error('usage: node dist/scripts/prof-top.js DIR [N]');
   process.exitCode = 2;

@@ -4,12 +4,12 @@
  * inproc` (a process of its own, two worker threads) from N tcp REQ clients
  * at full load for S seconds (default 600), every reply checked byte for
  * byte; then SIGTERM, which must end it with exit 0. Writes
- * results/inproc-soak.md and .json. Exit 1 on any wrong reply, error,
+ * results/inproc-soak.md (and results/raw/inproc-soak.json). Exit 1 on any wrong reply, error,
  * timeout, or a serve process that did not exit 0.
  */
 import { spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as zmq from 'zeromq';
@@ -131,7 +131,8 @@ async function main(): Promise<number> {
   console.log(md);
   if (values['no-write'] !== true) {
     writeFileSync('results/inproc-soak.md', md);
-    writeFileSync('results/inproc-soak.json', `${JSON.stringify(s, null, 2)}\n`);
+    mkdirSync('results/raw', { recursive: true });
+    writeFileSync('results/raw/inproc-soak.json', `${JSON.stringify(s, null, 2)}\n`);
   }
   if (!ok) console.error(stderr.split('\n').slice(-20).join('\n'));
   return ok ? 0 : 1;

@@ -51,7 +51,7 @@ import { MDP_CLIENT } from './protocols/majordomo.js';
 import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from './errors.js';
 import { connectTo } from './endpoints.js';
 import { Endpoints } from './discovery.js';
-import { clientOptions, resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
+import { clientOptions, resolveClientOptions, type ClientOptions, type ResolvedClientOptions, type CloseOptions } from './options.js';
 import { EMPTY, DEADLINE_TAG, delimiterIndex, parseErrorReply, toFrames, type RequestBody } from './protocol.js';
 import {
   BATCH,
@@ -77,11 +77,6 @@ export interface RequestOptions {
   retries?: number;
   /** Withdraws the request: it rejects at once with ERR_ZQ_ABORTED, and a device still holding it in its queue drops it. */
   signal?: AbortSignal;
-}
-
-export interface CloseOptions {
-  /** How long close() waits for requests in flight before it rejects them (ms); default: the client's `closeTimeoutMs`. */
-  timeoutMs?: number;
 }
 
 export interface ClientStats {

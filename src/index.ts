@@ -32,6 +32,7 @@ export {
   type Policy,
   type Handler,
   type RequestContext,
+  type CloseOptions,
 } from './options.js';
 export { OVERLOAD_POLICIES, type OverloadPolicy, type ShedReason } from './device/scheduling/overload.js';
 export type { ShedCounts } from './device/counters.js';

@@ -13,10 +13,14 @@ import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as zmq from 'zeromq';
 import { ErrorCode, ZqueueError, invalidOption } from './errors.js';
-import { checkControlEndpoint, parseEndpoint, parseListenAddress, sameEndpoint, type EndpointRole } from './endpoints.js';
+import { parseEndpoint, sameEndpoint, type EndpointRole } from './endpoints.js';
 import { isZ85Key, loadAllowList, loadKeyPair, loadPublicKey, publicOf } from './keys.js';
 import { checkKeys, parseCidrs } from './auth.js';
 import type { Reply } from './protocol.js';
+import type * as Doc from './option-types.js';
+
+/** True when A and B are the same type: the generated option interfaces must agree with their tables. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 
 export type Engine = 'native' | 'js';
 export type Policy = 'round-robin' | 'least-busy';
@@ -88,7 +92,7 @@ export function flagsOf(spec: OptionSpec<unknown>): readonly CliFlag<unknown>[] 
 
 type Cli<T> = CliFlag<T> | readonly CliFlag<T>[] | undefined;
 
-function spec<T>(
+export function spec<T>(
   def: T,
   doc: string,
   check: (name: string, value: unknown) => void,
@@ -98,7 +102,7 @@ function spec<T>(
   return { default: def, doc, check, ...(cli !== undefined ? { cli } : {}), ...extra };
 }
 
-function int(
+export function int(
   def: number,
   min: number,
   max: number,
@@ -109,11 +113,11 @@ function int(
   return spec(def, doc, (n, v) => integer(n, v, min, max), cli, { range: [min, max], ...extra });
 }
 
-function bool(def: boolean, doc: string, cli?: Cli<boolean>): OptionSpec<boolean> {
+export function bool(def: boolean, doc: string, cli?: Cli<boolean>): OptionSpec<boolean> {
   return spec(def, doc, boolean, cli);
 }
 
-function pick<T extends string>(def: T, allowed: readonly T[], doc: string, cli?: Cli<T>): OptionSpec<T> {
+export function pick<T extends string>(def: T, allowed: readonly T[], doc: string, cli?: Cli<T>): OptionSpec<T> {
   return spec(def, doc, (n, v) => oneOf(n, v, allowed), cli, { choices: allowed });
 }
 
@@ -121,7 +125,7 @@ function address(def: string, role: EndpointRole, doc: string, cli?: Cli<string>
   return spec(def, doc, (n, v) => endpoint(n, v, role), cli);
 }
 
-function text(def: string, doc: string, cli?: Cli<string>): OptionSpec<string> {
+export function text(def: string, doc: string, cli?: Cli<string>): OptionSpec<string> {
   return spec(
     def,
     doc,
@@ -180,10 +184,11 @@ function connectFlag(): CliFlag<string> {
 }
 
 const secretKeyFile = (text: string): string => loadKeyPair(text).secretKey;
-const MAX_MS = 2 ** 31 - 1;
+/** The longest a millisecond option may be: what a Node timer takes. */
+export const MAX_MS = 2 ** 31 - 1;
 
 /** A CURVE client's three keys (servers and clients alike): `peer` is what it talks to, `self` what it is. */
-function curveClientKeys(peer: string, self: string, allowList: string) {
+export function curveClientKeys(peer: string, self: string, allowList: string) {
   return {
     curveServerKey: key(`${peer}'s CURVE public key (FILE: NAME.key): talk CURVE`, {
       flag: 'curve-server-key',
@@ -405,7 +410,9 @@ export const deviceOptions = {
   ),
 } satisfies OptionTable;
 
-export type DeviceOptions = OptionsOf<typeof deviceOptions>;
+/** What `createDevice()` takes (src/option-types.ts: each option's doc and default, from the table above). */
+export type DeviceOptions = Doc.DeviceOptions;
+const deviceTypesAgree: Same<Doc.DeviceOptions, OptionsOf<typeof deviceOptions>> = true;
 export type ResolvedDeviceOptions = ResolvedOf<typeof deviceOptions>;
 export const deviceDefaults: ResolvedDeviceOptions = defaultsOf(deviceOptions);
 
@@ -497,13 +504,26 @@ export const serverOptions = {
   ),
 } satisfies OptionTable;
 
-export type ServerOptions = OptionsOf<typeof serverOptions>;
+/** What `createServer()` takes (src/option-types.ts). */
+export type ServerOptions = Doc.ServerOptions;
+const serverTypesAgree: Same<Doc.ServerOptions, OptionsOf<typeof serverOptions>> = true;
 export type ResolvedServerOptions = ResolvedOf<typeof serverOptions>;
 export const serverDefaults: ResolvedServerOptions = defaultsOf(serverOptions);
 
 export function resolveServerOptions(input: ServerOptions = {}): ResolvedServerOptions {
   const o = resolveTable('server', serverOptions, input, { endpoint: (r) => (r.bind === true ? 'bind' : 'connect') });
   return Object.freeze(curveClient(o));
+}
+
+// ---------------------------------------------------------------- close(), for every object that has one
+
+/** What close() takes, on a Device, Server, ServerGroup, Broker and Client alike. */
+export interface CloseOptions {
+  /**
+   * How long close() lets work in flight finish before it ends it (ms).
+   * @default the object's `closeTimeoutMs` option
+   */
+  readonly timeoutMs?: number | undefined;
 }
 
 // ---------------------------------------------------------------- client
@@ -543,7 +563,9 @@ export const clientOptions = {
   ...curveClientKeys('the device', 'client', 'a device with an allow-list'),
 } satisfies OptionTable;
 
-export type ClientOptions = OptionsOf<typeof clientOptions>;
+/** What `createClient()` takes (src/option-types.ts). */
+export type ClientOptions = Doc.ClientOptions;
+const clientTypesAgree: Same<Doc.ClientOptions, OptionsOf<typeof clientOptions>> = true;
 export type ResolvedClientOptions = ResolvedOf<typeof clientOptions>;
 export const clientDefaults: ResolvedClientOptions = defaultsOf(clientOptions);
 
@@ -597,7 +619,9 @@ export const brokerOptions = {
   ...poolOptions,
 } satisfies OptionTable;
 
-export type BrokerOptions = Omit<OptionsOf<typeof brokerOptions>, 'handler'> & { handler: string | URL };
+/** What `createBroker()` takes (src/option-types.ts). */
+export type BrokerOptions = Doc.BrokerOptions;
+const brokerTypesAgree: Same<Doc.BrokerOptions, Omit<OptionsOf<typeof brokerOptions>, 'handler'> & { handler: string | URL }> = true;
 /** Resolved: `handler` is the module's absolute path. */
 export type ResolvedBrokerOptions = Omit<ResolvedOf<typeof brokerOptions>, 'handler'> & { readonly handler: string };
 
@@ -660,184 +684,8 @@ function endpointChecked(name: string, value: string): string {
   return value;
 }
 
-// ---------------------------------------------------------------- the commands' own options
-
-/** Running a device or broker from the CLI: metrics, the stats line, control, logs. */
-export const operateOptions = {
-  metrics: spec(
-    '',
-    'serve Prometheus /metrics, /healthz and /readyz here ([HOST:]PORT, host 127.0.0.1 unless given)',
-    (n, v) => {
-      if (typeof v !== 'string') throw invalidOption(n, 'a string', v);
-      if (v !== '') parseListenAddress(n, v);
-    },
-    { flag: 'metrics', arg: '[HOST:]PORT', shownDefault: 'off' },
-  ),
-  statsIntervalS: int(0, 0, 86_400, 'print one line of rates and latency percentiles to stderr every S seconds (0: never)', {
-    flag: 'stats-interval',
-    arg: 'S',
-  }),
-  control: spec(
-    '',
-    'answer pause|resume|stats|stop on a REP socket (ipc:// or tcp://127.0.0.1:PORT only)',
-    (n, v) => {
-      if (typeof v !== 'string') throw invalidOption(n, 'a string', v);
-      if (v !== '') checkControlEndpoint(v);
-    },
-    { flag: 'control', arg: 'ENDPOINT', shownDefault: 'off' },
-  ),
-  logFormat: pick<LogFormat>('text', LOG_FORMATS, 'lifecycle log lines on stderr', { flag: 'log-format', arg: 'text|json' }),
-  statsOnExit: bool(false, "print the device's statistics when it stops", { flag: 'stats-on-exit' }),
-} satisfies OptionTable;
-
-/** `zqueue server`'s seed behaviour. */
-export const seedServerOptions = {
-  delayMs: int(1_000, 0, MAX_MS, 'wait this long before replying (as the seed)', { flag: 'delay', arg: 'MS' }),
-  quiet: bool(false, 'do not print each request', { flag: 'quiet' }),
-  handler: text('', "answer with this module's default export instead (as zqueue serve)", {
-    flag: 'handler',
-    arg: 'FILE',
-    shownDefault: "the seed's",
-  }),
-  health: spec(
-    '',
-    'serve /healthz and /readyz here ([HOST:]PORT, host 127.0.0.1 unless given): ready while it serves a device',
-    (n, v) => {
-      if (typeof v !== 'string') throw invalidOption(n, 'a string', v);
-      if (v !== '') parseListenAddress(n, v);
-    },
-    { flag: 'health', arg: '[HOST:]PORT', shownDefault: 'off' },
-  ),
-} satisfies OptionTable;
-
-/** `zqueue client`'s seed behaviour. */
-export const seedClientOptions = {
-  requests: int(9, 0, 1_000_000_000, 'how many requests to make (as the seed)', { flag: 'requests', arg: 'N' }),
-  message: text('', 'the request', { flag: 'message', arg: 'TEXT', shownDefault: '"Hello from <id>"' }),
-} satisfies OptionTable;
-
-/** `zqueue bench`: load against any REQ/REP service, or a handler through zqueue serve. */
-export const loadOptions = {
-  connect: text(
-    '',
-    "the service to load: any endpoint a REQ client can reach (a device's frontend, a bound server; several " +
-      'comma-separated: clients are spread over them)',
-    {
-      flag: 'connect',
-      arg: 'ENDPOINT[,...]',
-      shownDefault: '',
-    },
-  ),
-  handler: text(
-    '',
-    'instead: run this handler module through zqueue serve on each backend (tcp, ipc, inproc) and 1 to all cores of worker threads',
-    {
-      flag: 'handler',
-      arg: 'FILE',
-      shownDefault: '',
-    },
-  ),
-  clients: int(100, 1, 100_000, 'REQ clients, each with one request in flight (spread over load-generator processes)', {
-    flag: 'clients',
-    arg: 'N',
-  }),
-  inFlight: int(
-    1,
-    1,
-    100_000,
-    "requests each client keeps outstanding on its one connection: above 1, each client is zqueue's multiplexing client, " +
-      'batched where the device takes batches (as nats bench, redis-benchmark -P)',
-    {
-      flag: 'in-flight',
-      arg: 'N',
-    },
-  ),
-  durationS: int(10, 1, 86_400, 'measured time, after every client has had a first reply (with --requests: the most it may take)', {
-    flag: 'duration',
-    arg: 'S',
-  }),
-  requests: int(0, 0, 1_000_000_000, 'stop after this many measured requests (0: run for --duration)', { flag: 'requests', arg: 'N' }),
-  rateRps: int(
-    0,
-    0,
-    10_000_000,
-    'open loop: offer this many requests a second in all, latency counted from when each was due (0: closed loop)',
-    { flag: 'rate', arg: 'R' },
-  ),
-  sizeBytes: int(16, 0, 16 * 1024 * 1024, 'request body size (bytes of "a")', { flag: 'size', arg: 'BYTES' }),
-  message: text('', 'the request body instead of --size bytes', { flag: 'message', arg: 'TEXT', shownDefault: '' }),
-  timeoutMs: int(
-    5_000,
-    1,
-    MAX_MS,
-    "one attempt's limit: past it the request counts as a timeout and the client resends on a fresh socket",
-    { flag: 'timeout', arg: 'MS' },
-  ),
-  ...curveClientKeys('the service', 'client', 'a service with an allow-list'),
-  json: bool(false, 'print a versioned JSON document on stdout (the table and the live line go to stderr)', { flag: 'json' }),
-  clientsPerProcess: int(2_500, 1, 10_000, 'clients per load-generator process (each holds a descriptor per client)', {
-    flag: 'clients-per-process',
-    arg: 'N',
-  }),
-  cpuPid: int(
-    0,
-    0,
-    4_194_304,
-    "--connect: also report this process's CPU per request, by thread: main, libzmq's, the rest (Linux /proc; with " +
-      "--handler it is always zqueue serve's own)",
-    { flag: 'cpu-pid', arg: 'PID', shownDefault: 'none' },
-  ),
-  repeats: int(1, 1, 100, 'measure each target this many times, interleaved (samples for zqueue bench compare)', {
-    flag: 'repeat',
-    arg: 'N',
-  }),
-  exportJson: text('', 'write the versioned JSON document (what --json prints) to FILE', {
-    flag: 'export-json',
-    arg: 'FILE',
-    shownDefault: '',
-  }),
-  exportCsv: text('', 'write one CSV row per client and run: requests, errors, timeouts, req/s, p50, p99', {
-    flag: 'export-csv',
-    arg: 'FILE',
-    shownDefault: '',
-  }),
-  exportMarkdown: text('', 'write the result table as Markdown', { flag: 'export-markdown', arg: 'FILE', shownDefault: '' }),
-  exportGithubBenchmark: text(
-    '',
-    "write github-action-benchmark's customBiggerIsBetter entries (throughput) to FILE, and customSmallerIsBetter ones " +
-      '(latency percentiles) to FILE with .latency.json',
-    { flag: 'export-github-benchmark', arg: 'FILE', shownDefault: '' },
-  ),
-  exportBmf: text('', 'write Bencher Metric Format (throughput, latency in ns)', { flag: 'export-bmf', arg: 'FILE', shownDefault: '' }),
-  exportHdr: text('', 'write an HdrHistogram interval log (.hlog): one histogram per second of measuring, tagged with the run, in µs', {
-    flag: 'export-hdr',
-    arg: 'FILE',
-    shownDefault: '',
-  }),
-} satisfies OptionTable;
-
-export const compareOptions = {
-  thresholdPct: int(
-    15,
-    1,
-    99,
-    'a figure worse by more than this many percent, with its whole 95 % bootstrap interval worse than zero, regresses',
-    { flag: 'threshold', arg: 'PCT' },
-  ),
-  exportMarkdown: text('', 'write the comparison table as Markdown', { flag: 'export-markdown', arg: 'FILE', shownDefault: '' }),
-} satisfies OptionTable;
-
-export const keygenOptions = {
-  dir: text('.', 'where to write', { flag: 'dir', arg: 'DIR', shownDefault: 'the current folder' }),
-} satisfies OptionTable;
-
-export const tapOptions = {
-  count: int(0, 0, 1_000_000_000, 'stop after N messages (0: run until Ctrl-C)', { flag: 'count', arg: 'N' }),
-} satisfies OptionTable;
-
-export const ctlOptions = {
-  timeoutMs: int(2_000, 1, MAX_MS, 'wait this long for the answer', { flag: 'timeout', arg: 'MS' }),
-} satisfies OptionTable;
+// The generated interfaces agree with their tables (each `= true` above compiles only then).
+void [deviceTypesAgree, serverTypesAgree, clientTypesAgree, brokerTypesAgree];
 
 // ---------------------------------------------------------------- resolving a table
 

@@ -25,7 +25,7 @@ describe('bench options', () => {
 
   const bad: [string[], RegExp][] = [
     [['--transport', 'udp'], /--transport: "udp" is not one of tcp, ipc, inproc, tcp-inproc/],
-    [['--engine', 'turbo'], /--engine: "turbo" is not one of/],
+    [['--mode', 'turbo'], /--mode: "turbo" is not one of/],
     [['--clients', '10,abc'], /--clients must be an integer from 1 to 10000, got "abc"/],
     [['--clients', '20000'], /--clients must be an integer from 1 to 10000/],
     [['--duration', '0'], /--duration must be an integer from 50/],

@@ -49,7 +49,7 @@ describe('bench harness', () => {
 
   it('a run with injected failures reports its errors, never hides them', async () => {
     const r = await bench(
-      options(['--transport', 'inproc', '--engine', 'least-busy', '--in-flight', '0', '--handler', join(HANDLERS, 'fail-some.js')]),
+      options(['--transport', 'inproc', '--mode', 'least-busy', '--in-flight', '0', '--handler', join(HANDLERS, 'fail-some.js')]),
     );
     const c = r.cells[0];
     assert.ok(c !== undefined && c.status === 'ok');
@@ -62,7 +62,7 @@ describe('bench harness', () => {
 
   it('a cell whose clients cannot all warm up is reported with where they stood, and does not fail the run', async () => {
     const o = {
-      ...options(['--transport', 'inproc', '--engine', 'least-busy', '--in-flight', '0', '--handler', join(HANDLERS, 'slow.js')]),
+      ...options(['--transport', 'inproc', '--mode', 'least-busy', '--in-flight', '0', '--handler', join(HANDLERS, 'slow.js')]),
       warmupTimeoutMs: 200,
     };
     const r = await bench(o);
@@ -76,15 +76,13 @@ describe('bench harness', () => {
   });
 
   it('writes a results file that reads back, a Markdown table and two SVG charts', async () => {
-    const r = await bench(options(['--transport', 'inproc', '--engine', 'direct,js']));
+    const r = await bench(options(['--transport', 'inproc', '--mode', 'direct,js']));
     const dir = mkdtempSync(join(tmpdir(), 'zq-results-'));
     try {
       writeResults(r, dir);
-      const files = readdirSync(dir).sort();
-      assert.deepEqual(
-        files.filter((f) => !f.startsWith('20')),
-        ['latency.svg', 'latest.json', 'latest.md', 'throughput.svg'],
-      );
+      assert.deepEqual(readdirSync(dir).sort(), ['latency.svg', 'latest.json', 'latest.md', 'raw', 'throughput.svg']);
+      // Every run's own file goes to raw/, which git ignores: only the latest view is committed.
+      assert.deepEqual(readdirSync(join(dir, 'raw')), [`${r.run.id}.json`]);
       const back = checkRunResult(JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8')));
       assert.equal(back.cells.length, 2);
       assert.equal(back.environment.node, process.version);

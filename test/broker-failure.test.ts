@@ -25,7 +25,7 @@ async function withBroker(options: Partial<BrokerOptions>, body: (broker: Broker
   }
 }
 
-const restarts = (b: Broker): number => b.stats().workers.reduce((n, w) => n + w.restarts, 0);
+const restarts = (b: Broker): number => b.stats().threads.reduce((n, w) => n + w.restarts, 0);
 
 for (const backend of ['inproc', 'ipc'] as const) {
   describe(`broker failures (${backend} backend)`, () => {
@@ -83,7 +83,7 @@ for (const backend of ['inproc', 'ipc'] as const) {
     });
 
     // zeromq.js aborts the process when a thread ends with a receive pending:
-    // with two slots a worker is mid-receive while its handler loops (src/reaper.ts).
+    // with two slots a worker is mid-receive while its handler loops (src/serve/reaper.ts).
     it('a handler that loops forever a tick later, while its worker is mid-receive: the thread is ended and the process lives', async () => {
       const dir = tempDir();
       await withBroker({ backend, concurrency: 2, handlerTimeoutMs: 200, stopGraceMs: 100 }, async (broker, client) => {

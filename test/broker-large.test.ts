@@ -38,7 +38,7 @@ for (const policy of POLICIES) {
           }),
         );
         const s = broker.stats();
-        assert.ok(s.workers.every((w) => w.restarts === 0));
+        assert.ok(s.threads.every((w) => w.restarts === 0));
         assert.ok(s.device.engine === 'js');
         assert.equal(s.device.answered, CLIENTS * EACH, JSON.stringify(s.device));
       } finally {
@@ -92,7 +92,7 @@ for (const { engine, policy } of ENGINES_POLICIES) {
         }
         const s = broker.stats();
         assert.ok(
-          s.workers.every((w) => w.restarts === 0),
+          s.threads.every((w) => w.restarts === 0),
           'no worker died',
         );
         if (s.device.counted) assert.equal(s.device.answered, CLIENTS * EACH + 5);

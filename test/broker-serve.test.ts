@@ -36,8 +36,8 @@ for (const backend of ['inproc', 'ipc'] as const) {
             }),
           );
           const stats = broker.stats();
-          assert.equal(stats.workers.length, 2);
-          assert.ok(stats.workers.every((w) => w.state === 'ready' && w.restarts === 0));
+          assert.equal(stats.threads.length, 2);
+          assert.ok(stats.threads.every((w) => w.state === 'ready' && w.restarts === 0));
           assert.ok(stats.device.engine === 'js');
           if (stats.device.engine === 'js') {
             assert.equal(stats.device.answered, 400);

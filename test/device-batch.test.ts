@@ -99,7 +99,7 @@ for (const transport of TRANSPORTS) {
       } finally {
         for (const c of clients) c.close();
         worker.close();
-        await device.close(0);
+        await device.close({ timeoutMs: 0 });
       }
     });
 
@@ -127,7 +127,7 @@ for (const transport of TRANSPORTS) {
       } finally {
         for (const c of clients) c.close();
         worker.close();
-        await device.close(0);
+        await device.close({ timeoutMs: 0 });
       }
     });
 
@@ -160,7 +160,7 @@ for (const transport of TRANSPORTS) {
       } finally {
         client.close();
         worker.close();
-        await device.close(0);
+        await device.close({ timeoutMs: 0 });
       }
     });
   });

@@ -113,7 +113,7 @@ async function setUp(transport: Transport, options: Partial<DeviceOptions> = {},
     endpoint,
     close: async () => {
       await srv.close();
-      await device.close(0);
+      await device.close({ timeoutMs: 0 });
     },
   };
 }
@@ -320,7 +320,7 @@ describe('batched client wire: what still waits', () => {
       // A slow request keeps the device draining while the batch comes.
       await socket.send(batch([item(4, 'slow-4')]));
       await until(5000, 'the slow one with its worker', () => device.inFlight === 1);
-      const stopping = device.close(5000);
+      const stopping = device.close({ timeoutMs: 5000 });
       await socket.send(batch([item(5, 'late')]));
       const late = await within(5000, 'closing', socket.receive());
       assert.ok(isBatch(late[0]));

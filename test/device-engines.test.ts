@@ -75,7 +75,7 @@ describe('engines on their own', () => {
         if (kind === 'balanced') assert.equal(joined.length, 1, 'the worker joined through the engine');
       } finally {
         req.close();
-        await server.close(0);
+        await server.close({ timeoutMs: 0 });
         stopping = true;
         await engine.stop();
         sockets.close();
@@ -118,8 +118,8 @@ describe("a failure in a js engine's loop", () => {
         await device.close(); // idempotent, resolves
       } finally {
         req.close();
-        await server.close(0);
-        await device.close(0);
+        await server.close({ timeoutMs: 0 });
+        await device.close({ timeoutMs: 0 });
         removeTempDirs();
       }
     });

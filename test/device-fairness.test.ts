@@ -80,8 +80,8 @@ for (const transport of TRANSPORTS) {
         release(10 * K);
         await good.close();
         flood.close();
-        await server.close(0);
-        await device.close(0);
+        await server.close({ timeoutMs: 0 });
+        await device.close({ timeoutMs: 0 });
         removeTempDirs();
       }
     });
@@ -124,8 +124,8 @@ for (const transport of TRANSPORTS) {
         release(1000);
         await good.close();
         flood.close();
-        await server.close(0);
-        await device.close(0);
+        await server.close({ timeoutMs: 0 });
+        await device.close({ timeoutMs: 0 });
         removeTempDirs();
       }
     });

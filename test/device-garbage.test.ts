@@ -127,7 +127,7 @@ describe('device under garbage', () => {
       assert.ok(s.security.refused.handshake >= 5, `bad greetings counted (${s.security.refused.handshake})`);
       assert.equal(s.orphaned, 0, 'no worker died');
       assert.deepEqual(
-        broker.stats().workers.map((w) => w.restarts),
+        broker.stats().threads.map((w) => w.restarts),
         [0, 0],
       );
       assert.ok(goodDuringFlood > 0, 'the good client was answered while the flood went in');

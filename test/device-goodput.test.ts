@@ -1,5 +1,5 @@
 /**
- * Work nobody waits for never reaches a worker (src/overload.ts): requests of
+ * Work nobody waits for never reaches a worker (src/device/scheduling/overload.ts): requests of
  * clients that left, requests whose deadline passed, stale copies a retry
  * replaced. One worker is held busy on a gate so that the others wait in
  * the queue; what the handler then sees is the test.
@@ -53,8 +53,8 @@ async function rig(transport: 'tcp' | 'ipc', overloadPolicy: OverloadPolicy, lab
     release,
     close: async () => {
       release();
-      await server.close(500);
-      await device.close(0);
+      await server.close({ timeoutMs: 500 });
+      await device.close({ timeoutMs: 0 });
     },
   };
 }

@@ -45,7 +45,7 @@ async function setUp(): Promise<{ device: Device; servers: Spawned[]; spawn: (id
         s.kill('SIGKILL');
       }
       await Promise.all(servers.map((s) => s.exited));
-      await device.close(0);
+      await device.close({ timeoutMs: 0 });
     },
   };
 }
@@ -137,7 +137,7 @@ describe('heartbeats with remote servers', () => {
       await device.waitForWorkers(1);
       assert.deepEqual((await client.request('before')).map(String), ['before']);
       const reconnected = new Promise<string>((r) => server.once('reconnect', r));
-      await device.close(0);
+      await device.close({ timeoutMs: 0 });
       assert.match(await within(5000, 'server notices', reconnected), /silent for 3 heartbeat periods/);
       device = await new Device(options).start();
       await within(5000, 'server rejoins', device.waitForWorkers(1));

@@ -82,7 +82,7 @@ describe('Majordomo (RFC 7) and MMI (RFC 8), one endpoint for clients and worker
       );
       assert.equal(s.services?.echo?.workers, 1);
     } finally {
-      await device.close(0);
+      await device.close({ timeoutMs: 0 });
     }
   });
 
@@ -93,7 +93,7 @@ describe('Majordomo (RFC 7) and MMI (RFC 8), one endpoint for clients and worker
       assert.match(reply, /^nobody\|ZQ-ERROR no-service: no worker offers service "nobody" \(waited 500 ms\)$/);
       assert.equal(counted(device).failed.noService, 1);
     } finally {
-      await device.close(0);
+      await device.close({ timeoutMs: 0 });
     }
   });
 
@@ -111,7 +111,7 @@ describe('Majordomo (RFC 7) and MMI (RFC 8), one endpoint for clients and worker
       assert.equal(s.workersLost, 1);
       assert.equal(s.retried, 1);
     } finally {
-      await device.close(0);
+      await device.close({ timeoutMs: 0 });
     }
   });
 
@@ -152,7 +152,7 @@ describe('Majordomo (RFC 7) and MMI (RFC 8), one endpoint for clients and worker
     } finally {
       await client.close();
       w.close();
-      await device.close(0);
+      await device.close({ timeoutMs: 0 });
     }
   });
 
@@ -182,9 +182,9 @@ describe('Majordomo (RFC 7) and MMI (RFC 8), one endpoint for clients and worker
     } finally {
       await plain.close();
       await mdp.close();
-      await zq.close(0);
-      await zqMdp.close(0);
-      await device.close(0);
+      await zq.close({ timeoutMs: 0 });
+      await zqMdp.close({ timeoutMs: 0 });
+      await device.close({ timeoutMs: 0 });
     }
   });
 });

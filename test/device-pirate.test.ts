@@ -70,7 +70,7 @@ describe('Paranoid Pirate workers (RFC 6)', { skip }, () => {
       await Promise.all(clients.map((c) => c.close()));
       w.kill('SIGKILL');
       await w.exited;
-      await device.close(0);
+      await device.close({ timeoutMs: 0 });
     }
   });
 
@@ -92,7 +92,7 @@ describe('Paranoid Pirate workers (RFC 6)', { skip }, () => {
       await client.close();
       for (const p of [a, b]) p.kill('SIGKILL');
       await Promise.all([a.exited, b.exited]);
-      await device.close(0);
+      await device.close({ timeoutMs: 0 });
     }
   });
 
@@ -117,7 +117,7 @@ describe('Paranoid Pirate workers (RFC 6)', { skip }, () => {
     } finally {
       w.kill('SIGKILL');
       await w.exited;
-      await device.close(0);
+      await device.close({ timeoutMs: 0 });
     }
   });
 
@@ -151,7 +151,7 @@ describe('Paranoid Pirate workers (RFC 6)', { skip }, () => {
     } finally {
       await client.close();
       fake.close();
-      await device.close(0);
+      await device.close({ timeoutMs: 0 });
     }
   });
 });

@@ -82,9 +82,9 @@ for (const shared of [false, true]) {
         await client.close();
         rogue.close();
         await drain;
-        await zq.close(0);
-        await mdp.close(0);
-        await device.close(0);
+        await zq.close({ timeoutMs: 0 });
+        await mdp.close({ timeoutMs: 0 });
+        await device.close({ timeoutMs: 0 });
       }
     });
   });

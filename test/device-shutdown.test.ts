@@ -73,7 +73,7 @@ describe('CLI device shutdown under load', () => {
         stop = true;
         await Promise.all(clients.map((c) => c.close()));
         await Promise.all(loops);
-        await Promise.all(servers.map((s) => s.close(0)));
+        await Promise.all(servers.map((s) => s.close({ timeoutMs: 0 })));
         device.kill('SIGKILL');
         await device.exited;
       }

@@ -124,7 +124,7 @@ describe('devices found through DNS (dnsmasq on loopback)', () => {
   });
 
   after(async () => {
-    await Promise.all(groups.map((g) => g.close(1000)));
+    await Promise.all(groups.map((g) => g.close({ timeoutMs: 1000 })));
     await Promise.all([...devices.values()].map((d) => d.close()));
     await dns.remove();
   });

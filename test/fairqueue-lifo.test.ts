@@ -1,5 +1,5 @@
 /**
- * The fair queue under overload (src/overload.ts's adaptive policy): newest
+ * The fair queue under overload (src/device/scheduling/overload.ts's adaptive policy): newest
  * first while a queue stands, still one client at a time; a client's
  * requests removed when it leaves.
  */

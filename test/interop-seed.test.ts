@@ -86,7 +86,7 @@ describe('interop with the seed (pyzmq)', { skip }, () => {
       assert.ok(seen.every((line) => line === 'Received request:  Hello from 7'));
     } finally {
       await client.close();
-      await Promise.all(servers.map((s) => s.close(0)));
+      await Promise.all(servers.map((s) => s.close({ timeoutMs: 0 })));
       device.kill('SIGKILL');
       await device.exited;
     }

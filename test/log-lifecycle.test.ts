@@ -56,7 +56,7 @@ describe('logLifecycle', () => {
       for (let i = 0; i < 50; i++) await client.request('x');
       device.pause();
       device.resume();
-      await device.drain(1000);
+      await device.drain({ timeoutMs: 1000 });
       const left = new Promise<void>((r) => device.once('worker-left', () => r()));
       await server.close();
       await left;

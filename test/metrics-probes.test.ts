@@ -59,6 +59,10 @@ describe('/healthz and /readyz', () => {
           while ((await get(metrics.url.replace('/metrics', '/readyz'))).status !== 200) await new Promise((r) => setTimeout(r, 20));
         })(),
       );
+      // Thread restarts under their name, and under the name before it (kept for one release).
+      const body = (await get(metrics.url)).body;
+      assert.match(body, /^zqueue_thread_restarts_total 0$/m);
+      assert.match(body, /^zqueue_worker_restarts_total 0$/m);
     } finally {
       await metrics.close();
       await broker.close();

@@ -130,7 +130,8 @@ describe('Prometheus /metrics', () => {
       await client.request('again');
       const again = parsePrometheus((await get(metrics.url)).body).samples;
       assert.equal(value(again, 'zqueue_requests_answered_total'), 29);
-      assert.equal((await get(metrics.url.replace('/metrics', '/'))).status, 404);
+      assert.equal(value(again, 'zqueue_requests_total'), 29, 'every request received is counted');
+      assert.equal((await get(metrics.url.replace('/metrics', '/nothing'))).status, 404);
       assert.equal((await get(metrics.url, 'POST')).status, 405);
     } finally {
       await client.close();

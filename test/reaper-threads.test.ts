@@ -1,5 +1,5 @@
 /**
- * src/reaper.ts: a worker thread stuck in a loop, with a receive pending, is
+ * src/serve/reaper.ts: a worker thread stuck in a loop, with a receive pending, is
  * made to close its sockets before it is terminated (zeromq.js would abort
  * the process otherwise); a thread it cannot reach is reported, not hung on.
  */

@@ -315,7 +315,7 @@ describe('allow-lists', () => {
       assert.equal(s.counted && s.workers.length, 1);
     } finally {
       await c.close();
-      await bad.close(0);
+      await bad.close({ timeoutMs: 0 });
       await good.close();
       await device.close();
     }

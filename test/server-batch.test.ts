@@ -58,7 +58,7 @@ describe('server, worker protocol 3', () => {
       assert.equal(server.stats().received, N);
       assert.equal(server.stats().answered, N);
     } finally {
-      await server.close(1000);
+      await server.close({ timeoutMs: 1000 });
       device.close();
     }
   });
@@ -76,7 +76,7 @@ describe('server, worker protocol 3', () => {
       assert.equal(String(frames[4]), 'ok');
       assert.equal(server.stats().malformed, 1);
     } finally {
-      await server.close(1000);
+      await server.close({ timeoutMs: 1000 });
       device.close();
     }
   });
@@ -132,7 +132,7 @@ describe('server, worker protocol 3', () => {
       assert.equal(seen[1]?.deadline, undefined, 'no budget, no deadline');
       assert.equal(server.stats().expired, 1);
     } finally {
-      await server.close(1000);
+      await server.close({ timeoutMs: 1000 });
       device.close();
     }
   });

@@ -68,7 +68,7 @@ for (const transport of TRANSPORTS) {
         );
 
         // A device that is gone: B goes on.
-        await a.close(0);
+        await a.close({ timeoutMs: 0 });
         for (let i = 0; i < 20; i++) assert.deepEqual((await viaB.request(`after${i}`)).map(String), [`after${i}`]);
 
         // Back on the same endpoint: the group's socket for it rejoins by itself.
@@ -78,9 +78,9 @@ for (const transport of TRANSPORTS) {
       } finally {
         release();
         await Promise.all(clients.map((c) => c.close()));
-        await group.close(0);
-        await a.close(0);
-        await b.close(0);
+        await group.close({ timeoutMs: 0 });
+        await a.close({ timeoutMs: 0 });
+        await b.close({ timeoutMs: 0 });
       }
     });
   });

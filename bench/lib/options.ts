@@ -41,7 +41,8 @@ export const HELP = `Usage: npm run bench -- [options]
   --quick                 a short run (≤ 60 s): all transports and modes, 10 and 100 clients, 0.3 s a cell
   --full                  everything: up to 10000 clients, 16 B, 1 KiB and 64 KiB, 3 repeats
   --transport LIST        tcp,ipc,inproc,tcp-inproc        (default: all)
-  --engine LIST           direct,native,js,least-busy     (default: all; "direct" is no device)
+  --mode LIST             direct,native,js,least-busy     (default: all; "direct" is no device, the others the device's
+                          engine and policy: native, js round-robin, js least-busy)
   --clients LIST          e.g. 1,10,100,1000,5000 (up to 10000)
   --in-flight LIST        multiplexed cells: one zqueue client with N requests in
                           flight, least-busy, per transport (default 100,1000; 0: none)
@@ -100,7 +101,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
         quick: { type: 'boolean' },
         full: { type: 'boolean' },
         transport: { type: 'string' },
-        engine: { type: 'string' },
+        mode: { type: 'string' },
         clients: { type: 'string' },
         'in-flight': { type: 'string' },
         size: { type: 'string' },
@@ -133,7 +134,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | 'help' {
     preset,
     scenarios: s('scenario') !== undefined ? list('scenario', s('scenario') ?? '', SCENARIOS) : [...p.scenarios],
     transports: s('transport') !== undefined ? list('transport', s('transport') ?? '', BENCH_TRANSPORTS) : [...BENCH_TRANSPORTS],
-    modes: s('engine') !== undefined ? list('engine', s('engine') ?? '', MODES) : [...MODES],
+    modes: s('mode') !== undefined ? list('mode', s('mode') ?? '', MODES) : [...MODES],
     clients,
     inFlight: s('in-flight') !== undefined ? ints('in-flight', s('in-flight') ?? '', 0, 100_000).filter((n) => n > 1) : [...p.inFlight],
     sizes: s('size') !== undefined ? ints('size', s('size') ?? '', 1, 16 * 1024 * 1024) : [...p.sizes],

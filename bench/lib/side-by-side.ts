@@ -81,12 +81,18 @@ export interface SideBySideResult {
 interface BrokerLike {
   readonly frontendEndpoint: string;
   readonly device: { waitForWorkers(n: number): Promise<void> };
-  stats(): { readonly workers: readonly { readonly tid?: number }[] };
+  /** `threads`; a base from before that name has `workers`. */
+  stats(): { readonly threads?: readonly { readonly tid?: number }[]; readonly workers?: readonly { readonly tid?: number }[] };
   close(options?: { timeoutMs?: number }): Promise<void>;
 }
 interface BrokerModule {
   readonly Broker: { create(options: Record<string, unknown>, hooks?: { onRequest?(): void }): Promise<BrokerLike> };
 }
+
+const threadsOf = (b: BrokerLike): readonly { readonly tid?: number }[] => {
+  const s = b.stats();
+  return s.threads ?? s.workers ?? [];
+};
 
 const FIGURES = { main: 'least-busy tcp main_thread_us_per_req', workers: 'least-busy tcp workers_us_per_req' } as const;
 
@@ -116,7 +122,7 @@ export async function sideBySide(o: SideBySideOptions): Promise<SideBySideResult
     await Promise.all([ref.device.waitForWorkers(2), tree.device.waitForWorkers(2)]);
     const unitUs = o.inject?.kind === 'alloc' ? calibrateAlloc() : 0;
     const window = async (b: BrokerLike): Promise<Figures> => {
-      const workers = (): number => b.stats().workers.reduce((n, w) => n + threadCpuMicros(w.tid), 0);
+      const workers = (): number => threadsOf(b).reduce((n, w) => n + threadCpuMicros(w.tid), 0);
       await gens.warm(
         { endpoints: [b.frontendEndpoint.replace('//0.0.0.0:', '//127.0.0.1:')], size: 16, timeoutMs: 10_000, rateRps: rate },
         clients,

@@ -136,7 +136,7 @@ export async function setUp(o: TopologyOptions): Promise<Topology> {
   }
   return {
     clientEndpoints: [connectUrlFor(device.frontendEndpoint)],
-    serverTids: broker.stats().workers.map((s) => s.tid),
+    serverTids: broker.stats().threads.map((s) => s.tid),
     deviceStats: () => device.stats(),
     close: async () => {
       await detach();

@@ -11,7 +11,8 @@ import { dirname, resolve as resolvePath } from 'node:path';
 import * as zmq from 'zeromq';
 import { Broker } from '../serve/broker.js';
 import { connectUrlFor } from '../endpoints.js';
-import { endpoint, handlerPath, loadOptions, resolveTable, type ResolvedOf } from '../options.js';
+import { endpoint, handlerPath, resolveTable, type ResolvedOf } from '../options.js';
+import { loadOptions } from './options.js';
 import { runLoad, type LoadResult } from '../load/run.js';
 import { cpuPerRequest, threadCpu, type CpuPerRequest, type ThreadCpu } from '../load/cpu.js';
 import { BENCH_SCHEMA, benchEnvironment, type BenchDocument, type BenchRun } from '../load/document.js';
@@ -159,7 +160,7 @@ function handlerTargets(handler: string): Target[] {
           });
           try {
             await broker.device.waitForWorkers(threads);
-            const workers = (): Set<number> => new Set(broker.stats().workers.flatMap((w) => (w.tid !== undefined ? [w.tid] : [])));
+            const workers = (): Set<number> => new Set(broker.stats().threads.flatMap((w) => (w.tid !== undefined ? [w.tid] : [])));
             return await load(
               o,
               [connectUrlFor(broker.frontendEndpoint)],

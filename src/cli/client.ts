@@ -2,7 +2,8 @@
 import { randomInt } from 'node:crypto';
 import { Client } from '../client.js';
 import { ErrorCode, ZqueueError } from '../errors.js';
-import { clientOptions, resolveTable, seedClientOptions, type ClientOptions } from '../options.js';
+import { clientOptions, resolveTable, type ClientOptions } from '../options.js';
+import { seedClientOptions } from './options.js';
 import type { CommandSpec, Parsed } from './flags.js';
 
 export const spec: CommandSpec = {

@@ -5,7 +5,8 @@
  * regressed or went missing, 2 when a file cannot be read.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { compareOptions, resolveTable, type ResolvedOf } from '../options.js';
+import { resolveTable, type ResolvedOf } from '../options.js';
+import { compareOptions } from './options.js';
 import { checkMarkdown, compare, gateDefaults } from '../load/compare.js';
 import { labelsOf, metricsOfDocument, readBenchDocument, type BenchDocument } from '../load/document.js';
 import { UsageError, type CommandSpec, type Parsed } from './flags.js';

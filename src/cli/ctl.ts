@@ -1,6 +1,7 @@
 /** `zqueue ctl ENDPOINT COMMAND`: one command to a device's --control socket. */
 import { CONTROL_COMMANDS, sendControl } from '../operate/control.js';
-import { ctlOptions, resolveTable } from '../options.js';
+import { resolveTable } from '../options.js';
+import { ctlOptions } from './options.js';
 import { UsageError, type CommandSpec, type Parsed } from './flags.js';
 
 export const spec: CommandSpec = {

@@ -34,7 +34,7 @@ export const spec: CommandSpec = {
       ],
     },
     {
-      title: 'Overload (src/overload.ts)',
+      title: 'Overload (src/device/scheduling/overload.ts)',
       table: deviceOptions,
       keys: ['overloadPolicy', 'standingQueueMs', 'maxWaitMs', 'handshakeTimeoutMs', 'countHandshakes'],
     },

@@ -1,6 +1,7 @@
 /** `zqueue keygen NAME`: a CURVE key pair in the ZeroMQ certificate format. */
 import { writeKeyPair } from '../keys.js';
-import { keygenOptions, resolveTable } from '../options.js';
+import { resolveTable } from '../options.js';
+import { keygenOptions } from './options.js';
 import { UsageError, type CommandSpec, type Parsed } from './flags.js';
 
 export const spec: CommandSpec = {

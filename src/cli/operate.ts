@@ -13,7 +13,8 @@ import { isLoopback, parseListenAddress } from '../endpoints.js';
 import { ControlServer, handlePauseSignals } from '../operate/control.js';
 import { Logger, logLifecycle } from '../operate/log.js';
 import { loadAllowList } from '../keys.js';
-import { operateOptions, resolveTable, type ResolvedOf } from '../options.js';
+import { resolveTable, type ResolvedOf } from '../options.js';
+import { operateOptions } from './options.js';
 import type { Parsed, Section } from './flags.js';
 
 export type OperateOptions = ResolvedOf<typeof operateOptions>;
@@ -97,6 +98,7 @@ export async function operate(
   let metrics: MetricsServer | undefined;
   let control: ControlServer | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let line: StatsLine | undefined;
   try {
     if (o.metrics !== '') {
       const address = parseListenAddress('metrics', o.metrics);
@@ -108,8 +110,9 @@ export async function operate(
       logger.log('control', { endpoint: control.endpoint });
     }
     if (o.statsIntervalS > 0) {
-      const line = new StatsLine(target);
-      timer = setInterval(() => process.stderr.write(`${line.next()}\n`), o.statsIntervalS * 1000);
+      line = new StatsLine(target);
+      const l = line;
+      timer = setInterval(() => process.stderr.write(`${l.next()}\n`), o.statsIntervalS * 1000);
     }
     // A device that stops by itself (a loop failed) stops the command too.
     const onClosed = (state: string): void => {
@@ -121,6 +124,7 @@ export async function operate(
     logger.log('stopping', { reason: why });
   } finally {
     clearInterval(timer);
+    line?.close();
     unpause();
     unhup();
     // Draining: /readyz says so at once (Kubernetes stops sending), while /healthz and /metrics answer until the device closed.

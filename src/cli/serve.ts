@@ -39,7 +39,7 @@ export const spec: CommandSpec = {
       ],
     },
     {
-      title: 'Overload (src/overload.ts)',
+      title: 'Overload (src/device/scheduling/overload.ts)',
       table: brokerOptions,
       keys: ['overloadPolicy', 'standingQueueMs', 'maxWaitMs', 'handshakeTimeoutMs', 'countHandshakes'],
     },

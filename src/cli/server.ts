@@ -5,7 +5,8 @@ import { ServerGroup } from '../server/group.js';
 import { HealthServer } from '../server/health.js';
 import { parseListenAddress } from '../endpoints.js';
 import { loadHandler, seedHandler } from '../server/handler.js';
-import { resolveTable, seedServerOptions, serverOptions, type ServerOptions } from '../options.js';
+import { resolveTable, serverOptions, type ServerOptions } from '../options.js';
+import { seedServerOptions } from './options.js';
 import type { CommandSpec, Parsed } from './flags.js';
 import { untilStop } from './operate.js';
 

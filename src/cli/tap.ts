@@ -1,7 +1,8 @@
 /** `zqueue tap ENDPOINT`: prints what a device publishes on its --tap socket. */
 import * as zmq from 'zeromq';
 import { formatTapped } from '../tap.js';
-import { resolveTable, tapOptions } from '../options.js';
+import { resolveTable } from '../options.js';
+import { tapOptions } from './options.js';
 import { UsageError, type CommandSpec, type Parsed } from './flags.js';
 import { connectTo } from '../endpoints.js';
 

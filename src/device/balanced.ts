@@ -6,13 +6,13 @@
  * served in turn) when none has room. Heartbeats find dead workers; their
  * requests are retried once (or fail); a request held past the handler
  * timeout is answered `timeout` and its worker retired. Under overload, the
- * overload policy (src/overload.ts) says which waiting request goes next,
+ * overload policy (src/device/scheduling/overload.ts) says which waiting request goes next,
  * and which are dropped: those whose client left or whose deadline passed.
  *
  * What workers say, and how to say things to them, is their protocol's
  * (src/protocols/: zqueue's own, Paranoid Pirate, Majordomo), told apart by
  * their messages. Majordomo workers register a service; requests are routed
- * by service name, least-busy within it (src/services.ts); a plain request
+ * by service name, least-busy within it (src/device/scheduling/services.ts); a plain request
  * goes to `plainService`. With the same endpoint on both sides, one ROUTER
  * serves clients and workers alike, as Majordomo brokers do.
  */
@@ -56,7 +56,7 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     for (const m of packedRequests(worker.id, items, performance.now())) void this.backWriter.send(m);
   });
   /** Replies for clients on the batched wire, a message per client per turn. */
-  private readonly clientReplies = new ClientReplies((message) => this.counters.toClient(message));
+  private readonly clientReplies = new ClientReplies((message) => this.answers.send(message));
   /** What a client batch may hold, as HELLO tells clients. */
   private readonly batchLimits: BatchLimits;
   /** A client's HELLO, `[identity, HELLO, limits]` without the identity (the same for all). */
@@ -152,7 +152,13 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
       });
     }
     return {
-      ...this.counters.snapshot({ inFlight: this.inFlight, queued: this.pools.queued, queue: this.pools.queueStats(), workers }),
+      ...this.counters.snapshot({
+        inFlight: this.inFlight,
+        queued: this.pools.queued,
+        queue: this.pools.queueStats(),
+        workers,
+        tap: this.ctx.tap?.stats(),
+      }),
       services: this.pools.stats(),
     };
   }
@@ -220,7 +226,7 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
         batchId: -1,
       };
       // A zqueue client offers the batched wire on a connection's first request: it is told at once, before any reply.
-      if (budget > 0 && offersBatches(frames, bodyAt)) this.counters.toClient([frames[0] as Buffer, ...this.hello]);
+      if (budget > 0 && offersBatches(frames, bodyAt)) this.answers.send([frames[0] as Buffer, ...this.hello]);
       if (budget > 0 && this.adaptive) this.replaceStale(pending, requestIdIn(frames, bodyAt - 1));
       this.admitted(pending);
       return undefined;
@@ -233,7 +239,7 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     if (r.kind === 'malformed') this.counters.malformed++;
     else if (r.kind === 'mmi') {
       this.counters.control++;
-      this.counters.toClient(r.reply);
+      this.answers.send(r.reply);
     } else
       this.admitted({
         frames: r.frames,
@@ -292,6 +298,7 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
       this.cancel(identity, id);
       return;
     }
+    this.counters.requests++;
     if (seen.has(id)) {
       this.answerBatched(identity, id, 'bad-request', `request id ${id} twice in one batch`);
       return;
@@ -398,7 +405,7 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
       return;
     }
     const envelope = p.frames.slice(0, p.bodyAt);
-    this.counters.answerError(p.mdp === true ? [...envelope, ...clientReplyHead(p.service ?? '')] : envelope, kind, message);
+    this.answers.error(p.mdp === true ? [...envelope, ...clientReplyHead(p.service ?? '')] : envelope, kind, message);
   }
 
   /** A worker's message, decoded by its protocol's codec and acted on. */
@@ -480,7 +487,7 @@ export class BalancedEngine extends CountingEngine implements Engine<CountedStat
     const reply = held.frames.slice(0, held.bodyAt);
     if (held.mdp === true) reply.push(...clientReplyHead(held.service ?? ''));
     for (let i = from; i < to; i++) reply.push(frames[i] as Buffer);
-    this.counters.replied(reply, held.receivedAt, now);
+    this.answers.relay(reply, held.receivedAt, now);
   }
 
   /** A worker (re)joins a service's pool; requests it held in another are rehomed. */

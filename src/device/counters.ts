@@ -1,21 +1,20 @@
 /**
  * What a counting engine counts (relay and balanced; the native engine has
  * none of this, and its type says so): messages and bytes each way, replies,
- * failures by kind, drops, and the request-latency histogram. Also the
- * client-facing sends, which every count passes through: the tap and the
- * frontend's writer.
+ * failures by kind, drops, and the request-latency histogram. It counts and
+ * sends nothing; answers.ts sends to clients and counts through it.
  */
 import { performance } from 'node:perf_hooks';
-import { EMPTY, delimiterIndex, errorFrame, errorKindOf, type ErrorKind } from '../protocol.js';
+import { errorKindOf, type ErrorKind } from '../protocol.js';
 import { createHistogram, record, summarize, type Histogram, type LatencySummary } from '../latency.js';
-import { TAP_OUT, type Tap, type TapStats } from '../tap.js';
-import { size, type Writer } from '../writer.js';
+import type { TapStats } from '../tap.js';
 import type { ShedReason } from './scheduling/overload.js';
 import type { QueueStats } from './scheduling/fairqueue.js';
 import type { ProtocolName } from '../protocols/types.js';
 
 /**
- * Requests dropped before they reached a worker, by why (src/overload.ts): `policy` ones were answered `busy`, the others had nobody left
+ * Requests dropped before they reached a worker, by why (src/device/scheduling/overload.ts): `policy` ones
+ * were answered `busy`, the others had nobody left
  * to answer.
  */
 export type ShedCounts = Record<ShedReason, number>;
@@ -66,6 +65,8 @@ export interface CountedStats {
   readonly counted: true;
   readonly frontendTraffic: Readonly<SideStats>;
   readonly backendTraffic: Readonly<SideStats>;
+  /** Requests received from clients, each entry of a batch one, whatever became of them (envelope-less messages: `malformed`). */
+  readonly requests: number;
   /** Requests relayed to servers and not yet answered. */
   readonly inFlight: number;
   /** least-busy: requests waiting for a free worker. */
@@ -87,7 +88,7 @@ export interface CountedStats {
    * the client is gone (`unroutable`), or its queue is at the high-water mark (`full`).
    */
   readonly dropped: Readonly<{ unroutable: number; full: number }>;
-  /** Requests dropped before they reached a worker (least-busy's overload policy, src/overload.ts). */
+  /** Requests dropped before they reached a worker (least-busy's overload policy, src/device/scheduling/overload.ts). */
   readonly shed: Readonly<ShedCounts>;
   /** Worker control messages (READY, BYE, HEARTBEAT) received. */
   readonly control: number;
@@ -112,9 +113,16 @@ function sideStats(): SideStats {
   return { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 };
 }
 
+/** Latencies since the window opened or was last taken; close it when done (it costs a record per request while open). */
+export interface LatencyWindow {
+  take(): LatencySummary;
+  close(): void;
+}
+
 export class Counters {
   readonly front = sideStats();
   readonly back = sideStats();
+  requests = 0;
   answered = 0;
   readonly failed: FailedCounts = { busy: 0, closing: 0, timeout: 0, handler: 0, workerDied: 0, badRequest: 0, noService: 0, other: 0 };
   readonly dropped = { unroutable: 0, full: 0 };
@@ -125,46 +133,16 @@ export class Counters {
   control = 0;
   /** `busy` replies caused by a client's share of the queue (maxQueuedPerClient). */
   busyPerClient = 0;
-  /** Requests dropped before they reached a worker, by why (src/overload.ts). */
+  /** Requests dropped before they reached a worker, by why (src/device/scheduling/overload.ts). */
   readonly shed: ShedCounts = { abandoned: 0, expired: 0, replaced: 0, policy: 0, cancelled: 0 };
   private readonly latency = createHistogram();
-  private window: Histogram | undefined;
+  /** Open latency windows (the stats line's, the live page's): each records what the device times while open. */
+  private readonly windows: Histogram[] = [];
 
-  constructor(
-    private readonly recordLatencies: boolean,
-    private readonly frontWriter: Writer,
-    private readonly tap: Tap | undefined,
-  ) {}
-
-  /** A reply (or an error reply) to a client: counted, tapped and sent. */
-  toClient(reply: Buffer[]): void {
-    this.front.messagesOut++;
-    this.front.bytesOut += size(reply);
-    this.tap?.publish(TAP_OUT, reply);
-    void this.frontWriter.send(reply);
-  }
-
-  /** Answers a client's request with an error reply (its envelope, then the error frame). */
-  reject(frames: readonly Buffer[], kind: ErrorKind, message: string): void {
-    const d = delimiterIndex(frames);
-    if (d < 0) return;
-    this.answerError([...frames.slice(0, d), EMPTY], kind, message);
-  }
-
-  /** Sends `[...head, errorFrame]` (head: the envelope, and any protocol header) and counts the kind. */
-  answerError(head: readonly Buffer[], kind: ErrorKind, message: string): void {
-    this.countKind(kind);
-    this.toClient([...head, errorFrame(kind, message)]);
-  }
-
-  /** A server's reply relayed to its client: answered, and counted by kind when it is an error reply. */
-  replied(reply: Buffer[], arrivedAt: number | undefined, now?: number): void {
-    this.countReply(reply[reply.length - 1], arrivedAt, now);
-    this.toClient(reply);
-  }
+  constructor(private readonly recordLatencies: boolean) {}
 
   /**
-   * A server's reply, counted (answered, its latency, its kind when it is an error reply) but sent by the caller: `last` is its last frame.
+   * A server's reply: answered, its latency, and its kind when it is an error reply (`last` is its last frame).
    */
   countReply(last: Buffer | undefined, arrivedAt: number | undefined, now?: number): void {
     this.answered++;
@@ -177,7 +155,7 @@ export class Counters {
     if (!this.recordLatencies) return;
     const us = (now - arrivedAt) * 1000;
     record(this.latency, us);
-    if (this.window !== undefined) record(this.window, us);
+    for (let i = 0; i < this.windows.length; i++) record(this.windows[i] as Histogram, us);
   }
 
   countKind(kind: ErrorKind | 'other'): void {
@@ -202,11 +180,24 @@ export class Counters {
     }
   }
 
-  /** The latency of requests answered since the previous call (the first call starts the window). */
-  latencyWindow(): LatencySummary {
-    const w = this.window;
-    this.window = createHistogram();
-    return summarize(w ?? this.window);
+  /** A window of request latencies: `take()` summarizes those since the window opened or was last taken. */
+  openWindow(): LatencyWindow {
+    let h = createHistogram();
+    this.windows.push(h);
+    const windows = this.windows;
+    return {
+      take(): LatencySummary {
+        const taken = h;
+        h = createHistogram();
+        const i = windows.indexOf(taken);
+        if (i >= 0) windows[i] = h;
+        return summarize(taken);
+      },
+      close(): void {
+        const i = windows.indexOf(h);
+        if (i >= 0) windows.splice(i, 1);
+      },
+    };
   }
 
   /** The counts as stats; the engine adds what only it knows. */
@@ -215,6 +206,7 @@ export class Counters {
     queued: number;
     queue: Omit<QueueStats, 'busyPerClient'>;
     workers: readonly WorkerStats[];
+    tap: TapStats | undefined;
   }): CountedStats {
     return {
       counted: true,
@@ -223,6 +215,7 @@ export class Counters {
       inFlight: extra.inFlight,
       queued: extra.queued,
       queue: { ...extra.queue, busyPerClient: this.busyPerClient },
+      requests: this.requests,
       answered: this.answered,
       failed: { ...this.failed },
       malformed: this.malformed,
@@ -233,7 +226,7 @@ export class Counters {
       shed: { ...this.shed },
       control: this.control,
       latency: summarize(this.latency),
-      tap: this.tap?.stats(),
+      tap: extra.tap,
       workers: extra.workers,
     };
   }

@@ -8,7 +8,8 @@ import { isSocketClosedError, zmqCode } from '../errors.js';
 import { TAP_IN } from '../tap.js';
 import { Writer, size } from '../writer.js';
 import { admit, type Admission, type AdmitRules } from './admit.js';
-import { Counters } from './counters.js';
+import { Counters, type LatencyWindow } from './counters.js';
+import { ClientAnswers } from './answers.js';
 import { Link, fromInproc } from '../inproc.js';
 import { Gate, type EngineContext } from './engine.js';
 
@@ -17,6 +18,8 @@ export const FRONTEND_TURN = 64;
 
 export abstract class CountingEngine {
   protected readonly counters: Counters;
+  /** Every message to a client: counted, tapped, sent. */
+  protected readonly answers: ClientAnswers;
   protected readonly frontWriter: Writer;
   /** The backend's writer (the frontend's, when one socket serves both). */
   protected readonly backWriter: Writer;
@@ -49,7 +52,8 @@ export abstract class CountingEngine {
     this.backWriter = this.shared
       ? this.frontWriter
       : new Writer(s.backend, (err) => this.failed(err), { immediate: s.backend instanceof zmq.Router, encode: this.back.encode });
-    this.counters = new Counters(ctx.options.recordLatency, this.frontWriter, ctx.tap);
+    this.counters = new Counters(ctx.options.recordLatency);
+    this.answers = new ClientAnswers(this.counters, this.frontWriter, ctx.tap);
     this.rules = { maxFrames: ctx.options.maxFrames, stopping: () => ctx.stopping() };
   }
 
@@ -61,8 +65,8 @@ export abstract class CountingEngine {
     this.gate.open();
   }
 
-  latencyWindow(): ReturnType<Counters['latencyWindow']> {
-    return this.counters.latencyWindow();
+  openLatencyWindow(): LatencyWindow {
+    return this.counters.openWindow();
   }
 
   async ended(): Promise<void> {
@@ -173,11 +177,15 @@ export abstract class CountingEngine {
     if (this.takeBatch(frames)) return -1;
     const a: Admission = admit(frames, this.rules);
     if (a.ok) {
+      c.requests++;
       this.ctx.hooks.onRequest?.();
       return a.bodyAt;
     }
     if (a.kind === 'malformed') c.malformed++;
-    else c.reject(frames, a.kind, a.message);
+    else {
+      c.requests++;
+      this.answers.reject(frames, a.kind, a.message);
+    }
     return -1;
   }
 }

@@ -20,20 +20,20 @@ import {
   type Engine as EngineName,
   type Policy,
   type ResolvedDeviceOptions,
+  type CloseOptions,
 } from '../options.js';
 import type { Refusal } from '../auth.js';
 import { Tap } from '../tap.js';
-import type { LatencySummary } from '../latency.js';
 import { doneOrTimeout } from '../wait.js';
 import { DeviceSecurity, type SecurityStats, type Side } from './security.js';
 import { DeviceSockets, type EngineKind } from './sockets.js';
-import type { CountedStats, UncountedStats } from './counters.js';
+import type { CountedStats, LatencyWindow, UncountedStats } from './counters.js';
 import type { DeviceHooks, Engine, EngineContext } from './engine.js';
 import { NativeEngine } from './native.js';
 import { RelayEngine } from './relay.js';
 import { BalancedEngine } from './balanced.js';
 
-export type { SideStats, FailedCounts, WorkerStats, QueueStats, CountedStats } from './counters.js';
+export type { SideStats, FailedCounts, WorkerStats, QueueStats, CountedStats, LatencyWindow } from './counters.js';
 export type { SecurityStats, Side } from './security.js';
 export type { DeviceHooks, EngineKind } from './engine.js';
 
@@ -204,11 +204,13 @@ export class Device extends EventEmitter<DeviceEvents> {
   }
 
   /**
-   * The latency of requests answered since the previous call (the first call
-   * starts the window and returns an empty summary), for periodic reports.
+   * A window on the latency of requests answered from now on, for periodic
+   * reports: `take()` summarizes those since it opened or was last taken.
+   * Each open window records every request, so close it when done. A device
+   * that counts nothing (the native engine), or has not started, gives empty ones.
    */
-  latencyWindow(): LatencySummary {
-    return this.engineImpl?.latencyWindow?.() ?? EMPTY_COUNTS.latency;
+  openLatencyWindow(): LatencyWindow {
+    return this.engineImpl?.openLatencyWindow?.() ?? { take: () => EMPTY_COUNTS.latency, close: () => {} };
   }
 
   /**
@@ -225,8 +227,8 @@ export class Device extends EventEmitter<DeviceEvents> {
    * (default: the closeTimeoutMs option), answers queued ones with `closing`,
    * then closes the sockets. Idempotent; never rejects.
    */
-  close(timeoutMs = this.options.closeTimeoutMs): Promise<void> {
-    this.closing ??= this.shutdown(timeoutMs);
+  close(options: CloseOptions = {}): Promise<void> {
+    this.closing ??= this.shutdown(options.timeoutMs ?? this.options.closeTimeoutMs);
     return this.closing;
   }
 
@@ -235,8 +237,8 @@ export class Device extends EventEmitter<DeviceEvents> {
    * `closing` and waits up to `timeoutMs` for in-flight ones, leaving the
    * sockets open (so servers can still say goodbye). Idempotent.
    */
-  drain(timeoutMs = this.options.closeTimeoutMs): Promise<void> {
-    this.draining ??= this.stopIntake(timeoutMs);
+  drain(options: CloseOptions = {}): Promise<void> {
+    this.draining ??= this.stopIntake(options.timeoutMs ?? this.options.closeTimeoutMs);
     return this.draining;
   }
 
@@ -260,7 +262,7 @@ export class Device extends EventEmitter<DeviceEvents> {
     }
     const engine = this.engineImpl;
     if (engine?.kind === 'native') this.setState('closing');
-    else await this.drain(timeoutMs);
+    else await this.drain({ timeoutMs });
     await engine?.stop();
     this.sockets?.close();
     const tapClosed = this.tap?.close();
@@ -338,9 +340,10 @@ const EMPTY_COUNTS: CountedStats = Object.freeze({
   counted: true,
   frontendTraffic: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
   backendTraffic: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
+  requests: 0,
   inFlight: 0,
   queued: 0,
-  queue: { clientsWaiting: 0, deepestClient: 0, busyPerClient: 0 },
+  queue: { clientsWaiting: 0, deepestClient: 0, oldestWaitMs: 0, busyPerClient: 0 },
   answered: 0,
   failed: { busy: 0, closing: 0, timeout: 0, handler: 0, workerDied: 0, badRequest: 0, noService: 0, other: 0 },
   malformed: 0,

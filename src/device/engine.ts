@@ -70,8 +70,8 @@ export interface Engine<S extends CountedStats | UncountedStats = CountedStats |
   /** Resolves once every loop has ended (after the sockets closed). */
   ended(): Promise<void>;
   stats(): S;
-  /** Counting engines: the latency since the previous call. */
-  latencyWindow?(): import('../latency.js').LatencySummary;
+  /** Counting engines: a window on request latencies (Counters.openWindow). */
+  openLatencyWindow?(): import('./counters.js').LatencyWindow;
 }
 
 /** Holds a loop's reads while the device is paused. */

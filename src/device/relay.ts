@@ -11,7 +11,7 @@ import type { Engine } from './engine.js';
 
 /** Clients whose request is being timed at once; past it the timings start over. */
 const MAX_TIMED_CLIENTS = 100_000;
-const NO_QUEUE = Object.freeze({ clientsWaiting: 0, deepestClient: 0 });
+const NO_QUEUE = Object.freeze({ clientsWaiting: 0, deepestClient: 0, oldestWaitMs: 0 });
 
 export class RelayEngine extends CountingEngine implements Engine<CountedStats> {
   readonly kind = 'relay';
@@ -42,7 +42,7 @@ export class RelayEngine extends CountingEngine implements Engine<CountedStats> 
   }
 
   stats(): CountedStats {
-    return this.counters.snapshot({ inFlight: this.inFlight, queued: 0, queue: NO_QUEUE, workers: [] });
+    return this.counters.snapshot({ inFlight: this.inFlight, queued: 0, queue: NO_QUEUE, workers: [], tap: this.ctx.tap?.stats() });
   }
 
   private frontLoop(): Promise<void> {
@@ -72,7 +72,7 @@ export class RelayEngine extends CountingEngine implements Engine<CountedStats> 
       const key = client.toString('latin1');
       const arrived = this.arrivals.get(key);
       if (arrived !== undefined) this.arrivals.delete(key);
-      c.replied(frames, arrived);
+      this.answers.relay(frames, arrived);
       this.ctx.settled();
     });
   }

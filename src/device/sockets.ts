@@ -96,7 +96,7 @@ export class DeviceSockets {
         ? new zmq.Router({ ...backendOptions, handover: true, sendTimeout: 0 })
         : new zmq.Dealer(backendOptions);
     // least-busy, adaptive: each client connection's start and end arrive as `[routing id, ""]`, so
-    // that the requests of a client that left never reach a worker (src/overload.ts). Not over
+    // that the requests of a client that left never reach a worker (src/device/scheduling/overload.ts). Not over
     // inproc, where libzmq reports no connection's start (measured with zeromq.js 6.8).
     this.notifies = kind === 'balanced' && o.overloadPolicy === 'adaptive' && !o.frontend.startsWith('inproc://');
     if (this.notifies) {

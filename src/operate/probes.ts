@@ -10,7 +10,7 @@ export function readiness(target: Target, draining: boolean): { ready: boolean; 
   const state = device.stats().state;
   if (draining || state === 'closing' || state === 'closed') return { ready: false, why: 'draining' };
   if (state !== 'running') return { ready: false, why: `the device is ${state}` };
-  if (target instanceof Broker && !target.stats().workers.some((w) => w.state === 'ready'))
+  if (target instanceof Broker && !target.stats().threads.some((w) => w.state === 'ready'))
     return { ready: false, why: 'no worker thread is ready' };
   return { ready: true, why: 'ready' };
 }

@@ -68,6 +68,15 @@ export function defineMetrics(registry: Registry, current: () => Snapshot): void
       set({ side: 'backend', direction: 'out' }, s.backendTraffic.bytesOut);
     },
   );
+  counter(
+    'zqueue_requests_total',
+    'Requests received from clients (each entry of a client batch one), whatever became of them.',
+    [],
+    (set) => {
+      const s = js();
+      if (s !== undefined) set({}, s.requests);
+    },
+  );
   counter('zqueue_requests_answered_total', 'Replies relayed from servers to clients.', [], (set) => {
     const s = js();
     if (s !== undefined) set({}, s.answered);
@@ -79,7 +88,7 @@ export function defineMetrics(registry: Registry, current: () => Snapshot): void
   });
   counter(
     'zqueue_requests_shed_total',
-    'Requests dropped before a worker (src/overload.ts): their client left (abandoned), their deadline passed (expired), ' +
+    'Requests dropped before a worker: their client left (abandoned), their deadline passed (expired), ' +
       'a retry replaced them (replaced), or the policy answered them busy (policy).',
     ['reason'],
     (set) => {
@@ -167,6 +176,15 @@ export function defineMetrics(registry: Registry, current: () => Snapshot): void
     },
   });
   new Gauge({
+    name: 'zqueue_queue_oldest_seconds',
+    help: 'How long the oldest request waiting for a worker has waited (least-busy; 0 when none waits).',
+    registers,
+    collect() {
+      const s = js();
+      if (s !== undefined) this.set(s.queue.oldestWaitMs / 1000);
+    },
+  });
+  new Gauge({
     name: 'zqueue_queue_deepest_client',
     help: 'The most requests one client has waiting (least-busy).',
     registers,
@@ -201,6 +219,21 @@ export function defineMetrics(registry: Registry, current: () => Snapshot): void
     },
   });
   new Gauge({
+    name: 'zqueue_request_latency_recent_seconds',
+    help: 'Time from a request reaching the device to its reply leaving it, by quantile, over the requests answered since the last scrape.',
+    labelNames: ['quantile'] as const,
+    registers,
+    collect() {
+      const l = current().recent;
+      if (l === undefined) return;
+      this.set({ quantile: '0.5' }, l.p50_us / 1e6);
+      this.set({ quantile: '0.9' }, l.p90_us / 1e6);
+      this.set({ quantile: '0.99' }, l.p99_us / 1e6);
+      this.set({ quantile: '0.999' }, l.p99_9_us / 1e6);
+      this.set({ quantile: '1' }, l.max_us / 1e6);
+    },
+  });
+  new Gauge({
     name: 'zqueue_workers',
     help: 'Workers known to the device (least-busy), by state.',
     labelNames: ['state'] as const,
@@ -213,14 +246,17 @@ export function defineMetrics(registry: Registry, current: () => Snapshot): void
       for (const [state, n] of Object.entries(by)) this.set({ state }, n);
     },
   });
-  counter('zqueue_worker_restarts_total', 'Worker threads replaced after dying or timing out (zqueue serve).', [], (set) => {
+  const threadRestarts = (set: (labels: Partial<Record<never, string>>, value: number) => void): void => {
     const t = current().threads;
     if (t !== undefined)
       set(
         {},
         t.reduce((n, w) => n + w.restarts, 0),
       );
-  });
+  };
+  counter('zqueue_thread_restarts_total', 'Worker threads replaced after dying or timing out (zqueue serve).', [], threadRestarts);
+  // The same count under its former name, kept for one release (deprecated).
+  counter('zqueue_worker_restarts_total', 'Deprecated: zqueue_thread_restarts_total.', [], threadRestarts);
   collectDefaultMetrics({ register: registry });
 
   function counter<L extends string>(

@@ -1,23 +1,29 @@
 /** The periodic line (`--stats-interval`): rates and latency percentiles since the previous line, on stderr. */
 import { performance } from 'node:perf_hooks';
-import type { DeviceStats } from '../device/device.js';
+import type { DeviceStats, LatencyWindow } from '../device/device.js';
 import { deviceOf, type Target } from './target.js';
 
 /** One compact line of rates and percentiles since the previous line. */
 export class StatsLine {
   private last: { at: number; stats: DeviceStats };
+  private readonly window: LatencyWindow;
 
   constructor(private readonly target: Target) {
     const device = deviceOf(target);
-    device.latencyWindow(); // opens the first window
+    this.window = device.openLatencyWindow();
     this.last = { at: performance.now(), stats: device.stats() };
+  }
+
+  /** Closes its latency window. */
+  close(): void {
+    this.window.close();
   }
 
   next(): string {
     const device = deviceOf(this.target);
     const now = performance.now();
     const s = device.stats();
-    const window = device.latencyWindow();
+    const window = this.window.take();
     const prev = this.last;
     this.last = { at: now, stats: s };
     const secs = (now - prev.at) / 1000;

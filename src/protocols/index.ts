@@ -5,12 +5,22 @@
  * `isCommand` below taught its commands when one socket serves clients and
  * workers alike.
  */
-import { majordomoCodec, isMajordomoCommand } from './majordomo.js';
+import { majordomoCodec, majordomoServerCodec, isMajordomoCommand } from './majordomo.js';
 import { pirateCodec, isPirateCommand } from './pirate.js';
-import { zqueueCodec, isCommand as isZqueueCommand } from './zqueue.js';
-import type { ProtocolName, WorkerCodec } from './types.js';
+import { zqueueCodec, zqueueServerCodec, isCommand as isZqueueCommand } from './zqueue.js';
+import type { ProtocolName, ServerCodec, WorkerCodec } from './types.js';
 
-export type { Joining, OutgoingRequest, PeerView, ProtocolName, ReplySpan, WorkerCodec, WorkerEvent } from './types.js';
+export type {
+  Joining,
+  OutgoingRequest,
+  PeerView,
+  ProtocolName,
+  ReplySpan,
+  ServerCodec,
+  ServerEvent,
+  WorkerCodec,
+  WorkerEvent,
+} from './types.js';
 
 /** Asked in this order; zqueue's claims whatever is left. */
 export const WORKER_CODECS: readonly WorkerCodec[] = [majordomoCodec, pirateCodec, zqueueCodec];
@@ -39,4 +49,9 @@ export function isWorkerMessage(frames: readonly Buffer[], knownWorker: boolean)
   if (second === undefined) return false;
   if (knownWorker && second.length !== 0) return true;
   return isMajordomoCommand(frames) || isPirateCommand(frames) || isZqueueCommand(frames);
+}
+
+/** The protocol a server speaks: Majordomo when it offers a service, zqueue's worker protocol otherwise. */
+export function serverCodecFor(service: string): ServerCodec {
+  return service === '' ? zqueueServerCodec : majordomoServerCodec(service);
 }

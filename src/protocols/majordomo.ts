@@ -11,7 +11,16 @@
  * invalid one is counted and dropped. Services named `mmi.*` are the
  * broker's own (RFC 8): `mmi.service` answers 200 or 404, others 501.
  */
-import { malformed, type OutgoingRequest, type PeerView, type WorkerCodec, type WorkerEvent } from './types.js';
+import {
+  malformed,
+  type OutgoingRequest,
+  type PeerView,
+  type ServerCodec,
+  type ServerEvent,
+  type WorkerCodec,
+  type WorkerEvent,
+} from './types.js';
+import { zqueueServerCodec } from './zqueue.js';
 import { EMPTY } from '../protocol.js';
 
 export const MDP_CLIENT = Buffer.from('MDPC01');
@@ -151,4 +160,34 @@ export function fromDevice(frames: readonly Buffer[]): DeviceMessage {
   if (verb?.equals(MDP.HEARTBEAT) === true) return { kind: 'heartbeat' };
   if (verb?.equals(MDP.DISCONNECT) === true) return { kind: 'disconnect' };
   return { kind: 'malformed' };
+}
+
+/**
+ * Majordomo (RFC 7) at a worker offering `service`: READY names the service,
+ * requests come one at a time with one client address, and a reply goes back
+ * as REPLY. A message that is not a Majordomo command (a plain request from a
+ * device that knows no workers) is read as zqueue's codec reads it.
+ */
+export function majordomoServerCodec(service: string): ServerCodec {
+  const name = Buffer.from(service);
+  return {
+    name: 'mdp',
+    ready: () => workerMessages.ready(name),
+    heartbeat: () => workerMessages.heartbeat(),
+    leave: () => workerMessages.disconnect(),
+    decode(frames: Buffer[], announces: boolean): ServerEvent {
+      if (!announces) return zqueueServerCodec.decode(frames, false);
+      const m = fromDevice(frames);
+      switch (m.kind) {
+        case 'other':
+          return zqueueServerCodec.decode(frames, true);
+        case 'request':
+          return { kind: 'request', envelope: m.envelope, body: m.body, head: workerMessages.replyHead, budgetMs: 0 };
+        case 'disconnect':
+          return { kind: 'disconnect', why: 'the device asked (Majordomo DISCONNECT)' };
+        default:
+          return m;
+      }
+    },
+  };
 }

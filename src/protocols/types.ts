@@ -124,3 +124,53 @@ export function emptyFrom(frames: readonly Buffer[], from: number): number {
   for (let i = from; i < frames.length; i++) if ((frames[i] as Buffer).length === 0) return i;
   return -1;
 }
+
+// ---------------------------------------------------------------- the server's side
+
+/** One request or reply in a received batch: its id, where its body frames are, and its budget (ms; 0: none). */
+export interface BatchEntry {
+  readonly id: number;
+  readonly start: number;
+  readonly end: number;
+  readonly budgetMs: number;
+}
+
+/** A request of a packed batch, as a worker reads it: its id, body, and budget (ms; 0: none). */
+export interface PackedEntry {
+  readonly id: number;
+  readonly body: Buffer[];
+  readonly budgetMs: number;
+}
+
+/** What a device sent a server, in any worker protocol: what the server's read loop acts on. */
+export type ServerEvent =
+  /** zqueue's REQUESTS batch: each entry's body lies in the message's frames. */
+  | { readonly kind: 'requests'; readonly entries: readonly BatchEntry[] }
+  /** zqueue's PACKED batch. */
+  | { readonly kind: 'packed'; readonly entries: readonly PackedEntry[] }
+  /** One request: its reply goes back as `[...head, ...envelope, ...reply]`. `budgetMs`: 0 when its client gave none. */
+  | {
+      readonly kind: 'request';
+      readonly envelope: Buffer[];
+      readonly body: Buffer[];
+      readonly head: readonly Buffer[];
+      readonly budgetMs: number;
+    }
+  | { readonly kind: 'heartbeat' }
+  /** The device does not know this server: reconnect and say READY again (`why` goes to the log). */
+  | { readonly kind: 'disconnect'; readonly why: string }
+  | { readonly kind: 'malformed' }
+  /** A control message this server has no use for. */
+  | { readonly kind: 'ignored' };
+
+/** A worker protocol as a server speaks it: what it says to its device, and how it reads what the device says. */
+export interface ServerCodec {
+  readonly name: ProtocolName;
+  /** The first message on a connection. */
+  ready(credits: number, heartbeatMs: number): Buffer[];
+  heartbeat(): Buffer[];
+  /** The last message: the device sends elsewhere what this server still holds. */
+  leave(): Buffer[];
+  /** `announces`: the server speaks the protocol (false: a plain REP-like server, bound or behind a device that knows no workers). */
+  decode(frames: Buffer[], announces: boolean): ServerEvent;
+}

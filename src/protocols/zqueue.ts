@@ -60,8 +60,20 @@
  * zqueue device) passes them to its ROUTER frontend, which drops them as
  * unroutable.
  */
-import { emptyFrom, malformed, type OutgoingRequest, type PeerView, type WorkerCodec, type WorkerEvent } from './types.js';
-import { EMPTY } from '../protocol.js';
+import {
+  emptyFrom,
+  malformed,
+  type BatchEntry,
+  type OutgoingRequest,
+  type PackedEntry,
+  type PeerView,
+  type ServerCodec,
+  type ServerEvent,
+  type WorkerCodec,
+  type WorkerEvent,
+} from './types.js';
+export type { BatchEntry, PackedEntry } from './types.js';
+import { EMPTY, budgetIn } from '../protocol.js';
 import { pack, packedSize, unpack, type PackItem } from './pack.js';
 
 export const READY = Buffer.from('READY');
@@ -91,14 +103,6 @@ export const BATCH_ENTRY_DEADLINE = 12;
 const HEADER_MAX_BYTES = 128;
 /** Most requests under one 8-byte-entry header. */
 export const BATCH_MAX = HEADER_MAX_BYTES / BATCH_ENTRY;
-
-/** One request or reply in a received batch: its id, where its body frames are, and its budget (ms; 0: none). */
-export interface BatchEntry {
-  readonly id: number;
-  readonly start: number;
-  readonly end: number;
-  readonly budgetMs: number;
-}
 
 /** One request or reply to put in a batch: its id, and its frames from `bodyAt` on are its body. */
 export interface BatchItem {
@@ -315,13 +319,6 @@ export const workerMessages = {
   },
 };
 
-/** A request of a packed batch, as a worker reads it: its id, body, and budget (ms; 0: none). */
-export interface PackedEntry {
-  readonly id: number;
-  readonly body: Buffer[];
-  readonly budgetMs: number;
-}
-
 /** A message from the device, as a zqueue worker (a DEALER) reads it. */
 export type DeviceMessage =
   | { readonly kind: 'requests'; readonly entries: readonly BatchEntry[] }
@@ -355,3 +352,30 @@ export function fromDevice(frames: readonly Buffer[], version = WORKER_PROTOCOL)
   const d = emptyFrom(frames, 0);
   return d < 0 ? { kind: 'malformed' } : { kind: 'request', delimiter: d };
 }
+
+/**
+ * zqueue's worker protocol at the server: READY with credits, heartbeat
+ * period and version; batches in, and single requests from any device (a
+ * plain request's budget is read from its deadline frame).
+ */
+export const zqueueServerCodec: ServerCodec = {
+  name: 'zqueue',
+  ready: (credits, heartbeatMs) => workerMessages.ready(credits, heartbeatMs),
+  heartbeat: () => workerMessages.heartbeat(),
+  leave: () => workerMessages.bye(),
+  decode(frames: Buffer[], announces: boolean): ServerEvent {
+    // From a device, a request starts with an identity; an empty first frame is the device's control message.
+    // A server that does not announce itself reads every message as a request (version 0: no control messages).
+    const m = announces ? fromDevice(frames) : fromDevice(frames, 0);
+    switch (m.kind) {
+      case 'request': {
+        const d = m.delimiter;
+        return { kind: 'request', envelope: frames.slice(0, d + 1), body: frames.slice(d + 1), head: [], budgetMs: budgetIn(frames, d) };
+      }
+      case 'disconnect':
+        return { kind: 'disconnect', why: 'the device asked (it did not know this server)' };
+      default:
+        return m;
+    }
+  },
+};

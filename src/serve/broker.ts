@@ -8,20 +8,22 @@ import { EventEmitter } from 'node:events';
 import { Device, type DeviceHooks, type DeviceStats } from '../device/device.js';
 import { WorkerPool, type SlotStats, type WorkerReplaced } from './pool.js';
 import { connectUrlFor, resolveBackend } from '../endpoints.js';
-import { deviceShare, resolveBrokerOptions, type BrokerOptions, type ResolvedBrokerOptions } from '../options.js';
+import { deviceShare, resolveBrokerOptions, type BrokerOptions, type ResolvedBrokerOptions, type CloseOptions } from '../options.js';
 
 export { brokerDefaults, resolveBrokerOptions, type BrokerOptions, type ResolvedBrokerOptions } from '../options.js';
 
 export interface BrokerStats {
   readonly device: DeviceStats;
-  readonly workers: readonly SlotStats[];
+  /** The worker threads, one per slot (the device's own `workers` are its backend peers). */
+  readonly threads: readonly SlotStats[];
 }
 
 export interface BrokerEvents {
   /** A worker thread ended (died, or retired after a timeout) and a new one took its slot. */
   'worker-replaced': [event: WorkerReplaced];
   /**
-   * A stuck worker thread is being terminated without having closed its sockets first (src/reaper.ts says why that can abort the process).
+   * A stuck worker thread is being terminated without having closed its sockets first
+   * (src/serve/reaper.ts says why that can abort the process).
    */
   'worker-kill-unsafe': [reason: string];
 }
@@ -72,7 +74,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     try {
       await pool.start();
     } catch (err) {
-      await device.close(0);
+      await device.close({ timeoutMs: 0 });
       throw err;
     }
     return broker;
@@ -95,8 +97,13 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.device.resume();
   }
 
+  /** The first half of close(): the device stops intake, answers queued requests `closing` and waits for those in flight. */
+  drain(options: CloseOptions = {}): Promise<void> {
+    return this.device.drain({ timeoutMs: options.timeoutMs ?? this.options.closeTimeoutMs });
+  }
+
   stats(): BrokerStats {
-    return { device: this.device.stats(), workers: this.pool.stats() };
+    return { device: this.device.stats(), threads: this.pool.stats() };
   }
 
   /**
@@ -104,13 +111,13 @@ export class Broker extends EventEmitter<BrokerEvents> {
    * answers queued ones with `closing`, then stops every worker and lets its
    * thread end. Idempotent; never rejects.
    */
-  close(options: { timeoutMs?: number } = {}): Promise<void> {
+  close(options: CloseOptions = {}): Promise<void> {
     this.closing ??= (async () => {
       // Drain first, then let the workers say BYE to a device still listening,
       // and only then close the device's sockets.
-      await this.device.drain(options.timeoutMs ?? this.options.closeTimeoutMs);
+      await this.device.drain({ timeoutMs: options.timeoutMs ?? this.options.closeTimeoutMs });
       await this.pool.close(0);
-      await this.device.close(0);
+      await this.device.close({ timeoutMs: 0 });
     })();
     return this.closing;
   }

@@ -164,7 +164,7 @@ export class WorkerPool {
       slot.port.postMessage({ type: 'stop', timeoutMs } satisfies ToWorker);
     }
     // A worker stuck in synchronous code cannot hear "stop": end its thread,
-    // after closing its sockets from outside (src/reaper.ts).
+    // after closing its sockets from outside (src/serve/reaper.ts).
     clearTimeout(slot.killTimer);
     const { abort, thread, task, routingId } = slot;
     slot.killTimer = setTimeout(() => void this.kill(routingId, abort, thread, task), timeoutMs + this.options.stopGraceMs);

@@ -10,7 +10,7 @@
  *
  * The inspector can: it interrupts even a busy loop to evaluate an
  * expression on that thread. `closeSocketsOf` has the thread run its own
- * destroy hook (`DESTROY_HOOK`, set by src/worker.ts), which closes every
+ * destroy hook (`DESTROY_HOOK`, set by src/serve/worker.ts), which closes every
  * socket it opened; then `worker.terminate()` is safe. A thread that does
  * not answer (stuck inside a native call) is reported as such, and the
  * caller terminates it anyway: there is nothing better left to do.

@@ -6,7 +6,7 @@
  * zeromq.js aborts the whole process if a thread ends with a socket open
  * (zeromq.js#411), so every way out of this thread closes the socket first:
  * a stop message, `process.exit()` in a handler, an uncaught error, and a
- * termination (src/reaper.ts runs the destroy hook set here).
+ * termination (src/serve/reaper.ts runs the destroy hook set here).
  */
 import '../context.js';
 import { readlinkSync } from 'node:fs';
@@ -30,7 +30,7 @@ export interface WorkerTask {
   /** Other devices' backends to serve too (remote: heartbeating). */
   readonly join: readonly string[];
   readonly port: MessagePort;
-  /** One Int32 over shared memory: this thread's worker_threads id, stored before any socket opens (src/reaper.ts). */
+  /** One Int32 over shared memory: this thread's worker_threads id, stored before any socket opens (src/serve/reaper.ts). */
   readonly thread: Int32Array;
 }
 
@@ -144,7 +144,7 @@ export default async function runWorker(task: WorkerTask): Promise<WorkerResult>
     await joined?.start();
     post({ type: 'ready', endpoint: server.endpoint, tid: osThreadId() });
     const timeoutMs = await stopped;
-    await Promise.all([server.close(timeoutMs), joined?.close(timeoutMs)]);
+    await Promise.all([server.close({ timeoutMs: timeoutMs }), joined?.close({ timeoutMs: timeoutMs })]);
   } finally {
     for (const s of [server, joined]) {
       s?.destroy();

@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { Endpoints } from '../discovery.js';
-import { resolveServerOptions, type Handler, type ServerOptions } from '../options.js';
+import { resolveServerOptions, type Handler, type ServerOptions, type CloseOptions } from '../options.js';
 import { Server, type ServerEvents, type ServerInternals, type ServerStats } from './server.js';
 
 export interface ServerGroupEvents extends ServerEvents {
@@ -109,11 +109,11 @@ export class ServerGroup extends EventEmitter<ServerGroupEvents> {
   }
 
   /** Stops following DNS, then closes every server (each drains and says BYE). Idempotent. */
-  async close(timeoutMs?: number): Promise<void> {
+  async close(options: CloseOptions = {}): Promise<void> {
     this.state = 'closed';
     clearInterval(this.keepAlive);
     this.members.close();
-    await Promise.all([...this.servers.map((s) => s.close(timeoutMs)), ...this.leaving]);
+    await Promise.all([...this.servers.map((s) => s.close(options)), ...this.leaving]);
   }
 
   /** Closes every socket at once. */

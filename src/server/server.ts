@@ -22,10 +22,8 @@ import { isDnsEndpoint } from '../discovery.js';
 import { EventEmitter } from 'node:events';
 import * as zmq from 'zeromq';
 import { ErrorCode, ZqueueError, isSocketClosedError, zmqCode } from '../errors.js';
-import { resolveServerOptions, type Handler, type ServerOptions, type ResolvedServerOptions } from '../options.js';
-import { budgetIn } from '../protocol.js';
-import { fromDevice, workerMessages as zqueueMessages } from '../protocols/zqueue.js';
-import { fromDevice as fromMajordomoDevice, workerMessages as majordomoMessages } from '../protocols/majordomo.js';
+import { resolveServerOptions, type Handler, type ServerOptions, type ResolvedServerOptions, type CloseOptions } from '../options.js';
+import { serverCodecFor, type ServerCodec, type ServerEvent } from '../protocols/index.js';
 import { Writer, watchEvents } from '../writer.js';
 import { bindOrExplain, connectTo } from '../endpoints.js';
 import { doneOrTimeout } from '../wait.js';
@@ -105,8 +103,8 @@ export class Server extends EventEmitter<ServerEvents> {
   private beatTimer: NodeJS.Timeout | undefined;
   private reconnecting: Promise<void> | undefined;
   private wake: (() => void) | undefined;
-  /** Majordomo (RFC 7): the service this server registers; undefined for zqueue's worker protocol. */
-  private readonly mdp: Buffer | undefined;
+  /** The worker protocol this server speaks to its device (Majordomo when it offers a service). */
+  private readonly codec: ServerCodec;
 
   constructor(handler: Handler, options: ServerOptions = {}, internals: ServerInternals = {}) {
     super();
@@ -133,7 +131,7 @@ export class Server extends EventEmitter<ServerEvents> {
       inprocStrings: internals.inprocStrings ?? true,
     };
     this.watch = new DeviceWatch(this.options.heartbeatIntervalMs, performance.now());
-    this.mdp = this.options.service === '' ? undefined : Buffer.from(this.options.service);
+    this.codec = serverCodecFor(this.options.service);
   }
 
   /** READY and BYE go to a device this server connects to; a bound server has none. */
@@ -187,7 +185,7 @@ export class Server extends EventEmitter<ServerEvents> {
     const socket = o.bind ? new zmq.Router(socketOptions) : new zmq.Dealer(socketOptions);
     this.socket = socket;
     this.isConnected = false;
-    // destroy() can run between any two calls here (src/reaper.ts runs it from an interrupt), even
+    // destroy() can run between any two calls here (src/serve/reaper.ts runs it from an interrupt), even
     // inside the constructor above, before this server held the socket: what it missed is closed here.
     if (this.destroyedWhileOpening(socket)) throw new ZqueueError(ErrorCode.Closed, 'the server was destroyed while it opened');
     if (this.internals.observe && !o.bind && !o.endpoint.startsWith('inproc://')) {
@@ -226,11 +224,8 @@ export class Server extends EventEmitter<ServerEvents> {
     this.state = 'running';
     if (this.announces) {
       // A heartbeat period tells a least-busy device to watch this server's silence (0: none);
-      // the protocol version, that it takes batches.
-      // Majordomo (RFC 7): READY names the service; zqueue's: credits, heartbeat period, version.
-      void this.writer.send(
-        this.mdp !== undefined ? majordomoMessages.ready(this.mdp) : zqueueMessages.ready(o.concurrency, o.heartbeatIntervalMs),
-      );
+      // the protocol version, that it takes batches. (Majordomo's READY names the service instead.)
+      void this.writer.send(this.codec.ready(o.concurrency, o.heartbeatIntervalMs));
     }
     this.loop = this.serve(socket, this.link);
   }
@@ -246,7 +241,7 @@ export class Server extends EventEmitter<ServerEvents> {
       this.reconnect('the device was silent for 3 heartbeat periods');
       return;
     }
-    void this.writer?.send(this.mdp !== undefined ? majordomoMessages.heartbeat() : zqueueMessages.heartbeat());
+    void this.writer?.send(this.codec.heartbeat());
   }
 
   /** Drops the socket (and whatever libzmq queued on it) and connects afresh; idempotent while under way. */
@@ -332,8 +327,8 @@ export class Server extends EventEmitter<ServerEvents> {
    * BYE to the device (so it sends the requests still queued here elsewhere),
    * then closes the socket. Idempotent; never rejects.
    */
-  close(timeoutMs = this.options.closeTimeoutMs): Promise<void> {
-    this.closing ??= this.shutdown(timeoutMs);
+  close(options: CloseOptions = {}): Promise<void> {
+    this.closing ??= this.shutdown(options.timeoutMs ?? this.options.closeTimeoutMs);
     return this.closing;
   }
 
@@ -358,8 +353,7 @@ export class Server extends EventEmitter<ServerEvents> {
     // From here on a send must not wait for a device that may be gone:
     // libzmq fails it at once (EAGAIN) instead of blocking until a peer comes.
     if (this.socket !== undefined) this.socket.sendTimeout = 0;
-    if (this.announces && this.writer !== undefined)
-      await this.writer.send(this.mdp !== undefined ? majordomoMessages.disconnect() : zqueueMessages.bye());
+    if (this.announces && this.writer !== undefined) await this.writer.send(this.codec.leave());
     this.socket?.close();
     this.unlinkIpc();
     await this.loop;
@@ -382,11 +376,8 @@ export class Server extends EventEmitter<ServerEvents> {
         const received = await socket.receive();
         const frames = link.inproc ? fromInproc(received) : received;
         if (this.state !== 'running') return;
-        if (this.announces) {
-          this.watch.heard(performance.now());
-          if (this.mdp !== undefined && this.onMajordomo(frames)) continue;
-        }
-        this.onZqueue(frames);
+        if (this.announces) this.watch.heard(performance.now());
+        this.onDevice(this.codec.decode(frames, this.announces), frames);
       }
     } catch (err) {
       if (this.state === 'running' && !isSocketClosedError(err)) this.fail(err);
@@ -399,13 +390,10 @@ export class Server extends EventEmitter<ServerEvents> {
   }
 
   /**
-   * A message in zqueue's worker protocol, or a plain request from any
-   * device or client: a REQUESTS batch goes into the inbox, and as many start
-   * as there are free slots; a request with an envelope starts at once.
+   * What the device sent, in whichever protocol: a batch goes into the inbox,
+   * and as many start as there are free slots; a single request starts at once.
    */
-  private onZqueue(frames: Buffer[]): void {
-    // From a device, a request starts with an identity; an empty first frame is the device's control message.
-    const m = this.announces ? fromDevice(frames) : fromDevice(frames, 0);
+  private onDevice(m: ServerEvent, frames: Buffer[]): void {
     switch (m.kind) {
       case 'requests':
         this.outbox.packed = false;
@@ -424,18 +412,15 @@ export class Server extends EventEmitter<ServerEvents> {
         return;
       case 'disconnect':
         this.watch.resetBackoff();
-        this.reconnect('the device asked (it did not know this server)');
+        this.reconnect(m.why);
         return;
-      case 'request': {
+      case 'request':
         this.received++;
         this.running++;
-        const d = m.delimiter;
         // Not awaited, even with concurrency 1: the slot check above waits for
         // it, and close() can end that wait when a handler never returns.
-        const budget = budgetIn(frames, d);
-        void this.handle(frames.slice(d + 1), frames.slice(0, d + 1), 0, [], budget > 0 ? Date.now() + budget : undefined);
+        void this.handle(m.body, m.envelope, 0, m.head, m.budgetMs > 0 ? Date.now() + m.budgetMs : undefined);
         return;
-      }
       case 'malformed':
         this.received++;
         this.malformed++;
@@ -493,30 +478,6 @@ export class Server extends EventEmitter<ServerEvents> {
   private freed(): void {
     this.slotFree?.();
     if (this.running === 0) this.idle?.();
-  }
-
-  /** A Majordomo command from the device (RFC 7): REQUEST, HEARTBEAT, DISCONNECT. False: not a Majordomo message. */
-  private onMajordomo(frames: Buffer[]): boolean {
-    const m = fromMajordomoDevice(frames);
-    switch (m.kind) {
-      case 'other':
-        return false;
-      case 'request':
-        this.received++;
-        this.running++;
-        void this.handle(m.body, m.envelope, 0, majordomoMessages.replyHead);
-        return true;
-      case 'heartbeat':
-        this.watch.deviceHeartbeats();
-        return true;
-      case 'disconnect':
-        this.watch.resetBackoff();
-        this.reconnect('the device asked (Majordomo DISCONNECT)');
-        return true;
-      case 'malformed':
-        this.malformed++;
-        return true;
-    }
   }
 
   /**

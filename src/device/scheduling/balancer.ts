@@ -10,7 +10,7 @@
  */
 
 import { performance } from 'node:perf_hooks';
-import { FairQueue, type Enqueued } from './fairqueue.js';
+import { FairQueue, type Enqueued, type QueueStats } from './fairqueue.js';
 import { FIRST_COME, type QueueOrder } from './overload.js';
 import type { Joining, ProtocolName } from '../../protocols/types.js';
 
@@ -191,7 +191,7 @@ export class Balancer {
     maxQueued: number,
     prefetch = 0,
     maxQueuedPerClient = maxQueued,
-    /** Which of the waiting requests goes next (src/overload.ts). */
+    /** Which of the waiting requests goes next (src/device/scheduling/overload.ts). */
     private readonly order: QueueOrder = FIRST_COME,
     /** How busy the device's thread is (see tune()). */
     private readonly load: LoadProbe = eventLoopLoad(),
@@ -256,8 +256,13 @@ export class Balancer {
   }
 
   /** Clients with requests waiting, and the most one of them has. */
-  queueStats(): { clientsWaiting: number; deepestClient: number } {
-    return { clientsWaiting: this.queue.clientsWaiting, deepestClient: this.queue.deepestClient() };
+  queueStats(now = performance.now()): Omit<QueueStats, 'busyPerClient'> {
+    const oldest = this.queue.oldest((p) => p.receivedAt);
+    return {
+      clientsWaiting: this.queue.clientsWaiting,
+      deepestClient: this.queue.deepestClient(),
+      oldestWaitMs: oldest === undefined ? 0 : Math.max(0, now - oldest),
+    };
   }
 
   get size(): number {

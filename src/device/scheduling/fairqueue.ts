@@ -8,7 +8,7 @@
  * of everyone else's. Requests being retried (their worker died) wait ahead
  * of all. Every operation on the hot path is O(1).
  *
- * Two orders (the device's overload policy picks, src/overload.ts):
+ * Two orders (the device's overload policy picks, src/device/scheduling/overload.ts):
  * - `fifo`: the client whose turn it is gives its oldest request;
  * - `lifo`, while a queue stands: first the clients that began to wait
  *   since, newest first, that had no turn in the last `recentMs` or so (a
@@ -29,6 +29,8 @@ export interface QueueStats {
   readonly clientsWaiting: number;
   /** The most requests one client has waiting. */
   readonly deepestClient: number;
+  /** How long the oldest waiting request has waited (ms; 0 when none waits). */
+  readonly oldestWaitMs: number;
   /** Of `failed.busy`: refused because that client had maxQueuedPerClient requests waiting (the rest: the whole queue was full). */
   readonly busyPerClient: number;
 }
@@ -86,6 +88,11 @@ export class Deque<T> {
     return item;
   }
 
+  /** Calls `fn` on each item, front to back. */
+  forEach(fn: (item: T) => void): void {
+    for (let i = 0; i < this.size; i++) fn(this.buf[(this.head + i) & (this.buf.length - 1)] as T);
+  }
+
   private grow(): void {
     if (this.size < this.buf.length) return;
     const next = new Array<T | undefined>(this.buf.length * 2);
@@ -129,6 +136,29 @@ export class FairQueue<T> {
     let n = 0;
     for (const c of this.clients.values()) n = Math.max(n, c.items.length - c.head);
     return n;
+  }
+
+  /**
+   * The earliest `arrivedAt` of the requests waiting, or undefined when none waits. A client's
+   * oldest is at the head of its own queue. O(clients): for stats, not the hot path.
+   */
+  oldest(arrivedAt: (item: T) => number): number | undefined {
+    let min: number | undefined;
+    const see = (item: T): void => {
+      const t = arrivedAt(item);
+      if (min === undefined || t < min) min = t;
+    };
+    for (const c of this.clients.values()) {
+      for (let i = c.head; i < c.items.length; i++) {
+        const item = c.items[i];
+        if (item !== undefined) {
+          see(item);
+          break;
+        }
+      }
+    }
+    this.retries.forEach(see);
+    return min;
   }
 
   /** Queues a client's request at the end of its own queue; refused when the total or the client's share is full. */

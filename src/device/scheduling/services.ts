@@ -4,6 +4,7 @@
  * within it. The default service '' holds zqueue's own workers and
  * Paranoid Pirate workers; a Majordomo worker's READY names its service.
  */
+import { performance } from 'node:perf_hooks';
 import { Balancer, type Held, type Joining, type Pending, type Worker } from './balancer.js';
 import type { QueueStats } from './fairqueue.js';
 
@@ -134,12 +135,15 @@ export class ServicePools {
   queueStats(): Omit<QueueStats, 'busyPerClient'> {
     let clientsWaiting = 0;
     let deepestClient = 0;
+    let oldestWaitMs = 0;
+    const now = performance.now();
     for (const p of this.pools.values()) {
-      const q = p.queueStats();
+      const q = p.queueStats(now);
       clientsWaiting += q.clientsWaiting;
       deepestClient = Math.max(deepestClient, q.deepestClient);
+      oldestWaitMs = Math.max(oldestWaitMs, q.oldestWaitMs);
     }
-    return { clientsWaiting, deepestClient };
+    return { clientsWaiting, deepestClient, oldestWaitMs };
   }
 
   /** Per named service (the default pool is '' and listed too once it has had workers or requests). */
