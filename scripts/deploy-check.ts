@@ -14,6 +14,9 @@
  *   CURVE; images named with their registry and a version.
  * - The Dockerfile: multi-stage, on a supported LTS line's slim image (Node 22,
  *   24 or 26), a non-root user, zqueue as the entrypoint.
+ * - The Grafana dashboard and alert rules (deploy/grafana/): they parse, and
+ *   every query names only metrics zqueue exports (src/operate/registry.ts);
+ *   there are alerts for a standing queue and for shed requests.
  * Exit 0 when all holds, 1 naming each problem.
  */
 import { readFileSync, readdirSync } from 'node:fs';
@@ -31,6 +34,8 @@ import * as device from '../src/cli/device.js';
 import * as server from '../src/cli/server.js';
 import * as serve from '../src/cli/serve.js';
 import { resolveBrokerOptions, resolveDeviceOptions, resolveServerOptions } from '../src/options.js';
+import { Registry } from 'prom-client';
+import { defineMetrics } from '../src/operate/registry.js';
 
 interface Validating {
   validate(): void;
@@ -329,15 +334,102 @@ export function checkDockerfile(text: string): string[] {
   return problems;
 }
 
+/** Every metric name the --metrics endpoint exports (zqueue's and prom-client's process and Node ones). */
+export function exportedMetrics(): Set<string> {
+  const registry = new Registry();
+  defineMetrics(registry, () => {
+    throw new Error('not scraped');
+  });
+  return new Set(registry.getMetricsAsArray().map((m) => m.name));
+}
+
+/** The metric names a PromQL expression reads: what is left once strings, selectors, ranges, groupings and calls are taken out. */
+export function metricNames(expr: string): string[] {
+  const bare = expr
+    .replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, '""')
+    .replace(/\{[^}]*\}/g, ' ')
+    .replace(/\[[^\]]*\]/g, ' ')
+    .replace(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
+  const keywords = new Set(['and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan']);
+  const names: string[] = [];
+  for (const m of bare.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)) {
+    const name = m[0];
+    const after = bare.slice((m.index ?? 0) + name.length).trimStart();
+    if (after.startsWith('(') || keywords.has(name.toLowerCase())) continue;
+    names.push(name);
+  }
+  return names;
+}
+
+function checkQuery(where: string, expr: unknown, exported: ReadonlySet<string>): string[] {
+  if (typeof expr !== 'string' || expr.trim() === '') return [`${where}: no query`];
+  const names = metricNames(expr);
+  if (names.length === 0) return [`${where}: "${expr}" reads no metric`];
+  return names.filter((n) => !exported.has(n)).map((n) => `${where}: "${n}" is not a metric zqueue exports`);
+}
+
+/** Problems with the Grafana dashboard (JSON) and its alert rules (Grafana's provisioning YAML). */
+export function checkGrafana(dashboardText: string, alertsText: string, exported: ReadonlySet<string>): string[] {
+  const problems: string[] = [];
+  let dashboard: { uid?: unknown; title?: unknown; panels?: unknown };
+  try {
+    dashboard = JSON.parse(dashboardText) as typeof dashboard;
+  } catch (err) {
+    return [`grafana/zqueue.json: not JSON: ${err instanceof Error ? err.message : String(err)}`];
+  }
+  if (typeof dashboard.uid !== 'string' || typeof dashboard.title !== 'string')
+    problems.push('grafana/zqueue.json: a dashboard has a uid and a title');
+  const panels = Array.isArray(dashboard.panels) ? (dashboard.panels as { title?: string; targets?: { expr?: unknown }[] }[]) : [];
+  if (panels.length === 0) problems.push('grafana/zqueue.json: no panels');
+  for (const panel of panels) {
+    const targets = panel.targets ?? [];
+    if (targets.length === 0) problems.push(`grafana/zqueue.json: panel "${panel.title ?? '?'}" has no query`);
+    for (const t of targets) problems.push(...checkQuery(`grafana/zqueue.json: panel "${panel.title ?? '?'}"`, t.expr, exported));
+  }
+  let alerts: { groups?: { rules?: { title?: string; condition?: string; data?: { refId?: string; model?: { expr?: unknown } }[] }[] }[] };
+  try {
+    alerts = (parseAllDocuments(alertsText)[0]?.toJS() ?? {}) as typeof alerts;
+  } catch (err) {
+    return [...problems, `grafana/alerts.yaml: not YAML: ${err instanceof Error ? err.message : String(err)}`];
+  }
+  const rules = (alerts.groups ?? []).flatMap((g) => g.rules ?? []);
+  const read = new Set<string>();
+  for (const rule of rules) {
+    const where = `grafana/alerts.yaml: rule "${rule.title ?? '?'}"`;
+    const data = rule.data ?? [];
+    if (!data.some((d) => d.refId === rule.condition)) problems.push(`${where}: its condition names no query of the rule`);
+    for (const d of data) {
+      if (d.model?.expr === undefined) continue;
+      problems.push(...checkQuery(where, d.model.expr, exported));
+      if (typeof d.model.expr === 'string') for (const n of metricNames(d.model.expr)) read.add(n);
+    }
+  }
+  if (!read.has('zqueue_queue_oldest_seconds'))
+    problems.push('grafana/alerts.yaml: no alert for a standing queue (zqueue_queue_oldest_seconds)');
+  if (!read.has('zqueue_requests_shed_total'))
+    problems.push('grafana/alerts.yaml: no alert for shed requests (zqueue_requests_shed_total)');
+  return problems;
+}
+
 function main(): number {
   const root = fileURLToPath(new URL('../..', import.meta.url));
   const dir = join(root, 'deploy', 'kubernetes');
   const files = readdirSync(dir)
     .filter((f) => /\.ya?ml$/.test(f))
     .map((f) => ({ name: join('deploy', 'kubernetes', f), text: readFileSync(join(dir, f), 'utf8') }));
-  const problems = [...checkManifests(files), ...checkDockerfile(readFileSync(join(root, 'deploy', 'Dockerfile'), 'utf8'))];
+  const grafana = join(root, 'deploy', 'grafana');
+  const problems = [
+    ...checkManifests(files),
+    ...checkDockerfile(readFileSync(join(root, 'deploy', 'Dockerfile'), 'utf8')),
+    ...checkGrafana(
+      readFileSync(join(grafana, 'zqueue.json'), 'utf8'),
+      readFileSync(join(grafana, 'alerts.yaml'), 'utf8'),
+      exportedMetrics(),
+    ),
+  ];
   for (const p of problems) console.error(`deploy:check: ${p}`);
-  if (problems.length === 0) console.log(`deploy:check: ${files.map((f) => f.name).join(', ')} and deploy/Dockerfile are valid`);
+  if (problems.length === 0)
+    console.log(`deploy:check: ${files.map((f) => f.name).join(', ')}, deploy/Dockerfile and deploy/grafana/ are valid`);
   return problems.length === 0 ? 0 : 1;
 }
 

@@ -6,18 +6,22 @@
  * headless, an image that runs as root or on an unsupported Node line, and
  * what a hardened cluster refuses or regrets: no seccomp profile, replicas
  * not spread over nodes, a server without probes or a disruption budget, a
- * plaintext backend open to any pod, an image without registry or version.
+ * plaintext backend open to any pod, an image without registry or version;
+ * and the Grafana dashboard and alerts: a query of a metric zqueue does not
+ * export, and an alert missing.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkDockerfile, checkManifests } from '../scripts/deploy-check.js';
+import { checkDockerfile, checkGrafana, checkManifests, exportedMetrics, metricNames } from '../scripts/deploy-check.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MANIFEST = readFileSync(join(ROOT, 'deploy', 'kubernetes', 'zqueue.yaml'), 'utf8');
 const DOCKERFILE = readFileSync(join(ROOT, 'deploy', 'Dockerfile'), 'utf8');
+const DASHBOARD = readFileSync(join(ROOT, 'deploy', 'grafana', 'zqueue.json'), 'utf8');
+const ALERTS = readFileSync(join(ROOT, 'deploy', 'grafana', 'alerts.yaml'), 'utf8');
 
 function withChange(from: string, to: string): string[] {
   assert.ok(MANIFEST.includes(from), `the manifest has ${from}`);
@@ -142,5 +146,27 @@ describe('deploy:check', () => {
       withChange('setTimeout(() => {}, 5000)', 'setTimeout(() => {}, 15000)').join('\n'),
       /terminationGracePeriodSeconds must outlast the preStop wait \(15000 ms\) and --close-timeout \(20000 ms\)/,
     );
+  });
+
+  it('reads the metric names of a PromQL query, leaving out functions, labels, groupings and ranges', () => {
+    assert.deepEqual(metricNames('sum by (instance, kind) (rate(zqueue_requests_failed_total{instance=~"$instance"}[$__rate_interval]))'), [
+      'zqueue_requests_failed_total',
+    ]);
+    assert.deepEqual(metricNames('zqueue_info{state="running"} == 1 and on (instance) zqueue_peers > 0'), ['zqueue_info', 'zqueue_peers']);
+  });
+
+  it('passes the Grafana dashboard and alerts, and names a query of a metric zqueue does not export', () => {
+    const exported = exportedMetrics();
+    assert.ok(exported.has('zqueue_requests_total') && exported.has('zqueue_queue_oldest_seconds'));
+    assert.deepEqual(checkGrafana(DASHBOARD, ALERTS, exported), []);
+    assert.match(
+      checkGrafana(DASHBOARD.replace('zqueue_requests_queued', 'zqueue_requests_waiting'), ALERTS, exported).join('\n'),
+      /panel "Queue: depth and oldest wait": "zqueue_requests_waiting" is not a metric zqueue exports/,
+    );
+    assert.match(
+      checkGrafana(DASHBOARD, ALERTS.replaceAll('zqueue_requests_shed_total', 'zqueue_requests_queued'), exported).join('\n'),
+      /no alert for shed requests/,
+    );
+    assert.match(checkGrafana('{', ALERTS, exported).join('\n'), /zqueue.json: not JSON/);
   });
 });

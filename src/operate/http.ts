@@ -1,16 +1,23 @@
 /**
- * The --metrics HTTP server: Prometheus `/metrics` (src/operate/registry.ts)
- * and the probes (src/operate/probes.ts). Read-only; it binds where it is
- * told, loopback unless told otherwise (src/endpoints.ts, parseListenAddress).
+ * The --metrics HTTP server: Prometheus `/metrics` (src/operate/registry.ts),
+ * the probes (src/operate/probes.ts), and the live page (`/`, its data at
+ * `/stats.json`: src/operate/page.ts, sampler.ts). Read-only; it binds where
+ * it is told, loopback unless told otherwise (src/endpoints.ts, parseListenAddress).
  */
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
 import { Registry } from 'prom-client';
 import { ErrorCode, ZqueueError } from '../errors.js';
 import type { ListenAddress } from '../endpoints.js';
+import { PAGE_HTML } from './page.js';
 import { readiness } from './probes.js';
+import { Sampler } from './sampler.js';
 import { defineMetrics } from './registry.js';
-import { snapshot, type Snapshot, type Target } from './target.js';
+import { deviceOf, snapshot, type Snapshot, type Target } from './target.js';
+import type { LatencyWindow } from '../device/device.js';
 
 /**
  * Serves `/metrics` in the Prometheus text format, and the probes a
@@ -24,6 +31,9 @@ export class MetricsServer {
   private closed?: Promise<void>;
   /** Set when the process starts to drain: /readyz answers 503 from then on. */
   draining = false;
+  /** The live page's samples, taken only while someone watches. */
+  readonly sampler: Sampler;
+  private recent: LatencyWindow | undefined;
 
   private constructor(
     private readonly target: Target,
@@ -31,6 +41,7 @@ export class MetricsServer {
   ) {
     this.current = snapshot(target);
     defineMetrics(this.registry, () => this.current);
+    this.sampler = new Sampler(target, () => this.draining);
   }
 
   static async start(target: Target, address: ListenAddress): Promise<MetricsServer> {
@@ -65,12 +76,16 @@ export class MetricsServer {
 
   /** The exposition text, as a scrape gets it. */
   async render(): Promise<string> {
-    this.current = snapshot(this.target);
+    // The recent latency gauge covers the requests answered since the previous scrape; its window opens at the first.
+    this.recent ??= deviceOf(this.target).openLatencyWindow();
+    this.current = { ...snapshot(this.target), recent: this.recent.take() };
     return this.registry.metrics();
   }
 
   /** Stops listening and ends open connections. Idempotent. */
   close(): Promise<void> {
+    this.sampler.stop();
+    this.recent?.close();
     this.closed ??= new Promise<void>((resolve) => {
       this.http.close(() => resolve());
       this.http.closeAllConnections();
@@ -79,12 +94,28 @@ export class MetricsServer {
   }
 
   private async respond(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
-    const known = ['/metrics', '/healthz', '/readyz'];
+    const url = new URL(req.url ?? '/', 'http://zqueue');
+    const path = url.pathname;
+    const known = ['/metrics', '/healthz', '/readyz', '/', '/stats.json', ...Object.keys(ASSETS)];
     if (req.method !== 'GET' || !known.includes(path)) {
       res
         .writeHead(known.includes(path) ? 405 : 404, { 'content-type': 'text/plain' })
-        .end('zqueue serves GET /metrics, /healthz and /readyz\n');
+        .end('zqueue serves GET / (the live page), /stats.json, /metrics, /healthz and /readyz\n');
+      return;
+    }
+    if (path === '/') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(PAGE_HTML);
+      return;
+    }
+    if (path === '/stats.json') {
+      const since = Number(url.searchParams.get('since') ?? 0);
+      const view = this.sampler.view(Number.isFinite(since) ? since : 0);
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(view));
+      return;
+    }
+    const asset = ASSETS[path];
+    if (asset !== undefined) {
+      res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'max-age=3600' }).end(asset.body());
       return;
     }
     if (path === '/healthz') {
@@ -104,3 +135,20 @@ export class MetricsServer {
     }
   }
 }
+
+/** uPlot's files, from this package's own dependency, read once when first asked for. */
+const uplotDir = (): string => dirname(createRequire(import.meta.url).resolve('uplot/package.json'));
+const once = (read: () => string): (() => string) => {
+  let text: string | undefined;
+  return () => (text ??= read());
+};
+const ASSETS: Record<string, { readonly type: string; readonly body: () => string }> = {
+  '/assets/uplot.js': {
+    type: 'text/javascript; charset=utf-8',
+    body: once(() => readFileSync(join(uplotDir(), 'dist', 'uPlot.iife.min.js'), 'utf8')),
+  },
+  '/assets/uplot.css': {
+    type: 'text/css; charset=utf-8',
+    body: once(() => readFileSync(join(uplotDir(), 'dist', 'uPlot.min.css'), 'utf8')),
+  },
+};
