@@ -13,22 +13,24 @@ for (let i = 0; i < n; i++) {
   id.writeUInt32BE(i);
   out.push([id, empty, body]);
 }
-let pending = out.splice(0);
-let sending = false;
-async function flush() {
-  if (sending) return;
-  sending = true;
-  while (pending.length) await s.send(pending.shift());
-  sending = false;
+const pending = out.splice(0);
+let sending; // the flush under way, if any
+function flush() {
+  sending ??= (async () => {
+    while (pending.length) await s.send(pending.shift());
+    sending = undefined;
+  })();
 }
-void flush();
+flush();
 for (;;) {
   const [id] = await s.receive();
   const t = performance.now() - t0;
   if (t >= fromMs && t < toMs) counted++;
   if (t >= toMs) break;
   pending.push([id, empty, body]);
-  void flush();
+  flush();
 }
 console.log(JSON.stringify({ rps: counted / ((toMs - fromMs) / 1000), errors: 0 }));
+pending.length = 0;
+await sending; // no send left under way when the socket closes
 s.close();
