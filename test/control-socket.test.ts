@@ -122,6 +122,10 @@ describe('control', () => {
   it('SIGUSR1 pauses and SIGUSR2 resumes', async () => {
     const { device, close } = await setUp();
     const unhook = handlePauseSignals(device);
+    // Node 26's test runner starts each file's process with reportOnSignal on (SIGUSR2): a diagnostic
+    // report would land in the working directory. zqueue's own processes do not set it.
+    const reportOnSignal = process.report.reportOnSignal;
+    process.report.reportOnSignal = false;
     try {
       const paused = once(device, 'state');
       process.kill(process.pid, 'SIGUSR1');
@@ -130,6 +134,7 @@ describe('control', () => {
       process.kill(process.pid, 'SIGUSR2');
       assert.deepEqual(await resumed, ['running']);
     } finally {
+      process.report.reportOnSignal = reportOnSignal;
       unhook();
       await close();
     }
