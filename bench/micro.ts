@@ -9,7 +9,7 @@
  *   one receive over inproc on one thread (no I/O thread, no system call to
  *   wait), for 1, 3 and 8 frames of 16 bytes and 1 frame of 128. The JS
  *   device pays this per request at its frontend (3 frames in, 3 out), where
- *   libzmq's own proxy pays no bridge at all: the floor under issue #9.
+ *   libzmq's own proxy pays no bridge at all.
  */
 import '../src/context.js';
 import { Bench } from 'tinybench';

@@ -1,5 +1,5 @@
 /**
- * A connection flood at the issue's scale (`npm run flood`): `zqueue serve` on
+ * A connection flood at scale (`npm run flood`): `zqueue serve` on
  * its defaults, held to `--limit` descriptors (20 000), against `--connections`
  * idle tcp connections (24 000) that never send a ZMTP greeting, opened by two
  * generator processes. Each connection the device cuts is opened again at
@@ -8,7 +8,7 @@
  * flood starts and another near its end, and one more after it.
  *
  * Prints what each saw (timeouts, the slowest request, how long the newcomers
- * waited) as markdown, and exits 1 when the issue's bounds do not hold: the
+ * waited) as markdown, and exits 1 when these bounds do not hold: the
  * connected client never times out and its slowest request takes ≤ 1 s; a
  * newcomer is served within 5 s, and after the flood at once (≤ 1 s).
  *

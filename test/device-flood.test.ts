@@ -63,7 +63,7 @@ describe('a connection flood', () => {
       await newcomer.close();
       assert.deepEqual(f.reply, ['newcomer'], 'a client that came during the flood was served');
       assert.ok(f.ms <= 5000, `within 5 s (${Math.round(f.ms)} ms)`);
-      // The issue's bound: the connected client's slowest request within 1 s (measured here: 26-39 ms, a 25-fold margin).
+      // The bound: the connected client's slowest request within 1 s (measured here: 26-39 ms, a 25-fold margin).
       t.diagnostic(`connected client: ${answered} requests, slowest ${Math.round(slowest)} ms; newcomer served in ${Math.round(f.ms)} ms`);
       assert.ok(
         answered > 0 && slowest <= 1000,

@@ -1,6 +1,6 @@
 /**
- * The retry storm's clients, in a process of their own: the issue's setup
- * (`zqueue serve` in one process, its clients in another). Hundreds of client
+ * The retry storm's clients, in a process of their own, as in
+ * production (`zqueue serve` in one process, its clients in another). Hundreds of client
  * loops in the device's own process would take turns on its event loop, and
  * the device would be measured slower than it is.
  *
