@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Balancer, type Pending, PREFETCH_BUDGET_MS, PREFETCH_BUSY_THREAD } from '../src/device/scheduling/balancer.js';
+import { Balancer, type Pending, PREFETCH_ACTIVE_MS, PREFETCH_BUDGET_MS, PREFETCH_BUSY_THREAD } from '../src/device/scheduling/balancer.js';
 import { FIRST_COME } from '../src/device/scheduling/overload.js';
 
 const id = (s: string): Buffer => Buffer.from(s);
@@ -149,13 +149,13 @@ describe('balancer (least-busy bookkeeping)', () => {
       retried: false,
       receivedAt: 0,
     });
-    // A lone client may fill every slot.
+    // A lone client may fill every slot (a second later: the warm-up's client is no longer recent).
     for (let i = 0; i < 20; i++) {
       assert.ok(b.mayPrefetch('flood'), `alone, request ${i}`);
-      b.dispatch(i % 2 === 0 ? w1 : w2, req('flood'), 0);
+      b.dispatch(i % 2 === 0 ? w1 : w2, req('flood'), 1000);
     }
     // Ten more clients with a request each: 11 active, a share of 2 slots; the flood, holding 20, may not take another.
-    for (let c = 0; c < 10; c++) b.dispatch(c % 2 === 0 ? w1 : w2, req(`good${c}`), 0);
+    for (let c = 0; c < 10; c++) b.dispatch(c % 2 === 0 ? w1 : w2, req(`good${c}`), 1000);
     assert.equal(b.mayPrefetch('flood'), false);
     assert.equal(b.mayPrefetch('good3'), true, 'one held, share 2');
     assert.equal(b.mayPrefetch('newcomer'), true, 'nothing held');
@@ -165,6 +165,43 @@ describe('balancer (least-busy bookkeeping)', () => {
     assert.equal(b.admits(w1, 'flood'), false);
     // A fifo queue promises no share.
     assert.equal(new Balancer(100, 2, 100, undefined, undefined, false).mayPrefetch('anyone'), true);
+  });
+
+  it('clients answered a moment ago still count for the share: a closed-loop client between requests does not leave its slots to a flood', () => {
+    const b = new Balancer(10_000, 128);
+    const w1 = b.join(Buffer.from('w1'), 1, 0);
+    const w2 = b.join(Buffer.from('w2'), 1, 0);
+    for (const w of [w1, w2]) {
+      for (let i = 0, t = 0; i < 32; i++) {
+        const h = b.dispatch(w, { frames: [Buffer.from('x')], bodyAt: 1, retried: false, receivedAt: t }, t);
+        t += 1;
+        b.complete(w.key, h.id, t);
+      }
+    }
+    b.tune();
+    assert.deepEqual([w1.limit, w2.limit], [11, 11]);
+    const req = (client: string, at: number): Pending => ({
+      frames: [Buffer.from(client), Buffer.alloc(0), Buffer.from('body')],
+      bodyAt: 2,
+      retried: false,
+      receivedAt: at,
+    });
+    // Ten closed-loop clients, each answered at once: at this instant none holds or waits for anything.
+    const t0 = 1000;
+    for (let c = 0; c < 10; c++) {
+      const w = c % 2 === 0 ? w1 : w2;
+      const h = b.dispatch(w, req(`good${c}`, t0), t0);
+      b.complete(w.key, h.id, t0 + 1);
+    }
+    // The flood is the only client holding: still 11 active, a share of 2 slots.
+    b.dispatch(w1, req('flood', t0 + 2), t0 + 2);
+    assert.equal(b.mayPrefetch('flood'), true, 'one held, share 2');
+    b.dispatch(w2, req('flood', t0 + 2), t0 + 2);
+    assert.equal(b.mayPrefetch('flood'), false, 'two held, share 2: the good clients answered 1 ms ago still count');
+    // When the others have had no worker for PREFETCH_ACTIVE_MS, the flood is alone and may take every slot.
+    const later = t0 + 2 + PREFETCH_ACTIVE_MS;
+    b.dispatch(w1, req('flood', later), later);
+    assert.equal(b.mayPrefetch('flood'), true, 'alone again: three held, share 22');
   });
 
   it("prefetch holds at most PREFETCH_BUDGET_MS of a worker's work, and at most the prefetch option", () => {

@@ -25,6 +25,13 @@ export const PREFETCH_WINDOW = 16;
 /** Above this share of its time busy, the device's thread comes back to a worker late: its workers keep their full prefetch. */
 export const PREFETCH_BUSY_THREAD = 0.5;
 
+/**
+ * Clients that got a worker within about this long count as active for the
+ * prefetch share (see mayPrefetch), whether or not they hold or wait for
+ * anything at this instant (ms).
+ */
+export const PREFETCH_ACTIVE_MS = 200;
+
 /** The share of its time the device's thread was busy since the last call (0 to 1). */
 export type LoadProbe = () => number;
 
@@ -181,6 +188,10 @@ export class Balancer {
   private queuedSince = 0;
   /** Requests each client has with the workers now, by routing id. */
   private readonly heldBy = new Map<string, number>();
+  /** Clients given a worker in this generation and the one before (a generation is PREFETCH_ACTIVE_MS / 2). */
+  private dispatchedTo = new Set<string>();
+  private dispatchedBefore = new Set<string>();
+  private generationAt = 0;
   /** Requests the workers may hold in all (the sum of their limits), kept as limits change. */
   private slotsTotal = 0;
   /** The prefetch is shared out among clients (fair queue order); false: first come (fifo). */
@@ -210,16 +221,21 @@ export class Balancer {
    * be reordered: a client that filled every worker's prefetch would make
    * each request of every other client wait behind its own, whatever the fair
    * queue decides. So a prefetch slot goes to a client holding less than its
-   * share of all the workers' slots, shared among the clients active now
-   * (with requests held or waiting): one client alone gets them all, clients
-   * with one request each always qualify. A free credit goes to whoever is
-   * next (see dequeueFor): no worker idles for this.
+   * share of all the workers' slots, shared among the clients active now:
+   * those with requests held or waiting, or, if more, those given a worker in
+   * the last PREFETCH_ACTIVE_MS or so. A closed-loop client (one request, then
+   * the next once answered) holds and waits for nothing while its reply and
+   * its next request travel; counted only at such instants, it would leave
+   * its share to a client that floods. One client alone gets all the slots,
+   * clients with one request each always qualify. A free credit goes to
+   * whoever is next (see dequeueFor): no worker idles for this.
    */
   mayPrefetch(client: string): boolean {
     if (!this.sharePrefetch) return true;
     const held = this.heldBy.get(client) ?? 0;
     if (held === 0) return true;
-    const active = Math.max(1, this.heldBy.size + this.queue.clientsWaiting);
+    const recent = Math.max(this.dispatchedTo.size, this.dispatchedBefore.size);
+    const active = Math.max(1, this.heldBy.size + this.queue.clientsWaiting, recent);
     return held < Math.max(1, Math.floor(this.slotsTotal / active));
   }
 
@@ -429,6 +445,15 @@ export class Balancer {
     };
     this.held.set(id, held);
     this.heldBy.set(client, (this.heldBy.get(client) ?? 0) + 1);
+    if (this.sharePrefetch) {
+      if (now - this.generationAt >= PREFETCH_ACTIVE_MS / 2) {
+        // After a whole window without a dispatch, the clients of the last generation are not recent either.
+        this.dispatchedBefore = now - this.generationAt >= PREFETCH_ACTIVE_MS ? new Set() : this.dispatchedTo;
+        this.dispatchedTo = new Set();
+        this.generationAt = now;
+      }
+      this.dispatchedTo.add(client);
+    }
     worker.held.add(id);
     worker.inFlight++;
     return held;
