@@ -2,6 +2,12 @@
  * zeromq.js allows one send in flight per socket (a second one fails with
  * EBUSY). A Writer lets several producers share a socket: sends go out in
  * order, one at a time, and a failed send is reported, never thrown.
+ *
+ * A send on a closed socket is dropped before it reaches zeromq.js, which
+ * would throw. On a worker thread being terminated a JavaScript exception
+ * can no longer be thrown, and zeromq.js then throws a C++ one that aborts
+ * the whole process: a handler that finishes after its server's sockets were
+ * closed (src/serve/reaper.ts) must not get that far.
  */
 import type * as zmq from 'zeromq';
 import type { Frame } from './inproc.js';
@@ -24,7 +30,7 @@ export class Writer {
   private readonly encode: ((frames: Buffer[]) => Frame[]) | undefined;
 
   constructor(
-    private readonly socket: zmq.Writable,
+    private readonly socket: zmq.Writable & { readonly closed: boolean },
     private readonly onError: (err: unknown) => void,
     options: WriterOptions = {},
   ) {
@@ -39,6 +45,10 @@ export class Writer {
 
   /** Queues a message; the promise settles once libzmq has it (it never rejects). */
   send(message: Buffer[]): Promise<void> {
+    if (this.socket.closed) {
+      this.onError(closedSocket());
+      return Promise.resolve();
+    }
     const frames = this.encode === undefined ? message : this.encode(message);
     if (this.immediate) {
       try {
@@ -52,6 +62,8 @@ export class Writer {
     this.pending++;
     // zeromq.js throws at once (not a rejection) on a closed socket: make it one.
     const attempt = (): Promise<void> => {
+      // Closed while this message waited its turn.
+      if (this.socket.closed) return Promise.reject(closedSocket());
       try {
         return this.socket.send(frames);
       } catch (err) {
@@ -70,6 +82,11 @@ export class Writer {
     this.pending--;
     this.onError(err);
   };
+}
+
+/** What zeromq.js itself throws for a send on a closed socket (EBADF): callers tell a closed socket by that code. */
+function closedSocket(): Error {
+  return Object.assign(new Error('Socket is closed'), { code: 'EBADF', errno: 9 });
 }
 
 export function size(frames: readonly Buffer[]): number {
