@@ -130,18 +130,7 @@ describe('balancer (least-busy bookkeeping)', () => {
   });
 
   it("a prefetch slot goes to a client within its share of the workers' slots; a free credit to anyone; a lone client gets them all", () => {
-    const b = new Balancer(10_000, 128);
-    const w1 = b.join(Buffer.from('w1'), 1, 0);
-    const w2 = b.join(Buffer.from('w2'), 1, 0);
-    // Both measured at 1 ms a request: 10 requests of prefetch each, 22 slots in all.
-    for (const w of [w1, w2]) {
-      for (let i = 0, t = 0; i < 32; i++) {
-        const h = b.dispatch(w, { frames: [Buffer.from('x')], bodyAt: 1, retried: false, receivedAt: t }, t);
-        t += 1;
-        b.complete(w.key, h.id, t);
-      }
-    }
-    b.tune();
+    const { b, w1, w2 } = twoWorkersAtOneMs();
     assert.deepEqual([w1.limit, w2.limit], [11, 11]);
     const req = (client: string): Pending => ({
       frames: [Buffer.from(client), Buffer.alloc(0), Buffer.from('body')],
@@ -168,17 +157,7 @@ describe('balancer (least-busy bookkeeping)', () => {
   });
 
   it('clients answered a moment ago still count for the share: a closed-loop client between requests does not leave its slots to a flood', () => {
-    const b = new Balancer(10_000, 128);
-    const w1 = b.join(Buffer.from('w1'), 1, 0);
-    const w2 = b.join(Buffer.from('w2'), 1, 0);
-    for (const w of [w1, w2]) {
-      for (let i = 0, t = 0; i < 32; i++) {
-        const h = b.dispatch(w, { frames: [Buffer.from('x')], bodyAt: 1, retried: false, receivedAt: t }, t);
-        t += 1;
-        b.complete(w.key, h.id, t);
-      }
-    }
-    b.tune();
+    const { b, w1, w2 } = twoWorkersAtOneMs();
     assert.deepEqual([w1.limit, w2.limit], [11, 11]);
     const req = (client: string, at: number): Pending => ({
       frames: [Buffer.from(client), Buffer.alloc(0), Buffer.from('body')],
@@ -257,3 +236,19 @@ describe('balancer (least-busy bookkeeping)', () => {
     });
   });
 });
+
+/** A balancer with two workers, both measured at 1 ms a request: 10 requests of prefetch each, 22 slots in all. */
+function twoWorkersAtOneMs(): { b: Balancer; w1: ReturnType<Balancer['join']>; w2: ReturnType<Balancer['join']> } {
+  const b = new Balancer(10_000, 128);
+  const w1 = b.join(Buffer.from('w1'), 1, 0);
+  const w2 = b.join(Buffer.from('w2'), 1, 0);
+  for (const w of [w1, w2]) {
+    for (let i = 0, t = 0; i < 32; i++) {
+      const h = b.dispatch(w, { frames: [Buffer.from('x')], bodyAt: 1, retried: false, receivedAt: t }, t);
+      t += 1;
+      b.complete(w.key, h.id, t);
+    }
+  }
+  b.tune();
+  return { b, w1, w2 };
+}
