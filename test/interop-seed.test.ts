@@ -74,6 +74,16 @@ describe('interop with the seed (pyzmq)', { skip }, () => {
         );
       }
       await within(10_000, 'servers connect', Promise.all(servers.map((s) => s.connected())));
+      // A server's own connect event comes before the device's DEALER has its pipe: until both have
+      // answered once, the device may send to the first one twice. Then round robin must alternate.
+      const warm = new Set<string>();
+      let warmup = 0;
+      while (warm.size < 2 && warmup < 20) {
+        warmup++;
+        const reply = await client.request(`Hello from 7`);
+        warm.add(/^World from server (\d+)$/.exec(reply[0]?.toString() ?? '')?.[1] ?? '');
+      }
+      assert.deepEqual([...warm].sort(), ['101', '202'], 'both servers answer');
       const ids: string[] = [];
       for (let n = 1; n <= 9; n++) {
         const reply = await client.request(`Hello from 7`);
@@ -82,7 +92,7 @@ describe('interop with the seed (pyzmq)', { skip }, () => {
         ids.push(m[1] ?? '');
       }
       assertAlternating(ids);
-      assert.equal(seen.length, 9);
+      assert.equal(seen.length, warmup + 9);
       assert.ok(seen.every((line) => line === 'Received request:  Hello from 7'));
     } finally {
       await client.close();
