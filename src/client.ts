@@ -67,6 +67,7 @@ import {
 } from './protocols/client-wire.js';
 import { INLINE_MAX, pack, packedSize, type PackItem } from './protocols/pack.js';
 import { watchEvents } from './writer.js';
+import { IdTable } from './id-table.js';
 
 export type { RequestBody } from './protocol.js';
 
@@ -418,7 +419,7 @@ export class Client {
   private turn = 0;
   private closing: Promise<void> | undefined;
   private closed = false;
-  private readonly calls = new Map<number, Call>();
+  private readonly calls = new IdTable<Call>(64);
   /** Attempts waiting for their reply, a list per timeoutMs. */
   private readonly timers = new Map<number, Timers>();
   private readonly queue: Call[] = [];

@@ -10,6 +10,7 @@
  */
 
 import { performance } from 'node:perf_hooks';
+import { IdTable } from '../../id-table.js';
 import { FairQueue, type Enqueued, type QueueStats } from './fairqueue.js';
 import { FIRST_COME, type QueueOrder } from './overload.js';
 import type { Joining, ProtocolName } from '../../protocols/types.js';
@@ -90,8 +91,8 @@ export class WorkerSlot {
   inFlight = 0;
   served = 0;
   readonly joinedAt: number;
-  /** Ids of requests this worker holds. */
-  readonly held = new Set<number>();
+  /** The requests this worker holds, by id. */
+  readonly held = new IdTable<HeldByWorker>();
   /** Ids of requests answered for it with a timeout: a late reply returns the credit and is dropped. */
   readonly abandoned = new Set<number>();
   /** A worker retired by the device (timed out) gets no more requests. */
@@ -169,7 +170,7 @@ export interface HeldByWorker extends Held {
 
 export class Balancer {
   private readonly slots = new Map<string, WorkerSlot>();
-  private readonly held = new Map<number, HeldByWorker>();
+  private readonly held = new IdTable<HeldByWorker>(256);
   private ring: WorkerSlot[] = [];
   private next = 0;
   private nextId = 1;
@@ -322,8 +323,7 @@ export class Balancer {
   private heldId(key: string): number | undefined {
     const w = this.slots.get(key);
     if (w === undefined) return undefined;
-    for (const id of w.held) return id;
-    return undefined;
+    return w.held.any()?.id;
   }
 
   /** The one request a worker holds, left held (for checks before complete()). */
@@ -382,10 +382,9 @@ export class Balancer {
     this.slots.delete(key);
     this.ring = [...this.slots.values()];
     const orphans: Held[] = [];
-    for (const id of w.held) {
-      const h = this.held.get(id);
-      if (h !== undefined) {
-        this.held.delete(id);
+    // In the order they were dispatched, as they go out again.
+    for (const h of w.held.values().sort(dispatchOrder)) {
+      if (this.held.delete(h.id)) {
         this.release(h.client);
         orphans.push(h);
       }
@@ -454,7 +453,7 @@ export class Balancer {
       }
       this.dispatchedTo.add(client);
     }
-    worker.held.add(id);
+    worker.held.set(id, held);
     worker.inFlight++;
     return held;
   }
@@ -505,14 +504,16 @@ export class Balancer {
    * workers keep the credit until a late reply comes back.
    */
   expire(deadline: number): Held[] {
-    const out: Held[] = [];
-    for (const h of this.held.values()) {
-      if (h.sentAt > deadline) break;
+    const out: HeldByWorker[] = [];
+    if (this.held.size === 0) return out;
+    for (const h of this.held.values()) if (h.sentAt <= deadline) out.push(h);
+    // Oldest first, as they were dispatched.
+    out.sort(dispatchOrder);
+    for (const h of out) {
       this.held.delete(h.id);
       this.release(h.client);
       h.worker.held.delete(h.id);
       h.worker.abandoned.add(h.id);
-      out.push(h);
     }
     return out;
   }
@@ -600,4 +601,9 @@ export class Balancer {
   drainQueue(): Pending[] {
     return this.queue.drain();
   }
+}
+
+/** Oldest first: by when they were sent, then by id (sent in one turn). */
+function dispatchOrder(a: HeldByWorker, b: HeldByWorker): number {
+  return a.sentAt - b.sentAt || a.id - b.id;
 }
