@@ -212,7 +212,6 @@ class Timers {
     if (next !== undefined && this.timer === undefined) this.arm(Math.max(this.due, next.attemptAt + this.timeoutMs));
   };
 }
-const FLUSH_AT = Number(process.env.ZQ_FLUSH_AT ?? 1e9);
 
 /** A message on its way out, and the requests it carries (to move them on when it cannot be sent). */
 interface Outgoing {
@@ -281,9 +280,7 @@ class Connection {
     call.conn = this;
     call.sentAt = performance.now();
     this.out.push(call);
-    // A full batch goes at once, so the device starts on it while this turn goes on (the stages overlap).
-    if (this.out.length >= FLUSH_AT && !this.sending && !this.closed) void this.pump();
-    else this.schedule();
+    this.schedule();
   }
 
   /** Tells the device to drop a request it may still hold (batched wire only: the plain wire has no way to). */
