@@ -187,8 +187,15 @@ export class Balancer {
   private completions = 0;
   /** When the queue last went from empty to waiting (ms): how long it has stood. */
   private queuedSince = 0;
-  /** Requests each client has with the workers now, by routing id. */
-  private readonly heldBy = new Map<string, number>();
+  /**
+   * Requests each client has with the workers now, by routing id. A client
+   * whose count falls to 0 keeps its entry (a Map that loses and regains an
+   * entry for every request rebuilds its table over and over, and the tables
+   * it leaves keep one another alive: see src/id-table.ts); `holders` counts
+   * the clients above 0, and the entries at 0 go when they outnumber them.
+   */
+  private heldBy = new Map<string, number>();
+  private holders = 0;
   /** Clients given a worker in this generation and the one before (a generation is PREFETCH_ACTIVE_MS / 2). */
   private dispatchedTo = new Set<string>();
   private dispatchedBefore = new Set<string>();
@@ -236,7 +243,7 @@ export class Balancer {
     const held = this.heldBy.get(client) ?? 0;
     if (held === 0) return true;
     const recent = Math.max(this.dispatchedTo.size, this.dispatchedBefore.size);
-    const active = Math.max(1, this.heldBy.size + this.queue.clientsWaiting, recent);
+    const active = Math.max(1, this.holders + this.queue.clientsWaiting, recent);
     return held < Math.max(1, Math.floor(this.slotsTotal / active));
   }
 
@@ -257,10 +264,18 @@ export class Balancer {
     this.slotsTotal = n;
   }
 
+  /** Forgets the clients that hold nothing now, in a Map of its own (the old one and its tables go whole). */
+  private pruneHolders(): void {
+    const kept = new Map<string, number>();
+    for (const [client, n] of this.heldBy) if (n > 0) kept.set(client, n);
+    this.heldBy = kept;
+  }
+
   private release(client: string): void {
-    const n = (this.heldBy.get(client) ?? 1) - 1;
-    if (n <= 0) this.heldBy.delete(client);
-    else this.heldBy.set(client, n);
+    const n = this.heldBy.get(client) ?? 0;
+    if (n <= 0) return;
+    this.heldBy.set(client, n - 1);
+    if (n === 1) this.holders--;
   }
 
   /** Whether requests have waited without a break since before `now - ms`. */
@@ -443,7 +458,12 @@ export class Balancer {
       sentAt: now,
     };
     this.held.set(id, held);
-    this.heldBy.set(client, (this.heldBy.get(client) ?? 0) + 1);
+    const before = this.heldBy.get(client);
+    this.heldBy.set(client, (before ?? 0) + 1);
+    if (before === undefined || before === 0) {
+      this.holders++;
+      if (before === undefined && this.heldBy.size > Math.max(HOLDERS_KEPT, 4 * this.holders)) this.pruneHolders();
+    }
     if (this.sharePrefetch) {
       if (now - this.generationAt >= PREFETCH_ACTIVE_MS / 2) {
         // After a whole window without a dispatch, the clients of the last generation are not recent either.
@@ -602,6 +622,9 @@ export class Balancer {
     return this.queue.drain();
   }
 }
+
+/** Clients at 0 kept in Balancer.heldBy at least, before it prunes them. */
+const HOLDERS_KEPT = 1024;
 
 /** Oldest first: by when they were sent, then by id (sent in one turn). */
 function dispatchOrder(a: HeldByWorker, b: HeldByWorker): number {
