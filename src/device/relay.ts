@@ -9,7 +9,7 @@ import type { CountedStats } from './counters.js';
 import { CountingEngine } from './counting.js';
 import type { Engine } from './engine.js';
 
-/** Clients whose request is being timed at once; past it the timings start over. */
+/** Clients remembered (timed now, or answered): past it the timings start over. */
 const MAX_TIMED_CLIENTS = 100_000;
 const NO_QUEUE = Object.freeze({ clientsWaiting: 0, deepestClient: 0, oldestWaitMs: 0 });
 
@@ -17,8 +17,13 @@ export class RelayEngine extends CountingEngine implements Engine<CountedStats> 
   readonly kind = 'relay';
   readonly workerCount = 0;
   private relayed = 0;
-  /** When each client's latest request arrived, by routing id. */
-  private readonly arrivals = new Map<string, number>();
+  /**
+   * When each client's latest request arrived, by routing id; -1 once it was
+   * answered. An answered client keeps its entry: a Map that loses and
+   * regains an entry for every request rebuilds its table over and over, and
+   * the tables it leaves keep one another alive (see src/id-table.ts).
+   */
+  private arrivals = new Map<string, number>();
 
   get inFlight(): number {
     return this.relayed - this.counters.answered;
@@ -51,7 +56,7 @@ export class RelayEngine extends CountingEngine implements Engine<CountedStats> 
       this.relayed++;
       if (this.ctx.options.recordLatency) {
         // Bounded: clients that never get a reply (their server died) must not grow it for ever.
-        if (this.arrivals.size >= MAX_TIMED_CLIENTS) this.arrivals.clear();
+        if (this.arrivals.size >= MAX_TIMED_CLIENTS) this.arrivals = new Map();
         this.arrivals.set((frames[0] as Buffer).toString('latin1'), performance.now());
       }
       c.back.messagesOut++;
@@ -70,8 +75,9 @@ export class RelayEngine extends CountingEngine implements Engine<CountedStats> 
         return;
       }
       const key = client.toString('latin1');
-      const arrived = this.arrivals.get(key);
-      if (arrived !== undefined) this.arrivals.delete(key);
+      const at = this.arrivals.get(key);
+      const arrived = at !== undefined && at >= 0 ? at : undefined;
+      if (arrived !== undefined) this.arrivals.set(key, -1);
       this.answers.relay(frames, arrived);
       this.ctx.settled();
     });
