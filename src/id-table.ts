@@ -19,20 +19,17 @@
  * the table evenly. No order is kept.
  */
 export class IdTable<T extends NonNullable<unknown>> {
-  private ids: Uint32Array;
-  private vals: (T | undefined)[];
-  private bits: number;
-  private mask: number;
+  private ids = new Uint32Array(0);
+  private vals: (T | undefined)[] = [];
+  private bits = 0;
+  private mask = 0;
   private count = 0;
   private readonly firstBits: number;
 
   /** `capacity`: entries it takes before it first grows. */
   constructor(capacity = 16) {
     this.firstBits = Math.max(4, Math.ceil(Math.log2(Math.max(2, capacity) * 2)));
-    this.bits = this.firstBits;
-    this.mask = (1 << this.bits) - 1;
-    this.ids = new Uint32Array(1 << this.bits);
-    this.vals = new Array<T | undefined>(1 << this.bits).fill(undefined);
+    this.alloc(this.firstBits);
   }
 
   get size(): number {
@@ -101,11 +98,7 @@ export class IdTable<T extends NonNullable<unknown>> {
   /** Empties the table, back to its first size. */
   clear(): void {
     if (this.count === 0 && this.bits === this.firstBits) return;
-    this.bits = this.firstBits;
-    this.mask = (1 << this.bits) - 1;
-    this.ids = new Uint32Array(1 << this.bits);
-    this.vals = new Array<T | undefined>(1 << this.bits).fill(undefined);
-    this.count = 0;
+    this.alloc(this.firstBits);
   }
 
   /** Some entry's value (which one is unspecified), or undefined when empty. */
@@ -123,6 +116,15 @@ export class IdTable<T extends NonNullable<unknown>> {
     return out;
   }
 
+  /** Fresh, empty arrays of 2^bits slots. */
+  private alloc(bits: number): void {
+    this.bits = bits;
+    this.mask = (1 << bits) - 1;
+    this.ids = new Uint32Array(1 << bits);
+    this.vals = new Array<T | undefined>(1 << bits).fill(undefined);
+    this.count = 0;
+  }
+
   private home(id: number): number {
     return Math.imul(id, 0x9e3779b1) >>> (32 - this.bits);
   }
@@ -130,11 +132,7 @@ export class IdTable<T extends NonNullable<unknown>> {
   private grow(): void {
     const ids = this.ids;
     const vals = this.vals;
-    this.bits++;
-    this.mask = (1 << this.bits) - 1;
-    this.ids = new Uint32Array(1 << this.bits);
-    this.vals = new Array<T | undefined>(1 << this.bits).fill(undefined);
-    this.count = 0;
+    this.alloc(this.bits + 1);
     for (let i = 0; i < vals.length; i++) {
       const v = vals[i];
       if (v !== undefined) this.set(ids[i] as number, v);

@@ -271,6 +271,15 @@ export class Balancer {
     this.heldBy = kept;
   }
 
+  /** `client` has one more request with the workers (release: one fewer). */
+  private hold(client: string): void {
+    const n = this.heldBy.get(client);
+    this.heldBy.set(client, (n ?? 0) + 1);
+    if (n !== undefined && n > 0) return;
+    this.holders++;
+    if (n === undefined && this.heldBy.size > Math.max(HOLDERS_KEPT, 4 * this.holders)) this.pruneHolders();
+  }
+
   private release(client: string): void {
     const n = this.heldBy.get(client) ?? 0;
     if (n <= 0) return;
@@ -458,12 +467,7 @@ export class Balancer {
       sentAt: now,
     };
     this.held.set(id, held);
-    const before = this.heldBy.get(client);
-    this.heldBy.set(client, (before ?? 0) + 1);
-    if (before === undefined || before === 0) {
-      this.holders++;
-      if (before === undefined && this.heldBy.size > Math.max(HOLDERS_KEPT, 4 * this.holders)) this.pruneHolders();
-    }
+    this.hold(client);
     if (this.sharePrefetch) {
       if (now - this.generationAt >= PREFETCH_ACTIVE_MS / 2) {
         // After a whole window without a dispatch, the clients of the last generation are not recent either.
@@ -525,7 +529,6 @@ export class Balancer {
    */
   expire(deadline: number): Held[] {
     const out: HeldByWorker[] = [];
-    if (this.held.size === 0) return out;
     for (const h of this.held.values()) if (h.sentAt <= deadline) out.push(h);
     // Oldest first, as they were dispatched.
     out.sort(dispatchOrder);
